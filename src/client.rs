@@ -1,0 +1,550 @@
+//! The client library: connect and log in, then get, put and list over data
+//! connections that the server dials back to (active, the default) or that we
+//! dial (passive). Works against any FTP server that speaks the subset in
+//! `protocol`. No terminal code here: progress goes to a callback and the
+//! control dialogue to an optional observer.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::data::{self, CopyError};
+use crate::fsys::TempFile;
+use crate::protocol::{parse_epsv_reply, parse_pasv_reply, Command, Reply};
+use crate::{Error, Result};
+
+/// How the client behaves; `Options::default()` is what the `client` binary uses.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Dial the server for data (EPSV, then PASV) instead of letting it dial back.
+    pub passive: bool,
+    pub user: String,
+    pub password: String,
+    /// How long to wait for a connection to be made, ours or the server's dial-back.
+    pub connect_timeout: Duration,
+    /// How long to wait for a reply, or for a transfer to move another byte.
+    pub stall_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            passive: false,
+            user: "anonymous".to_string(),
+            password: "dialback@".to_string(),
+            connect_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a finished transfer moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transfer {
+    pub bytes: u64,
+    pub elapsed: Duration,
+}
+
+/// Progress callback: bytes so far, and the total when known.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, Option<u64>);
+
+/// Which way a control line went, for the observer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Sent,
+    Received,
+}
+
+/// A logged-in control connection.
+pub struct Client {
+    ctrl: TcpStream,
+    input: BufReader<TcpStream>,
+    /// The server's address: data connections are accepted from it alone.
+    server: IpAddr,
+    options: Options,
+    /// Whether the server may understand EPRT and EPSV; off after it says 500/502.
+    extended: bool,
+    /// Set once a control read or write fails: the dialogue is out of step for good.
+    broken: bool,
+    observer: Option<Box<dyn FnMut(Direction, &str)>>,
+}
+
+/// A data connection being set up.
+enum Channel {
+    Listening(TcpListener),
+    Connected(TcpStream),
+}
+
+impl Client {
+    /// Connects to `host:port`, reads the greeting and logs in.
+    pub fn connect(host: &str, port: u16, options: Options) -> Result<Client> {
+        Client::connect_observed(host, port, options, None)
+    }
+
+    /// Like `connect`, with every control line passed to `observer` (for `-v`).
+    pub fn connect_observed(
+        host: &str,
+        port: u16,
+        options: Options,
+        observer: Option<Box<dyn FnMut(Direction, &str)>>,
+    ) -> Result<Client> {
+        let name = format!("{host}:{port}");
+        let connect_err = |source| Error::Connect {
+            addr: name.clone(),
+            source,
+        };
+        let addrs: Vec<SocketAddr> = (host, port)
+            .to_socket_addrs()
+            .map_err(connect_err)?
+            .collect();
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address for that host");
+        let mut ctrl = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, options.connect_timeout) {
+                Ok(s) => {
+                    ctrl = Some(s);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let ctrl = ctrl.ok_or_else(|| connect_err(last))?;
+        ctrl.set_nodelay(true)?;
+        ctrl.set_read_timeout(Some(options.stall_timeout))?;
+        ctrl.set_write_timeout(Some(options.stall_timeout))?;
+        let server = data::canonical(ctrl.peer_addr()?.ip());
+        let input = BufReader::new(ctrl.try_clone()?);
+        let mut client = Client {
+            ctrl,
+            input,
+            server,
+            options,
+            extended: true,
+            broken: false,
+            observer,
+        };
+        client.greet_and_log_in()?;
+        Ok(client)
+    }
+
+    fn greet_and_log_in(&mut self) -> Result<()> {
+        let mut greeting = self.reply()?;
+        while greeting.code == 120 {
+            greeting = self.reply()?;
+        }
+        if greeting.code != 220 {
+            return Err(Error::Remote(greeting));
+        }
+        let user = Command::User(self.options.user.clone());
+        let reply = self.expect(&user, &[230, 331])?;
+        if reply.code == 331 {
+            self.expect(&Command::Pass(self.options.password.clone()), &[230, 202])?;
+        }
+        self.expect(&Command::Type('I'), &[200])?;
+        Ok(())
+    }
+
+    /// Whether the control connection has failed (or the server closed the session),
+    /// so that nothing more can be done on it.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Whether data connections are made by dialing the server.
+    pub fn passive(&self) -> bool {
+        self.options.passive
+    }
+
+    pub fn set_passive(&mut self, passive: bool) {
+        self.options.passive = passive;
+    }
+
+    fn observe(&mut self, direction: Direction, line: &str) {
+        if let Some(observer) = &mut self.observer {
+            observer(direction, line);
+        }
+    }
+
+    fn send(&mut self, cmd: &Command) -> Result<()> {
+        let line = cmd.to_string();
+        let shown = if let Command::Pass(_) = cmd {
+            "PASS ****"
+        } else {
+            &line
+        };
+        let shown = shown.to_string();
+        self.observe(Direction::Sent, &shown);
+        let sent = self.ctrl.write_all(format!("{line}\r\n").as_bytes());
+        self.broken |= sent.is_err();
+        Ok(sent?)
+    }
+
+    fn reply(&mut self) -> Result<Reply> {
+        let reply = Reply::read(&mut self.input);
+        self.broken |= reply.as_ref().map_or(true, |r| r.code == 421);
+        let reply = reply?;
+        if self.observer.is_some() {
+            let wire = reply.to_string();
+            for line in wire.lines() {
+                self.observe(Direction::Received, line);
+            }
+        }
+        Ok(reply)
+    }
+
+    /// Sends `cmd` and returns the reply, whatever it is.
+    pub fn command(&mut self, cmd: &Command) -> Result<Reply> {
+        self.send(cmd)?;
+        self.reply()
+    }
+
+    /// Sends `cmd` and returns the reply if its code is one of `ok`.
+    fn expect(&mut self, cmd: &Command, ok: &[u16]) -> Result<Reply> {
+        let reply = self.command(cmd)?;
+        if ok.contains(&reply.code) {
+            Ok(reply)
+        } else {
+            Err(Error::Remote(reply))
+        }
+    }
+
+    /// Reads a transfer's final reply and checks it says success.
+    fn finished(&mut self) -> Result<Reply> {
+        let reply = self.reply()?;
+        match reply.code {
+            226 | 250 => Ok(reply),
+            _ => Err(Error::Remote(reply)),
+        }
+    }
+
+    /// The size of a remote file, `None` if the server does not do SIZE.
+    pub fn size(&mut self, remote: &str) -> Result<Option<u64>> {
+        let reply = self.command(&Command::Size(remote.to_string()))?;
+        match reply.code {
+            213 => reply
+                .text()
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::Protocol(format!("SIZE answered {:?}", reply.text()))),
+            500 | 502 | 504 => Ok(None),
+            _ => Err(Error::Remote(reply)),
+        }
+    }
+
+    /// Starts a data connection: a listener announced with EPRT/PORT, or a
+    /// connection to the port EPSV/PASV names (always at the server's own address).
+    fn open_channel(&mut self) -> Result<Channel> {
+        if self.options.passive {
+            return self.dial_passive().map(Channel::Connected);
+        }
+        let local = self.ctrl.local_addr()?.ip();
+        let listener = TcpListener::bind((local, 0))?;
+        let addr = SocketAddr::new(data::canonical(local), listener.local_addr()?.port());
+        if self.extended || addr.is_ipv6() {
+            let reply = self.command(&Command::Eprt(addr))?;
+            match reply.code {
+                200 => return Ok(Channel::Listening(listener)),
+                500 | 502 if addr.is_ipv4() => self.extended = false,
+                _ => return Err(Error::Remote(reply)),
+            }
+        }
+        self.expect(&Command::Port(addr), &[200])?;
+        Ok(Channel::Listening(listener))
+    }
+
+    fn dial_passive(&mut self) -> Result<TcpStream> {
+        let mut port = None;
+        if self.extended {
+            let reply = self.command(&Command::Epsv(None))?;
+            match reply.code {
+                229 => port = Some(parse_epsv_reply(&reply.text())),
+                500 | 502 if self.server.is_ipv4() => self.extended = false,
+                _ => return Err(Error::Remote(reply)),
+            }
+        }
+        let port = match port {
+            Some(p) => p,
+            // Like curl, use the control connection's address, not the one PASV names,
+            // which behind NAT is often unreachable (and could point anywhere).
+            None => self
+                .expect(&Command::Pasv, &[227])?
+                .lines
+                .iter()
+                .find_map(|l| parse_pasv_reply(l))
+                .map(|a| a.port()),
+        };
+        let port = port.ok_or_else(|| Error::Protocol("no port in the passive reply".into()))?;
+        let addr = SocketAddr::new(self.server, port);
+        TcpStream::connect_timeout(&addr, self.options.connect_timeout).map_err(|source| {
+            Error::Connect {
+                addr: addr.to_string(),
+                source,
+            }
+        })
+    }
+
+    /// Finishes a data connection after the server's 150: accept the dial-back
+    /// from the server's address only, within the connect timeout.
+    fn finish_channel(&mut self, channel: Channel) -> Result<TcpStream> {
+        let stream = match channel {
+            Channel::Connected(s) => s,
+            Channel::Listening(l) => {
+                data::accept_from(&l, self.server, self.options.connect_timeout, |_| {})?
+            }
+        };
+        stream.set_read_timeout(Some(self.options.stall_timeout))?;
+        stream.set_write_timeout(Some(self.options.stall_timeout))?;
+        Ok(stream)
+    }
+
+    /// Sends a transfer command on a prepared channel; returns the data stream once
+    /// the server has said 150/125. If the data connection then fails, the
+    /// server's final reply is read so the control dialogue stays in step.
+    fn start(&mut self, cmd: &Command, channel: Channel) -> Result<TcpStream> {
+        let reply = self.command(cmd)?;
+        if !reply.is_preliminary() {
+            return Err(Error::Remote(reply));
+        }
+        match self.finish_channel(channel) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                let _ = self.reply();
+                Err(e)
+            }
+        }
+    }
+
+    /// Downloads `remote` to the file `dest`. The bytes go to a temporary file that
+    /// becomes `dest` only when the byte count matches SIZE and the server's 226.
+    /// With `resume`, an existing `dest` is continued from its end (REST) in place.
+    pub fn get(
+        &mut self,
+        remote: &str,
+        dest: &Path,
+        resume: bool,
+        progress: Progress,
+    ) -> Result<Transfer> {
+        let size = self.size(remote)?;
+        let started = Instant::now();
+        let offset = match (resume, std::fs::metadata(dest)) {
+            (true, Ok(m)) if m.is_file() => m.len(),
+            _ => 0,
+        };
+        if let Some(total) = size {
+            if offset > total {
+                return Err(Error::Usage(format!(
+                    "the local file is longer ({offset} bytes) than the remote one"
+                )));
+            }
+            if resume && offset == total {
+                return Ok(Transfer {
+                    bytes: 0,
+                    elapsed: started.elapsed(),
+                });
+            }
+        }
+        let mut sink = if offset > 0 {
+            let mut file = OpenOptions::new().append(true).open(dest)?;
+            file.flush()?;
+            Sink::InPlace(file)
+        } else {
+            Sink::Temp(TempFile::beside(dest)?)
+        };
+        let channel = self.open_channel()?;
+        if offset > 0 {
+            self.expect(&Command::Rest(offset), &[350])?;
+        }
+        let mut stream = self.start(&Command::Retr(remote.to_string()), channel)?;
+        let file = match &mut sink {
+            Sink::Temp(t) => t.file(),
+            Sink::InPlace(f) => f,
+        };
+        let received = data::receive(&mut stream, file, &mut |n| progress(offset + n, size));
+        drop(stream);
+        let done = self.finished();
+        let bytes = match received {
+            Ok(n) => n,
+            Err(CopyError::Read(e)) => {
+                return Err(Error::Protocol(format!(
+                    "transfer interrupted: {}",
+                    crate::error::describe_io(&e)
+                )))
+            }
+            Err(CopyError::Write(e)) => return Err(Error::Io(e)),
+        };
+        let done = done?;
+        if let Some(total) = size {
+            if offset + bytes != total {
+                return Err(Error::Protocol(format!(
+                    "received {} bytes but the file has {total}",
+                    offset + bytes
+                )));
+            }
+        }
+        if let Some(said) = reported_bytes(&done.text()) {
+            if said != bytes {
+                return Err(Error::Protocol(format!(
+                    "received {bytes} bytes but the server says it sent {said}"
+                )));
+            }
+        }
+        if let Sink::Temp(t) = sink {
+            t.commit()?;
+        }
+        Ok(Transfer {
+            bytes,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Uploads the file `local` as `remote`, announcing its size with ALLO first
+    /// so the server can tell a complete upload from a broken one.
+    pub fn put(&mut self, local: &Path, remote: &str, progress: Progress) -> Result<Transfer> {
+        let started = Instant::now();
+        let mut file = File::open(local)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(Error::Usage(format!(
+                "{}: not a plain file",
+                local.display()
+            )));
+        }
+        let size = meta.len();
+        let channel = self.open_channel()?;
+        // Servers that do not know ALLO say so (502) or ignore it (202); both are fine.
+        let allo = self.command(&Command::Allo(size))?;
+        if allo.code == 421 {
+            return Err(Error::Remote(allo));
+        }
+        let mut stream = self.start(&Command::Stor(remote.to_string()), channel)?;
+        let sent = data::send(&mut file, &mut stream, &mut |n| progress(n, Some(size)));
+        let _ = stream.shutdown(Shutdown::Write);
+        drop(stream);
+        let done = self.finished();
+        let bytes = sent.map_err(|e| {
+            Error::Protocol(format!(
+                "transfer interrupted: {}",
+                crate::error::describe_io(&e)
+            ))
+        })?;
+        done?;
+        if bytes != size {
+            return Err(Error::Protocol(format!(
+                "sent {bytes} bytes but the file has {size}; it changed while sending"
+            )));
+        }
+        Ok(Transfer {
+            bytes,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Copies the listing of `path` (LIST, or NLST with `names_only`) to `out`.
+    pub fn list(
+        &mut self,
+        path: Option<&str>,
+        names_only: bool,
+        out: &mut dyn Write,
+    ) -> Result<u64> {
+        let channel = self.open_channel()?;
+        let arg = path.map(str::to_string);
+        let cmd = if names_only {
+            Command::Nlst(arg)
+        } else {
+            Command::List(arg)
+        };
+        let mut stream = self.start(&cmd, channel)?;
+        let received = data::receive(&mut stream, out, &mut |_| {});
+        drop(stream);
+        let done = self.finished();
+        let bytes = match received {
+            Ok(n) => n,
+            Err(CopyError::Read(e)) => {
+                return Err(Error::Protocol(format!(
+                    "listing interrupted: {}",
+                    crate::error::describe_io(&e)
+                )))
+            }
+            Err(CopyError::Write(e)) => return Err(Error::Io(e)),
+        };
+        done?;
+        Ok(bytes)
+    }
+
+    /// Changes the remote folder.
+    pub fn cd(&mut self, path: &str) -> Result<Reply> {
+        self.expect(&Command::Cwd(path.to_string()), &[200, 250])
+    }
+
+    /// The remote folder, as the server quotes it in its 257 reply.
+    pub fn pwd(&mut self) -> Result<String> {
+        let reply = self.expect(&Command::Pwd, &[257])?;
+        let text = reply.text();
+        Ok(unquote(&text).unwrap_or(text))
+    }
+
+    /// Says goodbye; the connection closes either way.
+    pub fn quit(mut self) -> Result<()> {
+        self.expect(&Command::Quit, &[221]).map(|_| ())
+    }
+}
+
+enum Sink {
+    Temp(TempFile),
+    InPlace(File),
+}
+
+/// The byte count a 226 reply states, as in `226 Transfer complete: 1234 bytes.`
+pub fn reported_bytes(text: &str) -> Option<u64> {
+    let at = text.find(" bytes")?;
+    let digits = &text[..at];
+    let start = digits
+        .rfind(|c: char| !c.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    digits[start..].parse().ok()
+}
+
+/// The pathname in a 257 reply: `"/a ""b"""` is `/a "b"` (RFC 959 Appendix II).
+pub fn unquote(text: &str) -> Option<String> {
+    let rest = text.strip_prefix('"')?;
+    let mut out = String::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                out.push('"');
+            } else {
+                return Some(out);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_are_read_from_final_replies() {
+        assert_eq!(reported_bytes("Transfer complete: 1234 bytes."), Some(1234));
+        assert_eq!(reported_bytes("Transfer complete."), None);
+        assert_eq!(reported_bytes("Sent 0 bytes"), Some(0));
+    }
+
+    #[test]
+    fn quoted_pathnames_are_unquoted() {
+        assert_eq!(
+            unquote("\"/a \"\"b\"\"\" is the current folder."),
+            Some("/a \"b\"".into())
+        );
+        assert_eq!(unquote("\"/\""), Some("/".into()));
+        assert_eq!(unquote("no quotes"), None);
+    }
+}

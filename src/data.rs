@@ -1,0 +1,155 @@
+//! Data connections, shared by server and client: accepting one with a timeout
+//! from one expected address only, and moving a file's bytes in constant memory.
+//! Sending goes through `io::copy`, which uses `sendfile(2)` from a file to a
+//! socket on Linux; receiving reads into one large buffer.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The receive buffer: large enough that a fast sender fills it in few reads.
+pub const BUFFER: usize = 1 << 20;
+
+/// How much `send` hands the kernel at a time, between progress reports.
+const SEND_CHUNK: u64 = 8 << 20;
+
+/// An IP address with IPv4-mapped IPv6 (`::ffff:a.b.c.d`, what a dual-stack
+/// socket reports for IPv4 peers) turned back into plain IPv4.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
+}
+
+/// Waits up to `timeout` for a connection from `expected` on `listener`. Connections
+/// from any other address are closed at once and passed to `stranger` (for the
+/// log); they do not end the wait.
+pub fn accept_from(
+    listener: &TcpListener,
+    expected: IpAddr,
+    timeout: Duration,
+    mut stranger: impl FnMut(SocketAddr),
+) -> io::Result<TcpStream> {
+    // std has no accept with a timeout: poll a non-blocking listener, starting with
+    // short naps since the peer has usually connected already.
+    listener.set_nonblocking(true)?;
+    let start = Instant::now();
+    let mut nap = Duration::from_micros(50);
+    loop {
+        match listener.accept() {
+            Ok((stream, from)) if canonical(from.ip()) == canonical(expected) => {
+                stream.set_nonblocking(false)?;
+                return Ok(stream);
+            }
+            Ok((_, from)) => stranger(from),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let left = timeout.saturating_sub(start.elapsed());
+                if left.is_zero() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no data connection arrived in time",
+                    ));
+                }
+                thread::sleep(nap.min(left));
+                nap = (nap * 2).min(Duration::from_millis(20));
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Which side of a copy failed.
+#[derive(Debug)]
+pub enum CopyError {
+    /// Reading the source failed: for a socket, the peer went away or stalled.
+    Read(io::Error),
+    /// Writing the destination failed: the disk is full, or the peer went away.
+    Write(io::Error),
+}
+
+/// Sends `file` from its current position to the end; `progress` gets the running
+/// total after each chunk. A stalled receiver fails the write after the socket's
+/// write timeout.
+pub fn send(
+    file: &mut File,
+    out: &mut TcpStream,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<u64> {
+    let mut total = 0;
+    loop {
+        let n = io::copy(&mut Read::by_ref(file).take(SEND_CHUNK), out)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n;
+        progress(total);
+    }
+}
+
+/// Reads `input` to its end into `out`; `progress` gets the running total after
+/// each read. A stalled sender fails the read after the socket's read timeout.
+pub fn receive(
+    input: &mut impl Read,
+    out: &mut (impl Write + ?Sized),
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, CopyError> {
+    let mut buf = vec![0u8; BUFFER];
+    let mut total = 0;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        out.write_all(&buf[..n]).map_err(CopyError::Write)?;
+        total += n as u64;
+        progress(total);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_takes_only_the_expected_peer() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _stranger = TcpStream::connect(addr).unwrap();
+        let mut refused = Vec::new();
+        let expected: IpAddr = "127.0.0.2".parse().unwrap();
+        let err = accept_from(&listener, expected, Duration::from_millis(100), |a| {
+            refused.push(a)
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(refused.len(), 1);
+
+        let _friend = TcpStream::connect(addr).unwrap();
+        let ok = accept_from(&listener, addr.ip(), Duration::from_secs(5), |_| {}).unwrap();
+        assert_eq!(ok.peer_addr().unwrap().ip(), addr.ip());
+    }
+
+    #[test]
+    fn mapped_addresses_are_plain_ipv4() {
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(canonical(mapped), "127.0.0.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn receive_counts_every_byte_and_names_the_failing_side() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(3 * BUFFER + 7).collect();
+        let mut out = Vec::new();
+        let mut reports = 0;
+        let n = receive(&mut &data[..], &mut out, &mut |_| reports += 1).unwrap();
+        assert_eq!(n, data.len() as u64);
+        assert_eq!(out, data);
+        assert!(reports >= 4);
+
+        let mut full = [0u8; 10];
+        let err = receive(&mut &data[..], &mut &mut full[..], &mut |_| {}).unwrap_err();
+        assert!(matches!(err, CopyError::Write(_)));
+    }
+}

@@ -1,0 +1,111 @@
+//! The crate's one error type. Each variant says in words what went wrong, so a
+//! user reading `error: ...` on the client's stderr knows what happened without
+//! knowing FTP; where the server refused something its reply is kept inside.
+
+use std::fmt;
+use std::io;
+
+use crate::protocol::Reply;
+
+/// Everything that can go wrong in a client operation or a server session.
+#[derive(Debug)]
+pub enum Error {
+    /// A socket or file operation failed.
+    Io(io::Error),
+    /// Connecting to `addr` failed.
+    Connect { addr: String, source: io::Error },
+    /// The server answered with a reply other than the ones expected.
+    Remote(Reply),
+    /// The peer broke the protocol: a malformed reply, a wrong byte count.
+    Protocol(String),
+    /// A local argument was wrong (an unusable file name, a bad port).
+    Usage(String),
+}
+
+/// The crate's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Says an I/O failure in a few plain words, the way a person would.
+pub fn describe_io(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timed out".to_string(),
+        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        io::ErrorKind::NotFound => "no such file or folder".to_string(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
+            "connection closed by the peer".to_string()
+        }
+        io::ErrorKind::UnexpectedEof => "connection closed unexpectedly".to_string(),
+        _ => {
+            // std appends " (os error N)"; the words before it are what a person needs.
+            let text = e.to_string();
+            match text.find(" (os error") {
+                Some(i) => text[..i].to_lowercase(),
+                None => text,
+            }
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(e) => f.write_str(&describe_io(e)),
+            Error::Connect { addr, source } => {
+                write!(f, "cannot connect to {addr}: {}", describe_io(source))
+            }
+            Error::Remote(reply) => {
+                let what = match reply.code {
+                    550 => "refused by the server",
+                    421 => "the server closed the session",
+                    425 => "the server could not open the data connection",
+                    426 | 451 => "the transfer failed on the server",
+                    452 | 552 => "the server has no room for it",
+                    530 => "not logged in",
+                    500..=504 => "the server does not accept that command",
+                    _ => "unexpected reply from the server",
+                };
+                write!(f, "{what}: {} {}", reply.code, reply.text())
+            }
+            Error::Protocol(msg) => write!(f, "protocol error: {msg}"),
+            Error::Usage(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) | Error::Connect { source: e, .. } => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_read_as_words() {
+        let e = Error::Io(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert_eq!(e.to_string(), "connection refused");
+        let e = Error::Io(io::Error::from_raw_os_error(28));
+        assert_eq!(e.to_string(), "no space left on device");
+    }
+
+    #[test]
+    fn remote_errors_keep_the_servers_words() {
+        let e = Error::Remote(Reply::new(550, "No such file: a.txt"));
+        assert_eq!(
+            e.to_string(),
+            "refused by the server: 550 No such file: a.txt"
+        );
+    }
+}

@@ -1,0 +1,377 @@
+//! Files on disk: the server's shared root and path confinement, atomic writes
+//! through temporary files (used by both binaries), and the listing formats.
+//!
+//! Confinement works in two steps. A name from the wire is first resolved
+//! lexically against the session's folder into a `VPath`, which can never climb
+//! above the root. Then, on disk, every path is checked after symlinks are
+//! followed: before opening (canonicalize) and, for files, after opening too
+//! (`/proc/self/fd`), so a symlink swapped in between cannot lead outside.
+
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use crate::time::{ls_date, Civil};
+
+/// Every temporary file this crate writes starts with this; the server never
+/// lists, serves or accepts such names.
+pub const TEMP_PREFIX: &str = ".dialback-";
+
+/// Why a path was refused. Each maps to a 550 on the wire.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The path leads outside the root (through `..` or a symlink).
+    Escape,
+    /// Nothing is there, or it is one of our temporary files.
+    NotFound,
+    /// It exists but is not a plain file (for RETR, STOR, SIZE).
+    NotAFile,
+    /// It exists but is not a folder (for CWD).
+    NotAFolder,
+    /// The name is not allowed (a NUL byte, an empty name).
+    BadName,
+    Io(io::Error),
+}
+
+impl From<io::Error> for Refusal {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::NotFound => Refusal::NotFound,
+            _ => Refusal::Io(e),
+        }
+    }
+}
+
+/// A path below the root, as components that are never empty, `.` or `..`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VPath(Vec<String>);
+
+impl VPath {
+    /// The last component; `None` for the root itself.
+    pub fn name(&self) -> Option<&str> {
+        self.0.last().map(String::as_str)
+    }
+
+    pub fn parent(&self) -> VPath {
+        VPath(self.0[..self.0.len().saturating_sub(1)].to_vec())
+    }
+
+    /// The path as a client sees it, `/` being the root.
+    pub fn display(&self) -> String {
+        format!("/{}", self.0.join("/"))
+    }
+}
+
+/// Resolves `arg` against `cwd` without touching the disk (RFC 959 pathnames,
+/// `/` meaning the root). `..` may climb back to the root but never above it.
+pub fn resolve(cwd: &VPath, arg: &str) -> Result<VPath, Refusal> {
+    if arg.contains('\0') {
+        return Err(Refusal::BadName);
+    }
+    let mut parts = if arg.starts_with('/') {
+        Vec::new()
+    } else {
+        cwd.0.clone()
+    };
+    for part in arg.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop().ok_or(Refusal::Escape)?;
+            }
+            _ if part.starts_with(TEMP_PREFIX) => return Err(Refusal::NotFound),
+            _ => parts.push(part.to_string()),
+        }
+    }
+    Ok(VPath(parts))
+}
+
+/// The folder the server shares, held as its canonical path.
+#[derive(Debug, Clone)]
+pub struct Root {
+    real: PathBuf,
+}
+
+impl Root {
+    pub fn new(dir: &Path) -> io::Result<Root> {
+        let real = fs::canonicalize(dir)?;
+        if !real.is_dir() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a folder"));
+        }
+        Ok(Root { real })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.real
+    }
+
+    /// The on-disk path of `v` after following symlinks, refused when it leads outside.
+    fn locate(&self, v: &VPath) -> Result<PathBuf, Refusal> {
+        let real = fs::canonicalize(self.real.join(v.0.join("/")))?;
+        if real.starts_with(&self.real) {
+            Ok(real)
+        } else {
+            Err(Refusal::Escape)
+        }
+    }
+
+    /// Checks what an open descriptor really is, so a symlink swapped in after
+    /// `locate` cannot lead outside.
+    fn confirm(&self, file: &File) -> Result<(), Refusal> {
+        match fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+            Ok(p) if !p.starts_with(&self.real) => Err(Refusal::Escape),
+            _ => Ok(()),
+        }
+    }
+
+    /// Metadata of what `v` names (following symlinks inside the root).
+    pub fn stat(&self, v: &VPath) -> Result<Metadata, Refusal> {
+        Ok(fs::metadata(self.locate(v)?)?)
+    }
+
+    /// Checks that `v` is a folder, for CWD.
+    pub fn folder(&self, v: &VPath) -> Result<(), Refusal> {
+        if self.stat(v)?.is_dir() {
+            Ok(())
+        } else {
+            Err(Refusal::NotAFolder)
+        }
+    }
+
+    /// Opens a plain file for reading; returns it with its size.
+    pub fn open(&self, v: &VPath) -> Result<(File, u64), Refusal> {
+        let file = File::open(self.locate(v)?)?;
+        self.confirm(&file)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(Refusal::NotAFile);
+        }
+        Ok((file, meta.len()))
+    }
+
+    /// Where a new version of `v` may be written: its folder must be inside the
+    /// root, and `v` itself must not be a folder or a symlink leading out.
+    fn target(&self, v: &VPath) -> Result<PathBuf, Refusal> {
+        let name = v.name().ok_or(Refusal::NotAFile)?;
+        let target = self.locate(&v.parent())?.join(name);
+        match fs::symlink_metadata(&target) {
+            Ok(m) if m.is_dir() => Err(Refusal::NotAFile),
+            Ok(m) if m.file_type().is_symlink() => {
+                let real = self.locate(v)?;
+                if real.is_file() {
+                    Ok(target)
+                } else {
+                    Err(Refusal::NotAFile)
+                }
+            }
+            _ => Ok(target),
+        }
+    }
+
+    /// A temporary file beside `v`, renamed over `v` only on `commit`.
+    pub fn create(&self, v: &VPath) -> Result<TempFile, Refusal> {
+        let target = self.target(v)?;
+        let temp = TempFile::beside(&target)?;
+        self.confirm(&temp.file)?;
+        Ok(temp)
+    }
+
+    /// Opens `v` to write from `offset` on (APPE, or REST then STOR), for resuming
+    /// an upload in place; an offset past the end is refused. Returns the file,
+    /// positioned, with the offset used.
+    pub fn open_at(&self, v: &VPath, offset: Option<u64>) -> Result<(File, u64), Refusal> {
+        let target = self.target(v)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(target)?;
+        self.confirm(&file)?;
+        let len = file.metadata()?.len();
+        let at = offset.unwrap_or(len);
+        if at > len {
+            return Err(Refusal::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "restart offset past the end of the file",
+            )));
+        }
+        file.set_len(at)?;
+        let mut file = file;
+        io::Seek::seek(&mut file, io::SeekFrom::Start(at))?;
+        Ok((file, at))
+    }
+
+    /// The entries of folder `v` (or `v` alone when it is a file), sorted by name,
+    /// leaving out temporary files and symlinks that lead outside the root.
+    pub fn list(&self, v: &VPath) -> Result<Vec<Entry>, Refusal> {
+        let real = self.locate(v)?;
+        let meta = fs::metadata(&real)?;
+        if !meta.is_dir() {
+            let name = v.name().unwrap_or("/").to_string();
+            return Ok(vec![Entry { name, meta }]);
+        }
+        let mut entries = Vec::new();
+        for item in fs::read_dir(&real)? {
+            let item = item?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            if name.starts_with(TEMP_PREFIX) {
+                continue;
+            }
+            let path = item.path();
+            let inside = fs::canonicalize(&path).map(|p| p.starts_with(&self.real));
+            if let (Ok(true), Ok(meta)) = (inside, fs::metadata(&path)) {
+                entries.push(Entry { name, meta });
+            }
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+}
+
+/// One listed name with the metadata of what it leads to.
+pub struct Entry {
+    /// The name; bytes that are not UTF-8 show as U+FFFD.
+    pub name: String,
+    pub meta: Metadata,
+}
+
+impl Entry {
+    /// An `ls -l` line, the format curl, ftplib, lftp and FileZilla parse.
+    pub fn ls_line(&self, now: SystemTime) -> String {
+        let m = &self.meta;
+        let kind = if m.is_dir() { 'd' } else { '-' };
+        let mode = m.permissions().mode();
+        let mut perms = String::with_capacity(9);
+        for shift in [6, 3, 0] {
+            let bits = mode >> shift;
+            perms.push(if bits & 4 != 0 { 'r' } else { '-' });
+            perms.push(if bits & 2 != 0 { 'w' } else { '-' });
+            perms.push(if bits & 1 != 0 { 'x' } else { '-' });
+        }
+        let modified = m.modified().unwrap_or(now);
+        format!(
+            "{kind}{perms} {:>3} ftp      ftp      {:>12} {} {}",
+            m.nlink(),
+            m.len(),
+            ls_date(modified, now),
+            self.name
+        )
+    }
+
+    /// RFC 3659 §7 facts and name: `type=file;size=12;modify=20261121070511; name`.
+    pub fn mlsx_line(&self) -> String {
+        let m = &self.meta;
+        let kind = if m.is_dir() { "dir" } else { "file" };
+        let modify = m
+            .modified()
+            .map(|t| Civil::of(t).compact())
+            .unwrap_or_default();
+        format!(
+            "type={kind};size={};modify={modify}; {}",
+            m.len(),
+            self.name
+        )
+    }
+}
+
+/// A file being written under a temporary name in its target's folder. It
+/// becomes the target only through `commit`; dropped uncommitted, it is removed,
+/// so a failed transfer never leaves a partial file under the final name.
+#[derive(Debug)]
+pub struct TempFile {
+    file: File,
+    temp: PathBuf,
+    target: PathBuf,
+    committed: bool,
+}
+
+impl TempFile {
+    /// Creates a fresh temporary file in `target`'s folder.
+    pub fn beside(target: &Path) -> io::Result<TempFile> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let dir = target.parent().unwrap_or(Path::new("."));
+        loop {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let temp = dir.join(format!("{TEMP_PREFIX}{}-{n}.part", std::process::id()));
+            match OpenOptions::new().write(true).create_new(true).open(&temp) {
+                Ok(file) => {
+                    return Ok(TempFile {
+                        file,
+                        temp,
+                        target: target.to_path_buf(),
+                        committed: false,
+                    })
+                }
+                // Left by an earlier process with the same pid: take the next number.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Renames the finished file into place, replacing what was there.
+    pub fn commit(mut self) -> io::Result<()> {
+        fs::rename(&self.temp, &self.target)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Nothing more can be done if removal fails; the name is never served.
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> VPath {
+        resolve(&VPath::default(), s).unwrap()
+    }
+
+    #[test]
+    fn names_resolve_against_the_current_folder() {
+        let cwd = v("/a/b");
+        assert_eq!(resolve(&cwd, "c.txt").unwrap().display(), "/a/b/c.txt");
+        assert_eq!(resolve(&cwd, "../c").unwrap().display(), "/a/c");
+        assert_eq!(resolve(&cwd, "/x//y/./z/").unwrap().display(), "/x/y/z");
+        assert_eq!(resolve(&cwd, "../..").unwrap().display(), "/");
+        // Backslashes and tildes are ordinary characters on Unix.
+        assert_eq!(
+            resolve(&cwd, "..\\..\\etc").unwrap().display(),
+            "/a/b/..\\..\\etc"
+        );
+        assert_eq!(resolve(&cwd, "~").unwrap().display(), "/a/b/~");
+    }
+
+    #[test]
+    fn nothing_climbs_above_the_root() {
+        let cwd = v("/a");
+        for bad in ["../..", "../../etc/passwd", "/..", "x/../../..", "../../a"] {
+            assert!(matches!(resolve(&cwd, bad), Err(Refusal::Escape)), "{bad}");
+        }
+        assert!(matches!(resolve(&cwd, "a\0b"), Err(Refusal::BadName)));
+    }
+
+    #[test]
+    fn temporary_names_are_invisible() {
+        let name = format!("{TEMP_PREFIX}1-2.part");
+        assert!(matches!(
+            resolve(&VPath::default(), &name),
+            Err(Refusal::NotFound)
+        ));
+    }
+}

@@ -1,0 +1,669 @@
+//! The wire vocabulary: FTP commands and replies as plain data, how they are
+//! parsed from and written to the control connection, and the host-port
+//! notations of PORT/PASV (RFC 959) and EPRT/EPSV (RFC 2428). No sockets here:
+//! everything reads from a `BufRead` or returns a value, so it is all tested
+//! on byte strings.
+
+use std::fmt;
+use std::io::{self, BufRead};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::str::FromStr;
+
+/// The longest control line either side accepts, CRLF included. Anything longer
+/// is refused without being buffered.
+pub const MAX_LINE: usize = 4096;
+
+/// The most lines a multi-line reply may have before we call the peer broken.
+const MAX_REPLY_LINES: usize = 10_000;
+
+/// One line read from a control connection.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// The line's bytes without the line ending (CRLF or a bare LF).
+    Text(Vec<u8>),
+    /// The line is longer than the limit; nothing past the limit was read.
+    TooLong,
+    /// The peer closed the connection (a last line without an ending counts as a line).
+    Eof,
+}
+
+/// Reads one line of at most `max` bytes (RFC 959 §4.1: lines end in CRLF; a bare
+/// LF is accepted too, as every real server does). Memory use is bounded by `max`.
+pub fn read_line(r: &mut impl BufRead, max: usize) -> io::Result<Line> {
+    let mut line = Vec::new();
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(if line.is_empty() {
+                Line::Eof
+            } else {
+                Line::Text(line)
+            });
+        }
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], i + 1),
+            None => (buf, 0),
+        };
+        // The line so far, this chunk and the LF that must still end it.
+        if line.len() + chunk.len() + 1 > max {
+            return Ok(Line::TooLong);
+        }
+        line.extend_from_slice(chunk);
+        if done > 0 {
+            r.consume(done);
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return Ok(Line::Text(line));
+        }
+        let n = chunk.len();
+        r.consume(n);
+    }
+}
+
+/// Removes Telnet IAC sequences (RFC 854), which some clients put before ABOR;
+/// `IAC IAC` stands for a literal 0xFF byte.
+pub fn strip_telnet(line: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(line.len());
+    let mut bytes = line.iter().copied();
+    while let Some(b) = bytes.next() {
+        if b != 0xFF {
+            out.push(b);
+        } else if let Some(0xFF) = bytes.next() {
+            out.push(0xFF);
+        }
+    }
+    out
+}
+
+/// A command sent on the control connection, as RFC 959, 2428 and 3659 define it.
+/// Only the commands dialback implements are here; any other verb parses to a 502.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    User(String),
+    Pass(String),
+    Syst,
+    Feat,
+    Opts(String),
+    /// `TYPE A`, `TYPE I` or `TYPE L 8`; every type moves bytes unchanged.
+    Type(char),
+    Mode(char),
+    Stru(char),
+    Pwd,
+    Cwd(String),
+    Cdup,
+    Noop,
+    Size(String),
+    Mdtm(String),
+    Port(SocketAddr),
+    Eprt(SocketAddr),
+    Pasv,
+    Epsv(Option<String>),
+    Retr(String),
+    Stor(String),
+    Appe(String),
+    /// The size of the coming upload (RFC 959 §4.1.3), which lets the server tell a
+    /// complete upload from a sender that died.
+    Allo(u64),
+    Rest(u64),
+    List(Option<String>),
+    Nlst(Option<String>),
+    Mlsd(Option<String>),
+    Mlst(Option<String>),
+    Abor,
+    Stat(Option<String>),
+    Help(Option<String>),
+    Quit,
+}
+
+impl Command {
+    /// The commands the server implements, for HELP.
+    pub const VERBS: &'static [&'static str] = &[
+        "ABOR", "ALLO", "APPE", "CDUP", "CWD", "EPRT", "EPSV", "FEAT", "HELP", "LIST", "MDTM",
+        "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD", "QUIT",
+        "REST", "RETR", "SIZE", "STAT", "STOR", "STRU", "SYST", "TYPE", "USER",
+    ];
+}
+
+/// Splits `VERB arg` at the first space; the argument keeps inner and trailing
+/// spaces, since a pathname may contain them (RFC 959 §5.3.2).
+fn split_verb(line: &str) -> (&str, Option<&str>) {
+    match line.split_once(' ') {
+        Some((verb, arg)) => (verb, Some(arg)),
+        None => (line, None),
+    }
+}
+
+fn syntax(text: &str) -> Reply {
+    Reply::new(501, text)
+}
+
+impl FromStr for Command {
+    /// A parse failure is the reply to send back: 500 for a line that is not a
+    /// command, 501 for bad arguments, 502 for a verb we do not implement,
+    /// 504 for a parameter we do not support.
+    type Err = Reply;
+
+    fn from_str(line: &str) -> Result<Command, Reply> {
+        let (verb, arg) = split_verb(line);
+        if verb.is_empty() || verb.len() > 4 || !verb.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(Reply::new(500, "Syntax error, command unrecognized."));
+        }
+        let verb = verb.to_ascii_uppercase();
+        let needs = |what: &str| -> Result<String, Reply> {
+            match arg {
+                Some(a) if !a.is_empty() => Ok(a.to_string()),
+                _ => Err(syntax(&format!("{verb} needs {what}."))),
+            }
+        };
+        let none = |cmd: Command| -> Result<Command, Reply> {
+            match arg {
+                None => Ok(cmd),
+                Some(_) => Err(syntax(&format!("{verb} takes no argument."))),
+            }
+        };
+        let optional = || arg.filter(|a| !a.is_empty()).map(str::to_string);
+        Ok(match verb.as_str() {
+            "USER" => Command::User(needs("a user name")?),
+            "PASS" => Command::Pass(arg.unwrap_or("").to_string()),
+            "SYST" => none(Command::Syst)?,
+            "FEAT" => none(Command::Feat)?,
+            "OPTS" => Command::Opts(needs("an option")?),
+            "TYPE" => Command::Type(parse_type(&needs("a type")?)?),
+            "MODE" => Command::Mode(parse_letter(&needs("a mode")?, 'S')?),
+            "STRU" => Command::Stru(parse_letter(&needs("a structure")?, 'F')?),
+            "PWD" | "XPWD" => none(Command::Pwd)?,
+            "CWD" | "XCWD" => Command::Cwd(needs("a pathname")?),
+            "CDUP" | "XCUP" => none(Command::Cdup)?,
+            "NOOP" => none(Command::Noop)?,
+            "SIZE" => Command::Size(needs("a pathname")?),
+            "MDTM" => Command::Mdtm(needs("a pathname")?),
+            "PORT" => Command::Port(
+                parse_port(&needs("an address")?)
+                    .map(SocketAddr::V4)
+                    .ok_or_else(|| syntax("PORT wants h1,h2,h3,h4,p1,p2 with numbers 0-255."))?,
+            ),
+            "EPRT" => Command::Eprt(
+                parse_eprt(&needs("an address")?)
+                    .ok_or_else(|| syntax("EPRT wants |1|IPv4|port| or |2|IPv6|port|."))?,
+            ),
+            "PASV" => none(Command::Pasv)?,
+            "EPSV" => Command::Epsv(optional()),
+            "RETR" => Command::Retr(needs("a pathname")?),
+            "STOR" => Command::Stor(needs("a pathname")?),
+            "APPE" => Command::Appe(needs("a pathname")?),
+            "ALLO" => Command::Allo(parse_allo(&needs("a size")?)?),
+            "REST" => {
+                Command::Rest(needs("an offset")?.parse().map_err(|_| {
+                    syntax("REST wants a byte offset from 0 to 18446744073709551615.")
+                })?)
+            }
+            "LIST" => Command::List(optional()),
+            "NLST" => Command::Nlst(optional()),
+            "MLSD" => Command::Mlsd(optional()),
+            "MLST" => Command::Mlst(optional()),
+            "ABOR" => none(Command::Abor)?,
+            "STAT" => Command::Stat(optional()),
+            "HELP" => Command::Help(optional()),
+            "QUIT" => none(Command::Quit)?,
+            _ => {
+                return Err(Reply::new(
+                    502,
+                    &format!("Command not implemented: {verb}."),
+                ))
+            }
+        })
+    }
+}
+
+/// `TYPE A [N]`, `TYPE I`, `TYPE L 8` (RFC 959 §4.1.2); the others are valid but unsupported.
+fn parse_type(arg: &str) -> Result<char, Reply> {
+    match arg.to_ascii_uppercase().as_str() {
+        "A" | "A N" => Ok('A'),
+        "I" | "L 8" => Ok('I'),
+        "E" | "A T" | "A C" | "E N" | "E T" | "E C" => Err(Reply::new(504, "Only types A and I.")),
+        _ => Err(syntax("Unknown type.")),
+    }
+}
+
+/// MODE and STRU take one letter; only stream mode and file structure are supported.
+fn parse_letter(arg: &str, supported: char) -> Result<char, Reply> {
+    let upper = arg.to_ascii_uppercase();
+    match upper.as_str() {
+        s if s.len() == 1 && s.starts_with(supported) => Ok(supported),
+        "S" | "B" | "C" | "F" | "R" | "P" => Err(Reply::new(504, "Parameter not supported.")),
+        _ => Err(syntax("Unknown parameter.")),
+    }
+}
+
+/// `ALLO n` or `ALLO n R m` (RFC 959 §4.1.3): the size is the first number.
+fn parse_allo(arg: &str) -> Result<u64, Reply> {
+    let first = arg.split(' ').next().unwrap_or("");
+    first
+        .parse()
+        .map_err(|_| syntax("ALLO wants a size in bytes."))
+}
+
+/// Parses the `h1,h2,h3,h4,p1,p2` of PORT and of a PASV reply (RFC 959 §4.1.2).
+pub fn parse_port(arg: &str) -> Option<SocketAddrV4> {
+    let mut n = [0u8; 6];
+    let mut parts = arg.trim().split(',');
+    for slot in &mut n {
+        let part = parts.next()?.trim();
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *slot = part.parse().ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    let ip = Ipv4Addr::new(n[0], n[1], n[2], n[3]);
+    Some(SocketAddrV4::new(ip, u16::from_be_bytes([n[4], n[5]])))
+}
+
+/// Formats an IPv4 address and port as `h1,h2,h3,h4,p1,p2`.
+pub fn format_port(addr: SocketAddrV4) -> String {
+    let [a, b, c, d] = addr.ip().octets();
+    let [p1, p2] = addr.port().to_be_bytes();
+    format!("{a},{b},{c},{d},{p1},{p2}")
+}
+
+/// Parses EPRT's `<d>proto<d>address<d>port<d>` (RFC 2428 §2), where `d` is any
+/// printable ASCII character and proto is 1 (IPv4) or 2 (IPv6).
+pub fn parse_eprt(arg: &str) -> Option<SocketAddr> {
+    let d = arg.chars().next().filter(|c| c.is_ascii_graphic())?;
+    let fields: Vec<&str> = arg[1..].strip_suffix(d)?.split(d).collect();
+    let [proto, ip, port] = fields[..] else {
+        return None;
+    };
+    let port: u16 = port.parse().ok()?;
+    let ip: IpAddr = match proto {
+        "1" => IpAddr::V4(ip.parse().ok()?),
+        "2" => IpAddr::V6(ip.parse().ok()?),
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+/// Formats an address as EPRT's `|1|a.b.c.d|port|` or `|2|v6|port|`.
+pub fn format_eprt(addr: SocketAddr) -> String {
+    let proto = if addr.is_ipv4() { 1 } else { 2 };
+    format!("|{proto}|{}|{}|", addr.ip(), addr.port())
+}
+
+/// Finds the address in a 227 reply's text, wherever the server put it (RFC 1123
+/// §4.1.2.6: clients must scan for the first digit).
+pub fn parse_pasv_reply(text: &str) -> Option<SocketAddrV4> {
+    let start = text.find(|c: char| c.is_ascii_digit())?;
+    let rest = &text[start..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == ','))
+        .unwrap_or(rest.len());
+    parse_port(&rest[..end])
+}
+
+/// Finds the port in a 229 reply's `(<d><d><d>port<d>)` (RFC 2428 §3).
+pub fn parse_epsv_reply(text: &str) -> Option<u16> {
+    let inner = &text[text.find('(')? + 1..];
+    let inner = &inner[..inner.find(')')?];
+    let d = inner.chars().next()?;
+    let fields: Vec<&str> = inner.split(d).collect();
+    match fields[..] {
+        ["", "", "", port, ""] => port.parse().ok(),
+        _ => None,
+    }
+}
+
+impl fmt::Display for Command {
+    /// The command as it goes on the wire, without the CRLF.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opt = |f: &mut fmt::Formatter<'_>, verb: &str, arg: &Option<String>| match arg {
+            Some(a) => write!(f, "{verb} {a}"),
+            None => f.write_str(verb),
+        };
+        match self {
+            Command::User(s) => write!(f, "USER {s}"),
+            Command::Pass(s) => write!(f, "PASS {s}"),
+            Command::Syst => f.write_str("SYST"),
+            Command::Feat => f.write_str("FEAT"),
+            Command::Opts(s) => write!(f, "OPTS {s}"),
+            Command::Type(c) => write!(f, "TYPE {c}"),
+            Command::Mode(c) => write!(f, "MODE {c}"),
+            Command::Stru(c) => write!(f, "STRU {c}"),
+            Command::Pwd => f.write_str("PWD"),
+            Command::Cwd(s) => write!(f, "CWD {s}"),
+            Command::Cdup => f.write_str("CDUP"),
+            Command::Noop => f.write_str("NOOP"),
+            Command::Size(s) => write!(f, "SIZE {s}"),
+            Command::Mdtm(s) => write!(f, "MDTM {s}"),
+            Command::Port(SocketAddr::V4(a)) => write!(f, "PORT {}", format_port(*a)),
+            Command::Port(a) | Command::Eprt(a) => write!(f, "EPRT {}", format_eprt(*a)),
+            Command::Pasv => f.write_str("PASV"),
+            Command::Epsv(a) => opt(f, "EPSV", a),
+            Command::Retr(s) => write!(f, "RETR {s}"),
+            Command::Stor(s) => write!(f, "STOR {s}"),
+            Command::Appe(s) => write!(f, "APPE {s}"),
+            Command::Allo(n) => write!(f, "ALLO {n}"),
+            Command::Rest(n) => write!(f, "REST {n}"),
+            Command::List(a) => opt(f, "LIST", a),
+            Command::Nlst(a) => opt(f, "NLST", a),
+            Command::Mlsd(a) => opt(f, "MLSD", a),
+            Command::Mlst(a) => opt(f, "MLST", a),
+            Command::Abor => f.write_str("ABOR"),
+            Command::Stat(a) => opt(f, "STAT", a),
+            Command::Help(a) => opt(f, "HELP", a),
+            Command::Quit => f.write_str("QUIT"),
+        }
+    }
+}
+
+/// A server reply: a three-digit code and one or more lines of text (RFC 959 §4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    /// A single-line reply.
+    pub fn new(code: u16, text: &str) -> Reply {
+        Reply {
+            code,
+            lines: vec![text.to_string()],
+        }
+    }
+
+    /// A multi-line reply; the first and last lines carry the code.
+    pub fn multi(code: u16, lines: Vec<String>) -> Reply {
+        Reply { code, lines }
+    }
+
+    /// The reply's text, its lines joined by spaces.
+    pub fn text(&self) -> String {
+        self.lines
+            .iter()
+            .map(|l| l.trim())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// 1yz: the action has begun; another reply follows.
+    pub fn is_preliminary(&self) -> bool {
+        (100..200).contains(&self.code)
+    }
+
+    /// Reads one reply, single or multi-line (RFC 959 §4.2: `ddd-` opens a multi-line
+    /// reply, which ends at a line that starts `ddd ` with the same code).
+    pub fn read(r: &mut impl BufRead) -> crate::Result<Reply> {
+        use crate::Error;
+        let first = match read_line(r, MAX_LINE)? {
+            Line::Text(t) => String::from_utf8_lossy(&t).into_owned(),
+            Line::TooLong => return Err(Error::Protocol("reply line too long".into())),
+            Line::Eof => {
+                return Err(Error::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                )))
+            }
+        };
+        let (code, sep, text) = split_reply_line(&first)
+            .ok_or_else(|| Error::Protocol(format!("malformed reply {first:?}")))?;
+        let mut lines = vec![text.to_string()];
+        if sep == '-' {
+            loop {
+                let line = match read_line(r, MAX_LINE)? {
+                    Line::Text(t) => String::from_utf8_lossy(&t).into_owned(),
+                    Line::TooLong => return Err(Error::Protocol("reply line too long".into())),
+                    Line::Eof => return Err(Error::Protocol("multi-line reply cut short".into())),
+                };
+                if lines.len() >= MAX_REPLY_LINES {
+                    return Err(Error::Protocol("multi-line reply too long".into()));
+                }
+                match split_reply_line(&line) {
+                    Some((c, ' ', text)) if c == code => {
+                        lines.push(text.to_string());
+                        break;
+                    }
+                    _ => lines.push(line),
+                }
+            }
+        }
+        Ok(Reply { code, lines })
+    }
+}
+
+/// Splits `ddd text`, `ddd-text` or a bare `ddd` into code, separator and text.
+fn split_reply_line(line: &str) -> Option<(u16, char, &str)> {
+    let digits = line.get(..3)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || !line.as_bytes()[0].is_ascii_digit() {
+        return None;
+    }
+    let code: u16 = digits.parse().ok()?;
+    if !(100..600).contains(&code) {
+        return None;
+    }
+    match line[3..].chars().next() {
+        None => Some((code, ' ', "")),
+        Some(sep @ (' ' | '-')) => Some((code, sep, &line[4..])),
+        Some(_) => None,
+    }
+}
+
+impl fmt::Display for Reply {
+    /// The reply as it goes on the wire, CRLFs included. Inner lines of a multi-line
+    /// reply that could be read as a final line get a leading space.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let last = self.lines.len().saturating_sub(1);
+        for (i, line) in self.lines.iter().enumerate() {
+            if i == last {
+                write!(f, "{} {line}\r\n", self.code)?;
+            } else if i == 0 {
+                write!(f, "{}-{line}\r\n", self.code)?;
+            } else if line.starts_with(|c: char| c.is_ascii_digit()) {
+                write!(f, " {line}\r\n")?;
+            } else {
+                write!(f, "{line}\r\n")?;
+            }
+        }
+        if self.lines.is_empty() {
+            write!(f, "{} \r\n", self.code)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Command, u16> {
+        line.parse::<Command>().map_err(|r| r.code)
+    }
+
+    #[test]
+    fn lines_end_in_crlf_or_lf() {
+        let mut r = &b"USER a\r\nPASS b\nNOOP"[..];
+        assert_eq!(
+            read_line(&mut r, 100).unwrap(),
+            Line::Text(b"USER a".to_vec())
+        );
+        assert_eq!(
+            read_line(&mut r, 100).unwrap(),
+            Line::Text(b"PASS b".to_vec())
+        );
+        assert_eq!(
+            read_line(&mut r, 100).unwrap(),
+            Line::Text(b"NOOP".to_vec())
+        );
+        assert_eq!(read_line(&mut r, 100).unwrap(), Line::Eof);
+    }
+
+    #[test]
+    fn long_lines_are_refused_without_reading_past_the_limit() {
+        let long = vec![b'A'; 10_000];
+        let mut r = io::BufReader::with_capacity(64, &long[..]);
+        assert_eq!(read_line(&mut r, MAX_LINE).unwrap(), Line::TooLong);
+        // The limit counts the line ending.
+        let mut r = &b"abc\r\nabcd\r\n"[..];
+        assert_eq!(read_line(&mut r, 5).unwrap(), Line::Text(b"abc".to_vec()));
+        assert_eq!(read_line(&mut r, 5).unwrap(), Line::TooLong);
+    }
+
+    #[test]
+    fn telnet_sequences_are_removed() {
+        assert_eq!(strip_telnet(b"\xff\xf4\xff\xf2ABOR"), b"ABOR");
+        assert_eq!(strip_telnet(b"RETR a\xff\xffb"), b"RETR a\xffb");
+    }
+
+    #[test]
+    fn verbs_are_case_insensitive_and_arguments_keep_spaces() {
+        assert_eq!(
+            parse("retr my notes.txt "),
+            Ok(Command::Retr("my notes.txt ".into()))
+        );
+        assert_eq!(parse("Quit"), Ok(Command::Quit));
+        assert_eq!(parse("XPWD"), Ok(Command::Pwd));
+    }
+
+    #[test]
+    fn wrong_lines_get_the_rfc_959_codes() {
+        assert_eq!(parse(""), Err(500));
+        assert_eq!(parse("\r"), Err(500));
+        assert_eq!(parse("RE\0TR x"), Err(500));
+        assert_eq!(parse("SITE CHMOD 777 x"), Err(502));
+        assert_eq!(parse("RETR"), Err(501));
+        assert_eq!(parse("RETR "), Err(501));
+        assert_eq!(parse("PASV now"), Err(501));
+        assert_eq!(parse("TYPE E"), Err(504));
+        assert_eq!(parse("TYPE Z"), Err(501));
+        assert_eq!(parse("MODE B"), Err(504));
+        assert_eq!(parse("REST -1"), Err(501));
+        assert_eq!(parse("REST 99999999999999999999"), Err(501));
+        assert_eq!(
+            parse("REST 18446744073709551615"),
+            Ok(Command::Rest(u64::MAX))
+        );
+    }
+
+    #[test]
+    fn types_all_mean_bytes_unchanged() {
+        assert_eq!(parse("TYPE I"), Ok(Command::Type('I')));
+        assert_eq!(parse("type a"), Ok(Command::Type('A')));
+        assert_eq!(parse("TYPE L 8"), Ok(Command::Type('I')));
+    }
+
+    #[test]
+    fn port_follows_rfc_959() {
+        let addr = "127.0.0.1:5001".parse().unwrap();
+        assert_eq!(parse("PORT 127,0,0,1,19,137"), Ok(Command::Port(addr)));
+        assert_eq!(parse("PORT 1,2,3"), Err(501));
+        assert_eq!(parse("PORT 999,0,0,1,0,1"), Err(501));
+        assert_eq!(parse("PORT 1,2,3,4,5,6,7"), Err(501));
+        assert_eq!(parse("PORT +1,2,3,4,5,6"), Err(501));
+        assert_eq!(
+            format_port("10.0.0.2:65535".parse().unwrap()),
+            "10,0,0,2,255,255"
+        );
+    }
+
+    #[test]
+    fn eprt_follows_rfc_2428() {
+        let v6: SocketAddr = "[::1]:6000".parse().unwrap();
+        assert_eq!(parse("EPRT |2|::1|6000|"), Ok(Command::Eprt(v6)));
+        assert_eq!(
+            parse("EPRT !1!127.0.0.1!80!"),
+            Ok(Command::Eprt("127.0.0.1:80".parse().unwrap()))
+        );
+        assert_eq!(parse("EPRT |9|x|y|"), Err(501));
+        assert_eq!(parse("EPRT |1|::1|80|"), Err(501));
+        assert_eq!(parse("EPRT |1|1.2.3.4|80"), Err(501));
+        assert_eq!(format_eprt(v6), "|2|::1|6000|");
+    }
+
+    #[test]
+    fn passive_replies_are_found_wherever_the_server_puts_them() {
+        let want = "127.0.0.1:5001".parse().unwrap();
+        assert_eq!(
+            parse_pasv_reply("Entering Passive Mode (127,0,0,1,19,137)."),
+            Some(want)
+        );
+        assert_eq!(parse_pasv_reply("=127,0,0,1,19,137"), Some(want));
+        assert_eq!(parse_pasv_reply("no address"), None);
+        assert_eq!(
+            parse_epsv_reply("Entering Extended Passive Mode (|||6446|)"),
+            Some(6446)
+        );
+        assert_eq!(parse_epsv_reply("ok (!!!6446!)"), Some(6446));
+        assert_eq!(parse_epsv_reply("(|1|::1|6446|)"), None);
+    }
+
+    #[test]
+    fn commands_print_as_they_parse() {
+        for line in [
+            "RETR a b",
+            "PORT 127,0,0,1,19,137",
+            "EPRT |2|::1|6000|",
+            "LIST",
+            "ALLO 12",
+            "EPSV",
+        ] {
+            assert_eq!(parse(line).unwrap().to_string(), line);
+        }
+    }
+
+    #[test]
+    fn single_and_multi_line_replies_are_read() {
+        let mut r = &b"220 hi\r\n211-Features:\r\n EPRT\r\n SIZE\r\n211 End\r\n"[..];
+        assert_eq!(Reply::read(&mut r).unwrap(), Reply::new(220, "hi"));
+        let feat = Reply::read(&mut r).unwrap();
+        assert_eq!(feat.code, 211);
+        assert_eq!(feat.lines, ["Features:", " EPRT", " SIZE", "End"]);
+    }
+
+    #[test]
+    fn multi_line_replies_end_only_at_their_own_code() {
+        // RFC 959 §4.2: an inner line may begin with another code, or the same code and a dash.
+        let mut r = &b"220-Welcome\r\n220-still\r\n123 not the end\r\n220 ready\r\n"[..];
+        let reply = Reply::read(&mut r).unwrap();
+        assert_eq!(reply.lines.len(), 4);
+        assert_eq!(reply.lines[3], "ready");
+        let mut r = &b"220\r\n"[..];
+        assert_eq!(Reply::read(&mut r).unwrap().code, 220);
+    }
+
+    #[test]
+    fn broken_replies_are_errors() {
+        for bytes in [
+            &b"hello\r\n"[..],
+            b"99 x\r\n",
+            b"2200 x\r\n",
+            b"211-a\r\nb\r\n",
+            b"",
+        ] {
+            let mut r = bytes;
+            assert!(Reply::read(&mut r).is_err(), "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn replies_print_as_they_read() {
+        let reply = Reply::multi(211, vec!["Features:".into(), " SIZE".into(), "End".into()]);
+        let wire = reply.to_string();
+        assert_eq!(wire, "211-Features:\r\n SIZE\r\n211 End\r\n");
+        assert_eq!(Reply::read(&mut wire.as_bytes()).unwrap(), reply);
+        // An inner line that looks like a final line is shielded by a space.
+        let tricky = Reply::multi(250, vec!["a".into(), "250 b".into(), "c".into()]);
+        assert_eq!(
+            Reply::read(&mut tricky.to_string().as_bytes())
+                .unwrap()
+                .lines
+                .len(),
+            3
+        );
+    }
+}

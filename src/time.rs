@@ -1,0 +1,116 @@
+//! Calendar dates from `SystemTime`, in UTC, for log lines, MDTM/MLSD
+//! (RFC 3659 `YYYYMMDDHHMMSS`) and `ls -l` listings. The standard library has
+//! no calendar, so this converts days since the epoch to a civil date itself.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// A moment in UTC, broken into its calendar fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+/// Seconds since the Unix epoch, negative before it.
+pub fn unix_seconds(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    }
+}
+
+impl Civil {
+    /// The calendar date of `secs` seconds after the epoch (proleptic Gregorian).
+    pub fn from_unix(secs: i64) -> Civil {
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400) as u32;
+        // Shift the epoch to 0000-03-01 so leap days fall at the end of a year;
+        // an era is the 400-year Gregorian cycle of 146097 days.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Civil {
+            year,
+            month,
+            day,
+            hour: rem / 3600,
+            minute: rem / 60 % 60,
+            second: rem % 60,
+        }
+    }
+
+    pub fn of(t: SystemTime) -> Civil {
+        Civil::from_unix(unix_seconds(t))
+    }
+
+    /// `2026-11-21T07:05:11Z`
+    pub fn iso(&self) -> String {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+
+    /// `20261121070511`, as MDTM and MLSD's `modify` fact want it (RFC 3659 §2.3).
+    pub fn compact(&self) -> String {
+        format!(
+            "{:04}{:02}{:02}{:02}{:02}{:02}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+}
+
+/// The date column of `ls -l`: `Nov 21 07:05` for the last six months, `Nov 21  2025` otherwise.
+pub fn ls_date(t: SystemTime, now: SystemTime) -> String {
+    let secs = unix_seconds(t);
+    let c = Civil::from_unix(secs);
+    let month = MONTHS[(c.month - 1) as usize];
+    let age = unix_seconds(now) - secs;
+    if (0..183 * 86_400).contains(&age) {
+        format!("{month} {:>2} {:02}:{:02}", c.day, c.hour, c.minute)
+    } else {
+        format!("{month} {:>2}  {}", c.day, c.year)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn known_dates() {
+        assert_eq!(Civil::from_unix(0).iso(), "1970-01-01T00:00:00Z");
+        assert_eq!(Civil::from_unix(951_782_400).iso(), "2000-02-29T00:00:00Z");
+        assert_eq!(Civil::from_unix(1_795_244_711).compact(), "20261121070511");
+        assert_eq!(Civil::from_unix(-1).iso(), "1969-12-31T23:59:59Z");
+        assert_eq!(
+            Civil::from_unix(4_107_542_400).iso(),
+            "2100-03-01T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn ls_dates_show_the_year_only_for_old_files() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_244_711);
+        assert_eq!(ls_date(t, t + Duration::from_secs(60)), "Nov 21 07:05");
+        assert_eq!(
+            ls_date(t, t + Duration::from_secs(200 * 86_400)),
+            "Nov 21  2026"
+        );
+    }
+}
