@@ -1,0 +1,280 @@
+//! Test support: a temp folder per test, the real `server` binary started on
+//! port 0 (killed on drop, its log printed if the test fails), the real
+//! `client` binary run with a watchdog, and a raw control connection for
+//! speaking FTP by hand.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use dialback::protocol::Reply;
+
+/// A fresh folder, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("dialback-test-{}-{n}-{label}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(fs::canonicalize(&dir).expect("canonical temp dir"))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Makes a sub-folder.
+    pub fn sub(&self, name: &str) -> PathBuf {
+        let p = self.0.join(name);
+        fs::create_dir_all(&p).expect("create sub dir");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Deterministic bytes of every value (xorshift), for files compared byte for byte.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Names of the files in a folder, sorted, hidden ones included.
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Waits for `cond` to hold, up to `limit`.
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// The real server, started on port 0 in its own folder; killed on drop.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    log: PathBuf,
+    _logs: TempDir,
+}
+
+impl Server {
+    /// Starts `server 0 --root ROOT ARGS...` and waits for its `listening on` line.
+    pub fn start(root: &Path, args: &[&str]) -> Server {
+        let logs = TempDir::new("server-log");
+        let log = logs.join("stderr.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .arg("0")
+            .arg("--root")
+            .arg(root)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start server");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let port = first
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "server said {first:?}; log: {}",
+                    fs::read_to_string(&log).unwrap_or_default()
+                )
+            });
+        Server {
+            child,
+            port,
+            log,
+            _logs: logs,
+        }
+    }
+
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A logged-in raw control connection.
+    pub fn login(&self) -> Ctrl {
+        let mut c = Ctrl::connect(self.port);
+        c.expect("USER anonymous", 331);
+        c.expect("PASS x", 230);
+        c
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Runs the client binary against this server.
+    pub fn client(&self, dir: &Path, args: &[&str], stdin: &str) -> Run {
+        let port = self.port.to_string();
+        let mut all = vec!["127.0.0.1", port.as_str(), "--dir", dir.to_str().unwrap()];
+        all.extend_from_slice(args);
+        client(&all, stdin)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("--- server log ---\n{}", self.log());
+        }
+    }
+}
+
+/// What a client run printed and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or(-1)
+    }
+}
+
+/// Runs the client binary with `args`, feeding it `stdin`; killed after 120 s.
+pub fn client(args: &[&str], stdin: &str) -> Run {
+    let out = TempDir::new("client-out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(fs::File::create(out.join("stdout")).unwrap())
+        .stderr(fs::File::create(out.join("stderr")).unwrap())
+        .spawn()
+        .expect("start client");
+    // A client that exits early closes its stdin; that is not the test's failure.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!(
+                "client {args:?} hung; stderr: {}",
+                fs::read_to_string(out.join("stderr")).unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Run {
+        status,
+        stdout: fs::read_to_string(out.join("stdout")).unwrap(),
+        stderr: fs::read_to_string(out.join("stderr")).unwrap(),
+    }
+}
+
+/// A control connection driven by hand.
+pub struct Ctrl {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Ctrl {
+    /// Connects and reads the 220 greeting.
+    pub fn connect(port: u16) -> Ctrl {
+        let mut c = Ctrl::connect_raw(port);
+        let greeting = c.reply();
+        assert_eq!(greeting.code, 220, "{greeting:?}");
+        c
+    }
+
+    /// Connects without reading anything.
+    pub fn connect_raw(port: u16) -> Ctrl {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        Ctrl { stream, reader }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.send_raw(format!("{line}\r\n").as_bytes());
+    }
+
+    pub fn reply(&mut self) -> Reply {
+        Reply::read(&mut self.reader).expect("read reply")
+    }
+
+    /// Sends a line and asserts the reply's code.
+    pub fn expect(&mut self, line: &str, code: u16) -> Reply {
+        self.send(line);
+        let reply = self.reply();
+        assert_eq!(reply.code, code, "{line:?} got {reply:?}");
+        reply
+    }
+
+    /// Reads whatever else comes until the server closes (or 5 s pass).
+    pub fn rest(&mut self) -> String {
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut s = String::new();
+        let _ = self.reader.read_to_string(&mut s);
+        s
+    }
+
+    /// Opens a passive data connection (EPSV) and returns it.
+    pub fn epsv(&mut self) -> TcpStream {
+        let reply = self.expect("EPSV", 229);
+        let data_port = dialback::protocol::parse_epsv_reply(&reply.text()).unwrap();
+        TcpStream::connect(("127.0.0.1", data_port)).expect("data connect")
+    }
+}
