@@ -57,6 +57,9 @@ pub enum Direction {
     Received,
 }
 
+/// Sees every control line, for `-v`.
+pub type Observer = Box<dyn FnMut(Direction, &str)>;
+
 /// A logged-in control connection.
 pub struct Client {
     ctrl: TcpStream,
@@ -68,7 +71,7 @@ pub struct Client {
     extended: bool,
     /// Set once a control read or write fails: the dialogue is out of step for good.
     broken: bool,
-    observer: Option<Box<dyn FnMut(Direction, &str)>>,
+    observer: Option<Observer>,
 }
 
 /// A data connection being set up.
@@ -88,7 +91,7 @@ impl Client {
         host: &str,
         port: u16,
         options: Options,
-        observer: Option<Box<dyn FnMut(Direction, &str)>>,
+        observer: Option<Observer>,
     ) -> Result<Client> {
         let name = format!("{host}:{port}");
         let connect_err = |source| Error::Connect {

@@ -46,9 +46,10 @@ impl From<io::Error> for Refusal {
     }
 }
 
-/// A path below the root, as components that are never empty, `.` or `..`.
+/// A path below the root, as components that are never empty, `.` or `..`,
+/// and whether it was written with a trailing slash (so must be a folder).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VPath(Vec<String>);
+pub struct VPath(Vec<String>, bool);
 
 impl VPath {
     /// The last component; `None` for the root itself.
@@ -57,7 +58,7 @@ impl VPath {
     }
 
     pub fn parent(&self) -> VPath {
-        VPath(self.0[..self.0.len().saturating_sub(1)].to_vec())
+        VPath(self.0[..self.0.len().saturating_sub(1)].to_vec(), false)
     }
 
     /// The path as a client sees it, `/` being the root.
@@ -87,7 +88,8 @@ pub fn resolve(cwd: &VPath, arg: &str) -> Result<VPath, Refusal> {
             _ => parts.push(part.to_string()),
         }
     }
-    Ok(VPath(parts))
+    let folder = arg.ends_with('/') && !parts.is_empty();
+    Ok(VPath(parts, folder))
 }
 
 /// The folder the server shares, held as its canonical path.
@@ -111,7 +113,12 @@ impl Root {
 
     /// The on-disk path of `v` after following symlinks, refused when it leads outside.
     fn locate(&self, v: &VPath) -> Result<PathBuf, Refusal> {
-        let real = fs::canonicalize(self.real.join(v.0.join("/")))?;
+        let mut path = self.real.join(v.0.join("/"));
+        if v.1 {
+            // `file/` fails as it would in a shell: not a directory.
+            path.as_mut_os_string().push("/");
+        }
+        let real = fs::canonicalize(path)?;
         if real.starts_with(&self.real) {
             Ok(real)
         } else {
@@ -156,7 +163,7 @@ impl Root {
     /// Where a new version of `v` may be written: its folder must be inside the
     /// root, and `v` itself must not be a folder or a symlink leading out.
     fn target(&self, v: &VPath) -> Result<PathBuf, Refusal> {
-        let name = v.name().ok_or(Refusal::NotAFile)?;
+        let name = v.name().filter(|_| !v.1).ok_or(Refusal::NotAFile)?;
         let target = self.locate(&v.parent())?.join(name);
         match fs::symlink_metadata(&target) {
             Ok(m) if m.is_dir() => Err(Refusal::NotAFile),

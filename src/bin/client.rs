@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use dialback::client::{Client, Direction, Options, Transfer};
+use dialback::client::{Client, Direction, Observer, Options, Transfer};
 use dialback::shell::{self, human_bytes, human_duration, human_rate, UserCommand};
 use dialback::Error;
 
@@ -146,7 +146,7 @@ impl Repl {
 
     fn open(&mut self, host: &str, port: u16) -> Result<(), Error> {
         self.close();
-        let observer: Option<Box<dyn FnMut(Direction, &str)>> = if self.verbose {
+        let observer: Option<Observer> = if self.verbose {
             Some(Box::new(|dir, line| {
                 let arrow = if dir == Direction::Sent { '>' } else { '<' };
                 eprintln!("{arrow} {line}");

@@ -1,0 +1,247 @@
+//! Peers that die or lie mid-transfer: uploads cut short, a control
+//! connection dropped mid-STOR, and (with a server written here) a server that
+//! dies mid-GET, one whose replies lie about sizes, and one that never answers.
+//! After each, no file under its final name is partial, old contents survive,
+//! and no temporary file is left behind.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{eventually, names, pattern, Server, TempDir};
+use dialback::protocol::Command as Ftp;
+use std::process::{Command, Stdio};
+
+#[test]
+fn an_upload_cut_short_is_discarded_and_the_old_file_survives() {
+    let srv = TempDir::new("srv");
+    fs::write(srv.join("keep.txt"), b"old contents").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let mut c = server.login();
+    for name in ["keep.txt", "new.txt"] {
+        let mut data = c.epsv();
+        c.expect("ALLO 1000", 200);
+        c.expect(&format!("STOR {name}"), 150);
+        data.write_all(&pattern(500, 1)).unwrap();
+        drop(data);
+        let reply = c.reply();
+        assert_eq!(reply.code, 451, "{reply:?}");
+        assert!(
+            reply.text().contains("got 500 of the 1000 bytes"),
+            "{reply:?}"
+        );
+    }
+    assert_eq!(fs::read(srv.join("keep.txt")).unwrap(), b"old contents");
+    assert_eq!(names(srv.path()), ["keep.txt"]);
+    // The session goes on: a complete upload lands.
+    let mut data = c.epsv();
+    c.expect("ALLO 3", 200);
+    c.expect("STOR new.txt", 150);
+    data.write_all(b"new").unwrap();
+    drop(data);
+    assert_eq!(c.reply().code, 226);
+    assert_eq!(fs::read(srv.join("new.txt")).unwrap(), b"new");
+}
+
+#[test]
+fn a_client_that_dies_mid_upload_leaves_no_file() {
+    let srv = TempDir::new("srv");
+    fs::write(srv.join("keep.bin"), b"old").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    for name in ["keep.bin", "fresh.bin"] {
+        let mut c = server.login();
+        let mut data = c.epsv();
+        c.expect("ALLO 10000000", 200);
+        c.expect(&format!("STOR {name}"), 150);
+        data.write_all(&pattern(1 << 20, 2)).unwrap();
+        // The process dies: the kernel closes both connections.
+        drop(data);
+        drop(c);
+    }
+    assert!(eventually(Duration::from_secs(10), || server
+        .log()
+        .matches("disconnected")
+        .count()
+        == 2));
+    assert_eq!(fs::read(srv.join("keep.bin")).unwrap(), b"old");
+    assert_eq!(
+        names(srv.path()),
+        ["keep.bin"],
+        "a partial or temporary file was left"
+    );
+    assert_eq!(
+        server.log().matches("nothing was saved").count(),
+        2,
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_server_killed_mid_get_leaves_no_file_under_the_final_name() {
+    let (srv, cli, out) = (
+        TempDir::new("srv"),
+        TempDir::new("cli"),
+        TempDir::new("out"),
+    );
+    // A sparse GiB: quick to serve, far too big to finish before the kill.
+    fs::File::create(srv.join("big.bin"))
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let mut server = Server::start(srv.path(), &[]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args([
+            "127.0.0.1",
+            &server.port.to_string(),
+            "--dir",
+            cli.path().to_str().unwrap(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(fs::File::create(out.join("stdout")).unwrap())
+        .stderr(fs::File::create(out.join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"GET big.bin\n")
+        .unwrap();
+    let downloading = || {
+        names(cli.path())
+            .iter()
+            .any(|n| n.starts_with(dialback::fsys::TEMP_PREFIX))
+    };
+    assert!(
+        eventually(Duration::from_secs(20), downloading),
+        "the download never started"
+    );
+    // Freeze the client so the transfer cannot finish, kill the server, thaw the client.
+    let signal = |sig: &str| {
+        Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap()
+    };
+    signal("-STOP");
+    server.kill();
+    signal("-CONT");
+    let status = child.wait().unwrap();
+    let stderr = fs::read_to_string(out.join("stderr")).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert_eq!(
+        names(cli.path()),
+        Vec::<String>::new(),
+        "a partial file was kept"
+    );
+}
+
+/// How the fake server below misbehaves on RETR.
+#[derive(Clone, Copy)]
+enum Lie {
+    /// Sends half the bytes, then dies (closes everything).
+    DieMidway,
+    /// Sends half the bytes, closes the data connection and says 226.
+    ShortButHappy,
+    /// Says SIZE 1000 but sends 2000 bytes and 226.
+    TooLong,
+    /// Never says anything at all.
+    Silent,
+}
+
+/// A one-session FTP server that misbehaves as told; returns its port.
+fn fake_server(lie: Lie) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let (ctrl, _) = listener.accept().unwrap();
+        let mut out = ctrl.try_clone().unwrap();
+        if let Lie::Silent = lie {
+            thread::sleep(Duration::from_secs(30));
+            return;
+        }
+        out.write_all(b"220 fake\r\n").unwrap();
+        let mut dial: Option<SocketAddr> = None;
+        for line in BufReader::new(ctrl).lines() {
+            let Ok(line) = line else { return };
+            let cmd: Ftp = match line.parse() {
+                Ok(c) => c,
+                Err(reply) => {
+                    let _ = out.write_all(reply.to_string().as_bytes());
+                    continue;
+                }
+            };
+            let reply: &[u8] = match cmd {
+                Ftp::User(_) => b"331 ok\r\n",
+                Ftp::Pass(_) => b"230 ok\r\n",
+                Ftp::Size(_) => b"213 1000\r\n",
+                Ftp::Port(a) | Ftp::Eprt(a) => {
+                    dial = Some(a);
+                    b"200 ok\r\n"
+                }
+                Ftp::Retr(_) => {
+                    let mut data = TcpStream::connect(dial.take().unwrap()).unwrap();
+                    out.write_all(b"150 here it comes\r\n").unwrap();
+                    let n = if let Lie::TooLong = lie { 2000 } else { 500 };
+                    data.write_all(&pattern(n, 9)).unwrap();
+                    drop(data);
+                    match lie {
+                        Lie::DieMidway => return,
+                        _ => b"226 done\r\n",
+                    }
+                }
+                Ftp::Quit => b"221 bye\r\n",
+                _ => b"200 ok\r\n",
+            };
+            if out.write_all(reply).is_err() {
+                return;
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn the_client_keeps_no_file_when_the_server_dies_or_lies() {
+    for (lie, says) in [
+        (Lie::DieMidway, "connection"),
+        (
+            Lie::ShortButHappy,
+            "received 500 bytes but the file has 1000",
+        ),
+        (Lie::TooLong, "received 2000 bytes but the file has 1000"),
+    ] {
+        let cli = TempDir::new("cli");
+        fs::write(cli.join("old.bin"), b"old").unwrap();
+        let port = fake_server(lie).to_string();
+        let dir = cli.path().to_str().unwrap();
+        let run = common::client(
+            &["127.0.0.1", &port, "--dir", dir],
+            "GET file.bin\nGET file.bin old.bin\n",
+        );
+        assert_eq!(run.code(), 1, "{run:?}");
+        assert!(run.stderr.contains(says), "{}", run.stderr);
+        assert_eq!(
+            names(cli.path()),
+            ["old.bin"],
+            "partial or temporary file kept"
+        );
+        assert_eq!(fs::read(cli.join("old.bin")).unwrap(), b"old");
+    }
+}
+
+#[test]
+fn the_client_gives_up_on_a_silent_server_after_its_timeout() {
+    let port = fake_server(Lie::Silent).to_string();
+    let start = Instant::now();
+    let run = common::client(&["127.0.0.1", &port, "--stall-timeout", "0.5"], "");
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(run.stderr.contains("timed out"), "{}", run.stderr);
+    assert!(start.elapsed() < Duration::from_secs(10));
+}

@@ -1,0 +1,172 @@
+//! Confinement and bounce protection, over raw control connections: nothing
+//! outside the root is read, listed or written, and the server dials back only
+//! to its client's own address on an unprivileged port.
+
+mod common;
+
+use std::fs;
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+use common::{Server, TempDir};
+
+/// Every file below `dir` with its contents, for before/after comparison.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(snapshot(&path));
+        } else {
+            out.push((path.display().to_string(), fs::read(&path).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn nothing_outside_the_root_is_read_listed_or_written() {
+    let top = TempDir::new("top");
+    let root = top.sub("root");
+    let outside = top.sub("outside");
+    fs::write(outside.join("secret.txt"), b"secret").unwrap();
+    fs::write(top.join("top-secret.txt"), b"top secret").unwrap();
+    fs::create_dir(root.join("sub")).unwrap();
+    fs::write(root.join("sub/ok.txt"), b"ok").unwrap();
+    symlink(outside.join("secret.txt"), root.join("link.txt")).unwrap();
+    symlink(&outside, root.join("linkdir")).unwrap();
+    symlink("sub/ok.txt", root.join("inner-link.txt")).unwrap();
+    let before = snapshot(top.path());
+
+    let server = Server::start(&root, &[]);
+    let mut c = server.login();
+    let secret_abs = outside.join("secret.txt").display().to_string();
+    let escapes = [
+        "../top-secret.txt",
+        "../outside/secret.txt",
+        "/../top-secret.txt",
+        "sub/../../top-secret.txt",
+        "sub/../../outside/secret.txt",
+        "link.txt",
+        "linkdir/secret.txt",
+        secret_abs.as_str(),
+        "%2e%2e/top-secret.txt",
+        "..\\top-secret.txt",
+        "~/top-secret.txt",
+        "sub/ok.txt/",
+    ];
+    let mut tried = 0;
+    for path in escapes {
+        for verb in ["SIZE", "MDTM", "RETR", "MLST", "STAT"] {
+            c.expect(&format!("{verb} {path}"), 550);
+            tried += 1;
+        }
+        if path != "sub/ok.txt/" {
+            c.expect(&format!("CWD {path}"), 550);
+        }
+    }
+    for path in [
+        "../evil.txt",
+        "linkdir/evil.txt",
+        "link.txt",
+        "/../evil.txt",
+        "linkdir",
+    ] {
+        c.expect(&format!("STOR {path}"), 550);
+        c.expect(&format!("APPE {path}"), 550);
+        tried += 2;
+    }
+    for path in ["..", "linkdir", "../outside"] {
+        c.expect(&format!("CWD {path}"), 550);
+        c.expect(&format!("LIST {path}"), 550);
+        c.expect(&format!("NLST {path}"), 550);
+        tried += 3;
+    }
+    // A NUL byte in a name is refused too.
+    c.send_raw(b"SIZE sub/ok.txt\0../../top-secret.txt\r\n");
+    assert_eq!(c.reply().code, 550);
+
+    // Inside the root everything works, symlinks that stay inside included.
+    assert_eq!(c.expect("SIZE sub/../sub/ok.txt", 213).text(), "2");
+    assert_eq!(c.expect("SIZE inner-link.txt", 213).text(), "2");
+    c.expect("CWD sub", 250);
+    c.expect("CDUP", 250);
+    c.expect("CDUP", 550);
+    assert_eq!(c.expect("PWD", 257).text(), "\"/\" is the current folder.");
+
+    // The listing shows neither the symlinks that lead out nor anything outside.
+    let mut data = c.epsv();
+    c.expect("NLST", 150);
+    let mut listing = String::new();
+    data.read_to_string(&mut listing).unwrap();
+    assert_eq!(c.reply().code, 226);
+    assert_eq!(listing, "inner-link.txt\r\nsub\r\n");
+
+    assert_eq!(
+        snapshot(top.path()),
+        before,
+        "something outside the root changed"
+    );
+    let log = server.log();
+    assert!(
+        log.matches("outside the shared folder").count() >= 10,
+        "{log}"
+    );
+    println!("escape attempts refused: {tried}, files outside changed: 0");
+}
+
+#[test]
+fn the_server_dials_back_only_to_its_client_on_a_high_port() {
+    let srv = TempDir::new("srv");
+    fs::write(srv.join("a.txt"), b"payload").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let mut c = server.login();
+    // A listener on another loopback address, as a bounce target would be.
+    let victim = TcpListener::bind("127.0.0.2:0").unwrap();
+    let vport = victim.local_addr().unwrap().port();
+    let [p1, p2] = vport.to_be_bytes();
+    c.expect(&format!("PORT 127,0,0,2,{p1},{p2}"), 504);
+    c.expect(&format!("EPRT |1|127.0.0.2|{vport}|"), 504);
+    c.expect(&format!("EPRT |2|::1|{vport}|"), 504);
+    c.expect("PORT 127,0,0,1,0,25", 504);
+    c.expect("EPRT |1|127.0.0.1|1023|", 504);
+    // With no accepted address, a transfer has nowhere to go.
+    c.expect("RETR a.txt", 503);
+    victim.set_nonblocking(true).unwrap();
+    assert!(
+        victim.accept().is_err(),
+        "the server connected to another address"
+    );
+
+    // The real client is still served, at its own address.
+    let mine = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = mine.local_addr().unwrap().port();
+    c.expect(&format!("EPRT |1|127.0.0.1|{port}|"), 200);
+    c.expect("RETR a.txt", 150);
+    let (mut data, _) = mine.accept().unwrap();
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"payload");
+    assert_eq!(c.reply().code, 226);
+    let log = server.log();
+    assert!(
+        log.contains(&format!("refused data connection to 127.0.0.2:{vport}")),
+        "{log}"
+    );
+}
+
+#[test]
+fn read_only_servers_refuse_uploads() {
+    let srv = TempDir::new("srv");
+    fs::write(srv.join("a.txt"), b"old").unwrap();
+    let server = Server::start(srv.path(), &["--read-only"]);
+    let mut c = server.login();
+    c.expect("STOR a.txt", 550);
+    c.expect("APPE b.txt", 550);
+    c.expect("SIZE a.txt", 213);
+    assert_eq!(fs::read(srv.join("a.txt")).unwrap(), b"old");
+    assert_eq!(common::names(srv.path()), ["a.txt"]);
+}
