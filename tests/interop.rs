@@ -1,0 +1,344 @@
+//! Interop with programs nobody on this project wrote: curl, Python's ftplib
+//! and lftp against our server, and our client against pyftpdlib. These need
+//! the tools installed (`bash .ci/install-peers`), so they are `#[ignore]`d for
+//! a plain `cargo test`; CI runs them with `--include-ignored`, and a missing
+//! tool fails them, never skips them.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{names, pattern, Server, TempDir};
+
+/// Runs a peer program to completion (killed after 60 s) and returns its output,
+/// failing the test if it is not installed.
+fn run(program: &str, args: &[&str]) -> Output {
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} ({e}): install the peers with `bash .ci/install-peers`")
+        });
+    let id = child.id();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(60));
+        let _ = Command::new("kill").arg(id.to_string()).status();
+    });
+    let out = child.wait_with_output().unwrap();
+    drop(watchdog);
+    out
+}
+
+fn ok(program: &str, args: &[&str]) -> String {
+    let out = run(program, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {:?}\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn same(a: &Path, b: &Path) {
+    let (x, y) = (fs::read(a).unwrap(), fs::read(b).unwrap());
+    assert!(
+        x == y,
+        "{} and {} differ ({} vs {} bytes)",
+        a.display(),
+        b.display(),
+        x.len(),
+        y.len()
+    );
+}
+
+#[test]
+#[ignore = "needs curl: run with --include-ignored after .ci/install-peers"]
+fn curl_gets_puts_lists_and_resumes_with_our_server() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::write(srv.join("data.bin"), pattern(3 << 20, 11)).unwrap();
+    fs::write(cli.join("up.bin"), pattern(1 << 20, 12)).unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let url = |name: &str| format!("ftp://127.0.0.1:{}/{name}", server.port);
+    let out = |name: &str| cli.join(name).display().to_string();
+
+    for (label, flags) in [
+        ("passive (EPSV)", vec![]),
+        ("passive (PASV)", vec!["--disable-epsv"]),
+        ("active (EPRT)", vec!["-P", "-"]),
+        ("active (PORT)", vec!["-P", "-", "--disable-eprt"]),
+    ] {
+        let target = out(&format!("{}.bin", label.replace(' ', "_")));
+        let mut args = vec!["-sS", "--fail", "-o", &target];
+        args.extend(flags.iter());
+        let u = url("data.bin");
+        args.push(&u);
+        ok("curl", &args);
+        same(&srv.join("data.bin"), Path::new(&target));
+        println!("curl {label}: GET 3 MiB byte for byte");
+    }
+
+    ok(
+        "curl",
+        &["-sS", "--fail", "-T", &out("up.bin"), &url("uploaded.bin")],
+    );
+    same(&cli.join("up.bin"), &srv.join("uploaded.bin"));
+    ok(
+        "curl",
+        &[
+            "-sS",
+            "--fail",
+            "-P",
+            "-",
+            "-T",
+            &out("up.bin"),
+            &url("uploaded2.bin"),
+        ],
+    );
+    same(&cli.join("up.bin"), &srv.join("uploaded2.bin"));
+    println!("curl: PUT 1 MiB passive and active byte for byte");
+
+    let listing = ok("curl", &["-sS", "--fail", "--list-only", &url("")]);
+    // curl turns the listing's CRLFs into LFs, as ASCII mode says.
+    assert_eq!(
+        listing.lines().collect::<Vec<_>>(),
+        ["data.bin", "uploaded.bin", "uploaded2.bin"]
+    );
+    let long = ok("curl", &["-sS", "--fail", &url("")]);
+    assert!(
+        long.lines()
+            .any(|l| l.starts_with("-rw") && l.ends_with(" data.bin")),
+        "{long}"
+    );
+
+    // Resume: a download cut at 1 MiB, continued with -C -.
+    let whole = fs::read(srv.join("data.bin")).unwrap();
+    fs::write(cli.join("partial.bin"), &whole[..1 << 20]).unwrap();
+    ok(
+        "curl",
+        &[
+            "-sS",
+            "--fail",
+            "-C",
+            "-",
+            "-o",
+            &out("partial.bin"),
+            &url("data.bin"),
+        ],
+    );
+    same(&srv.join("data.bin"), &cli.join("partial.bin"));
+    // And an upload resumed with APPE.
+    fs::write(srv.join("half.bin"), &whole[..1 << 20]).unwrap();
+    fs::write(cli.join("whole.bin"), &whole).unwrap();
+    ok(
+        "curl",
+        &[
+            "-sS",
+            "--fail",
+            "-C",
+            "-",
+            "-T",
+            &out("whole.bin"),
+            &url("half.bin"),
+        ],
+    );
+    same(&srv.join("data.bin"), &srv.join("half.bin"));
+    println!("curl: resumed GET (REST) and PUT (APPE) byte for byte");
+}
+
+const FTPLIB: &str = r#"
+import ftplib, io, sys
+host, port, passive, payload_path = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
+payload = open(payload_path, "rb").read()
+ftp = ftplib.FTP()
+ftp.connect(host, port, timeout=20)
+ftp.login()
+ftp.set_pasv(passive)
+ftp.storbinary("STOR py.bin", io.BytesIO(payload))
+got = io.BytesIO()
+ftp.retrbinary("RETR py.bin", got.write)
+assert got.getvalue() == payload, "retrbinary differs"
+names = sorted(ftp.nlst())
+facts = {name: f for name, f in ftp.mlsd()}
+assert facts["py.bin"]["type"] == "file" and int(facts["py.bin"]["size"]) == len(payload), facts
+assert len(facts["py.bin"]["modify"]) == 14, facts
+ftp.cwd("sub")
+assert ftp.pwd() == "/sub", ftp.pwd()
+ftp.cwd("..")
+assert ftp.size("py.bin") == len(payload)
+ftp.quit()
+print("ok", host, "passive" if passive else "active", len(payload), ",".join(names))
+"#;
+
+#[test]
+#[ignore = "needs python3: run with --include-ignored"]
+fn python_ftplib_works_with_our_server_over_ipv4_and_ipv6() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::create_dir(srv.join("sub")).unwrap();
+    fs::write(cli.join("payload"), pattern(2 << 20, 13)).unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let port = server.port.to_string();
+    let payload = cli.join("payload").display().to_string();
+    for host in ["127.0.0.1", "::1"] {
+        for passive in ["1", "0"] {
+            let said = ok("python3", &["-c", FTPLIB, host, &port, passive, &payload]);
+            assert!(
+                said.starts_with("ok ") && said.trim_end().ends_with("py.bin,sub"),
+                "{said}"
+            );
+            print!("ftplib: {said}");
+        }
+    }
+    same(&cli.join("payload"), &srv.join("py.bin"));
+}
+
+#[test]
+#[ignore = "needs lftp: run with --include-ignored after .ci/install-peers"]
+fn lftp_gets_puts_lists_and_mirrors_with_our_server() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    let tree = srv.sub("tree");
+    for i in 0..50 {
+        fs::write(
+            tree.join(format!("f{i:02}.dat")),
+            pattern(1000 + i * 997, i as u64),
+        )
+        .unwrap();
+    }
+    fs::write(srv.join("one.bin"), pattern(500_000, 5)).unwrap();
+    fs::write(cli.join("mine.bin"), pattern(300_000, 6)).unwrap();
+    let server = Server::start(srv.path(), &[]);
+    for passive in ["on", "off"] {
+        let mirror = cli.join(&format!("mirror-{passive}"));
+        let script = format!(
+            "set net:max-retries 1; set net:timeout 10; set ftp:passive-mode {passive}; \
+             open -u anonymous,x -p {} 127.0.0.1; \
+             get one.bin -o {}/one-{passive}.bin; put {}/mine.bin -o mine-{passive}.bin; \
+             ls; mirror tree {}; quit",
+            server.port,
+            cli.path().display(),
+            cli.path().display(),
+            mirror.display()
+        );
+        let listing = ok("lftp", &["-c", &script]);
+        assert!(
+            listing.lines().any(|l| l.ends_with(" one.bin")),
+            "{listing}"
+        );
+        same(
+            &srv.join("one.bin"),
+            &cli.join(&format!("one-{passive}.bin")),
+        );
+        same(
+            &cli.join("mine.bin"),
+            &srv.join(&format!("mine-{passive}.bin")),
+        );
+        assert_eq!(names(&mirror).len(), 50);
+        for name in names(&tree) {
+            same(&tree.join(&name), &mirror.join(&name));
+        }
+        println!("lftp passive-mode {passive}: get, put, ls, mirror of 50 files byte for byte");
+    }
+}
+
+/// pyftpdlib serving `root` on a free port; killed on drop.
+struct PyServer(Child, u16);
+
+impl PyServer {
+    fn start(root: &Path) -> PyServer {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut child = Command::new("python3")
+            .args([
+                "-m",
+                "pyftpdlib",
+                "-p",
+                &port.to_string(),
+                "-i",
+                "127.0.0.1",
+                "-w",
+                "-d",
+            ])
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 must be installed");
+        // pyftpdlib logs its start on stderr; wait until it accepts connections.
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("pyftpdlib exited ({status}): install it with `bash .ci/install-peers`");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "pyftpdlib did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        PyServer(child, port)
+    }
+}
+
+impl Drop for PyServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs pyftpdlib: run with --include-ignored after .ci/install-peers"]
+fn our_client_works_with_pyftpdlib() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    let whole = pattern(4 << 20, 21);
+    fs::write(srv.join("remote.bin"), &whole).unwrap();
+    fs::write(cli.join("local.bin"), pattern(1 << 20, 22)).unwrap();
+    let py = PyServer::start(srv.path());
+    let port = py.1.to_string();
+    for mode in [&[][..], &["--passive"][..]] {
+        let _ = fs::remove_file(cli.join("remote.bin"));
+        let mut args = vec!["127.0.0.1", &port, "--dir", cli.path().to_str().unwrap()];
+        args.extend_from_slice(mode);
+        let run = common::client(&args, "GET remote.bin\nPUT local.bin back.bin\nLIST\n");
+        assert_eq!(run.code(), 0, "{run:?}");
+        same(&srv.join("remote.bin"), &cli.join("remote.bin"));
+        same(&cli.join("local.bin"), &srv.join("back.bin"));
+        assert!(
+            run.stdout.lines().any(|l| l.ends_with(" remote.bin")),
+            "{}",
+            run.stdout
+        );
+        println!("our client vs pyftpdlib {mode:?}: GET 4 MiB, PUT 1 MiB, LIST");
+    }
+    // A resumed GET: the first MiB is already here.
+    fs::write(cli.join("remote.bin"), &whole[..1 << 20]).unwrap();
+    let args = [
+        "127.0.0.1",
+        &port,
+        "--dir",
+        cli.path().to_str().unwrap(),
+        "-v",
+    ];
+    let run = common::client(&args, "GET -c remote.bin\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stderr.contains("> REST 1048576"), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("received remote.bin: 3.0 MiB"),
+        "{}",
+        run.stdout
+    );
+    same(&srv.join("remote.bin"), &cli.join("remote.bin"));
+    println!("our client vs pyftpdlib: resumed GET from 1 MiB");
+}
