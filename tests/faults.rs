@@ -153,6 +153,8 @@ enum Lie {
     TooLong,
     /// Never says anything at all.
     Silent,
+    /// Tells the truth, but knows only RFC 959: 502 for EPRT and EPSV.
+    OldSchool,
 }
 
 /// A one-session FTP server that misbehaves as told; returns its port.
@@ -168,6 +170,7 @@ fn fake_server(lie: Lie) -> u16 {
         }
         out.write_all(b"220 fake\r\n").unwrap();
         let mut dial: Option<SocketAddr> = None;
+        let mut passive: Option<TcpListener> = None;
         for line in BufReader::new(ctrl).lines() {
             let Ok(line) = line else { return };
             let cmd: Ftp = match line.parse() {
@@ -181,14 +184,31 @@ fn fake_server(lie: Lie) -> u16 {
                 Ftp::User(_) => b"331 ok\r\n",
                 Ftp::Pass(_) => b"230 ok\r\n",
                 Ftp::Size(_) => b"213 1000\r\n",
+                Ftp::Eprt(_) | Ftp::Epsv(_) if matches!(lie, Lie::OldSchool) => b"502 what?\r\n",
                 Ftp::Port(a) | Ftp::Eprt(a) => {
                     dial = Some(a);
                     b"200 ok\r\n"
                 }
+                Ftp::Pasv => {
+                    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                    let [p1, p2] = l.local_addr().unwrap().port().to_be_bytes();
+                    passive = Some(l);
+                    let reply = format!("227 Entering Passive Mode (127,0,0,1,{p1},{p2})\r\n");
+                    out.write_all(reply.as_bytes()).unwrap();
+                    continue;
+                }
                 Ftp::Retr(_) => {
-                    let mut data = TcpStream::connect(dial.take().unwrap()).unwrap();
+                    let mut data = match (dial.take(), passive.take()) {
+                        (Some(addr), _) => TcpStream::connect(addr).unwrap(),
+                        (None, Some(l)) => l.accept().unwrap().0,
+                        (None, None) => panic!("RETR before PORT or PASV"),
+                    };
                     out.write_all(b"150 here it comes\r\n").unwrap();
-                    let n = if let Lie::TooLong = lie { 2000 } else { 500 };
+                    let n = match lie {
+                        Lie::TooLong => 2000,
+                        Lie::OldSchool => 1000,
+                        _ => 500,
+                    };
                     data.write_all(&pattern(n, 9)).unwrap();
                     drop(data);
                     match lie {
@@ -244,4 +264,29 @@ fn the_client_gives_up_on_a_silent_server_after_its_timeout() {
     assert_eq!(run.code(), 1, "{run:?}");
     assert!(run.stderr.contains("timed out"), "{}", run.stderr);
     assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn the_client_falls_back_to_port_and_pasv_when_eprt_and_epsv_are_unknown() {
+    for mode in [&[][..], &["--passive"][..]] {
+        let cli = TempDir::new("cli");
+        let port = fake_server(Lie::OldSchool).to_string();
+        let mut args = vec![
+            "127.0.0.1",
+            &port,
+            "--dir",
+            cli.path().to_str().unwrap(),
+            "-v",
+        ];
+        args.extend_from_slice(mode);
+        let run = common::client(&args, "GET file.bin\n");
+        assert_eq!(run.code(), 0, "{run:?}");
+        assert_eq!(fs::read(cli.join("file.bin")).unwrap(), pattern(1000, 9));
+        let fallback = if mode.is_empty() {
+            "> PORT 127,0,0,1,"
+        } else {
+            "> PASV"
+        };
+        assert!(run.stderr.contains(fallback), "{}", run.stderr);
+    }
 }

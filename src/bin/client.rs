@@ -63,8 +63,13 @@ fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
             "--dir" => parsed.dir = PathBuf::from(value(arg)?),
             "--passive" => parsed.options.passive = true,
             "--user" => {
-                parsed.options.user = value(arg)?;
-                parsed.options.password = std::env::var("DIALBACK_PASSWORD").unwrap_or_default();
+                let user = value(arg)?;
+                parsed.options.password = match std::env::var("DIALBACK_PASSWORD") {
+                    Ok(p) => p,
+                    Err(_) if io::stdin().is_terminal() => ask_password(&user),
+                    Err(_) => String::new(),
+                };
+                parsed.options.user = user;
             }
             "-c" => parsed.script = Some(value(arg)?),
             "-e" | "--stop-on-error" => parsed.stop_on_error = true,
@@ -92,6 +97,25 @@ fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
         return Err(format!("not a folder: {}", parsed.dir.display()));
     }
     Ok(Some(parsed))
+}
+
+/// Asks for a password at the terminal, with echo turned off by `stty`.
+fn ask_password(user: &str) -> String {
+    eprint!("password for {user}: ");
+    let stty = |arg: &str| {
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+    };
+    let hidden = stty("-echo").is_ok_and(|s| s.success());
+    let mut line = String::new();
+    let _ = io::stdin().read_line(&mut line);
+    if hidden {
+        let _ = stty("echo");
+    }
+    eprintln!();
+    line.trim_end_matches(['\r', '\n']).to_string()
 }
 
 fn seconds(name: &str, text: &str) -> Result<Duration, String> {

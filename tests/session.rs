@@ -1,0 +1,208 @@
+//! The server's dialogue over a raw socket: one whole passive session with the
+//! exact reply codes, pipelined and split commands, passive-port options,
+//! names that are not UTF-8, and the client's CD/PWD/LIST and resume.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::ffi::OsStrExt;
+
+use common::{pattern, Ctrl, Server, TempDir};
+use dialback::protocol::parse_pasv_reply;
+
+fn read_all(mut data: TcpStream) -> Vec<u8> {
+    let mut v = Vec::new();
+    data.read_to_end(&mut v).unwrap();
+    v
+}
+
+#[test]
+fn a_whole_passive_session_gets_the_exact_reply_codes() {
+    let srv = TempDir::new("srv");
+    fs::create_dir(srv.join("sub")).unwrap();
+    fs::write(srv.join("sub/a.txt"), b"0123456789").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let mut c = Ctrl::connect(server.port);
+    c.expect("PWD", 530);
+    c.expect("PASS early", 503);
+    c.expect("USER anonymous", 331);
+    c.expect("PASS guest@", 230);
+    c.expect("SYST", 215);
+    let feat = c.expect("FEAT", 211);
+    let features: Vec<&str> = feat.lines[1..feat.lines.len() - 1]
+        .iter()
+        .map(|l| l.trim())
+        .collect();
+    assert_eq!(
+        features,
+        [
+            "EPRT",
+            "EPSV",
+            "MDTM",
+            "MLST type*;size*;modify*;",
+            "PASV",
+            "REST STREAM",
+            "SIZE",
+            "UTF8"
+        ]
+    );
+    c.expect("OPTS UTF8 ON", 200);
+    c.expect("TYPE I", 200);
+    c.expect("MODE S", 200);
+    c.expect("STRU F", 200);
+    assert_eq!(c.expect("PWD", 257).text(), "\"/\" is the current folder.");
+    c.expect("CWD sub", 250);
+    assert_eq!(
+        c.expect("PWD", 257).text(),
+        "\"/sub\" is the current folder."
+    );
+    c.expect("SIZE a.txt", 213);
+    assert_eq!(c.expect("MDTM a.txt", 213).text().len(), 14);
+
+    let pasv = c.expect("PASV", 227);
+    let addr = parse_pasv_reply(&pasv.text()).unwrap();
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+    let data = TcpStream::connect(addr).unwrap();
+    c.expect("RETR a.txt", 150);
+    assert_eq!(read_all(data), b"0123456789");
+    assert_eq!(c.reply().code, 226);
+
+    c.expect("REST 4", 350);
+    let data = c.epsv();
+    c.expect("RETR a.txt", 150);
+    assert_eq!(read_all(data), b"456789");
+    assert_eq!(c.reply().code, 226);
+
+    c.expect("REST 11", 350);
+    c.expect("RETR a.txt", 554);
+
+    let data = c.epsv();
+    c.expect("MLSD", 150);
+    let facts = String::from_utf8(read_all(data)).unwrap();
+    assert!(facts.starts_with("type=file;size=10;modify="), "{facts}");
+    assert!(facts.ends_with("; a.txt\r\n"), "{facts}");
+    assert_eq!(c.reply().code, 226);
+
+    let mlst = c.expect("MLST a.txt", 250);
+    assert!(mlst.lines[1].trim().ends_with("; /sub/a.txt"), "{mlst:?}");
+    c.expect("CDUP", 250);
+    c.expect("STAT", 211);
+    assert!(c.expect("STAT sub", 213).lines[1].ends_with(" a.txt"));
+    c.expect("HELP", 214);
+    c.expect("NOOP", 200);
+    c.expect("ABOR", 226);
+    c.expect("SITE CHMOD 777 a.txt", 502);
+    c.expect("RETR sub/a.txt", 503);
+    c.expect("EPSV 2", 522);
+    c.expect("EPSV ALL", 200);
+    c.expect("TYPE X", 501);
+    c.expect("QUIT", 221);
+    assert_eq!(c.rest(), "");
+}
+
+#[test]
+fn pipelined_and_split_commands_are_read_as_lines() {
+    let srv = TempDir::new("srv");
+    let server = Server::start(srv.path(), &[]);
+    let mut c = Ctrl::connect(server.port);
+    c.send_raw(b"USER a\r\nPASS b\r\nNOOP\nSYST\r\n");
+    let codes: Vec<u16> = (0..4).map(|_| c.reply().code).collect();
+    assert_eq!(codes, [331, 230, 200, 215]);
+    for b in b"NOOP\r\n" {
+        c.send_raw(&[*b]);
+        c.stream.flush().unwrap();
+    }
+    assert_eq!(c.reply().code, 200);
+    // Empty lines, bare CRs, control characters and invalid UTF-8: each a 5xx.
+    for bad in [
+        &b"\r\n"[..],
+        b"\r\r\n",
+        b"\x01\x02\r\n",
+        b"RETR \xff\xfe\r\n",
+        b"NO\0OP\r\n",
+    ] {
+        c.send_raw(bad);
+        let code = c.reply().code;
+        assert!((500..600).contains(&code), "{bad:?} got {code}");
+    }
+    // A line over 4 KiB ends the session, and the server goes on serving others.
+    c.send_raw(&vec![b'A'; 64 * 1024]);
+    assert!(c.rest().starts_with("500 "));
+    server.login().expect("NOOP", 200);
+}
+
+#[test]
+fn passive_ports_and_the_public_address_are_honoured() {
+    let srv = TempDir::new("srv");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let range = format!("{port}-{port}");
+    let server = Server::start(
+        srv.path(),
+        &["--passive-ports", &range, "--public-address", "192.0.2.7"],
+    );
+    let mut c = server.login();
+    let reply = c.expect("PASV", 227);
+    let addr = parse_pasv_reply(&reply.text()).unwrap();
+    assert_eq!(addr.to_string(), format!("192.0.2.7:{port}"));
+    let reply = c.expect("EPSV", 229);
+    assert_eq!(
+        dialback::protocol::parse_epsv_reply(&reply.text()),
+        Some(port)
+    );
+}
+
+#[test]
+fn names_that_are_not_utf8_do_not_break_listings() {
+    let srv = TempDir::new("srv");
+    let odd = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+    fs::write(srv.path().join(odd), b"x").unwrap();
+    fs::write(srv.join("plain.txt"), b"y").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let mut c = server.login();
+    for verb in ["LIST", "NLST", "MLSD"] {
+        let data = c.epsv();
+        c.expect(verb, 150);
+        let text = String::from_utf8(read_all(data)).expect("listings are UTF-8");
+        assert!(
+            text.contains("caf\u{fffd}.txt") && text.contains("plain.txt"),
+            "{verb}: {text}"
+        );
+        assert_eq!(c.reply().code, 226);
+    }
+}
+
+#[test]
+fn the_client_changes_folders_lists_and_resumes() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::create_dir(srv.join("docs")).unwrap();
+    let whole = pattern(3 << 20, 31);
+    fs::write(srv.join("docs/big.bin"), &whole).unwrap();
+    fs::write(cli.join("big.bin"), &whole[..1_000_000]).unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let script = "CD docs\nPWD\nls\nREGET big.bin\nGET -c big.bin\nCD ..\nLIST docs\nPWD\n";
+    let run = server.client(cli.path(), &[], script);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[1], "remote folder: /docs");
+    assert_eq!(lines[2], "/docs");
+    assert!(
+        lines[3].ends_with(" big.bin") && lines[3].starts_with("-rw"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[4].starts_with("received big.bin: 2.0 MiB"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[5].starts_with("received big.bin: 0 B"),
+        "already complete: {lines:?}"
+    );
+    assert!(lines[7].ends_with(" big.bin"), "{lines:?}");
+    assert_eq!(lines[8], "/");
+    assert!(fs::read(cli.join("big.bin")).unwrap() == whole);
+}
