@@ -253,6 +253,10 @@ struct PyServer(Child, u16);
 
 impl PyServer {
     fn start(root: &Path) -> PyServer {
+        PyServer::start_with(root, &[])
+    }
+
+    fn start_with(root: &Path, extra: &[&str]) -> PyServer {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
@@ -269,6 +273,7 @@ impl PyServer {
                 "-d",
             ])
             .arg(root)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -341,4 +346,39 @@ fn our_client_works_with_pyftpdlib() {
     );
     same(&srv.join("remote.bin"), &cli.join("remote.bin"));
     println!("our client vs pyftpdlib: resumed GET from 1 MiB");
+}
+
+#[test]
+#[ignore = "needs pyftpdlib: run with --include-ignored after .ci/install-peers"]
+fn our_client_logs_in_with_a_name_and_the_password_from_the_environment() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::write(srv.join("private.txt"), b"for alice").unwrap();
+    let py = PyServer::start_with(srv.path(), &["-u", "alice", "-P", "s3cret"]);
+    let port = py.1.to_string();
+    let login = |password: &str| {
+        Command::new(env!("CARGO_BIN_EXE_client"))
+            .args([
+                "127.0.0.1",
+                &port,
+                "--user",
+                "alice",
+                "--dir",
+                cli.path().to_str().unwrap(),
+                "-c",
+                "GET private.txt",
+            ])
+            .env("DIALBACK_PASSWORD", password)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let wrong = login("guess");
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("530"),
+        "{wrong:?}"
+    );
+    let right = login("s3cret");
+    assert_eq!(right.status.code(), Some(0), "{right:?}");
+    assert_eq!(fs::read(cli.join("private.txt")).unwrap(), b"for alice");
 }
