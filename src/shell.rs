@@ -17,6 +17,10 @@ pub enum UserCommand {
         local: String,
         remote: Option<String>,
     },
+    /// GET every remote file matching any of these `*`/`?` patterns.
+    Mget(Vec<String>),
+    /// PUT every local file matching any of these patterns.
+    Mput(Vec<String>),
     List(Option<String>),
     Cd(String),
     Pwd,
@@ -45,6 +49,16 @@ pub const HELP: &[(&str, &str, &str)] = &[
         "resume a partial download (same as GET -c)",
     ),
     ("PUT", "PUT local [remote]", "upload a file"),
+    (
+        "MGET",
+        "MGET pattern...",
+        "download every remote file matching a pattern (* and ?)",
+    ),
+    (
+        "MPUT",
+        "MPUT pattern...",
+        "upload every local file matching a pattern (* and ?)",
+    ),
     (
         "LIST",
         "LIST [path]",
@@ -154,6 +168,10 @@ impl std::str::FromStr for UserCommand {
                 remote: rest.first().map(owned),
             },
             ("PUT" | "SEND", _) => return Err(usage("PUT")),
+            ("MGET", [_, ..]) => UserCommand::Mget(args.iter().map(owned).collect()),
+            ("MPUT", [_, ..]) => UserCommand::Mput(args.iter().map(owned).collect()),
+            ("MGET", []) => return Err(usage("MGET")),
+            ("MPUT", []) => return Err(usage("MPUT")),
             ("LIST" | "LS" | "DIR", []) => UserCommand::List(None),
             ("LIST" | "LS" | "DIR", [path]) => UserCommand::List(Some(path.to_string())),
             ("LIST" | "LS" | "DIR", _) => return Err(usage("LIST")),
@@ -223,6 +241,40 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     d[a.len()][b.len()]
+}
+
+/// Whether `name` matches `pattern`, where `*` stands for any run of characters
+/// and `?` for any one character (shell globbing without brackets); as in a
+/// shell, a leading dot must be matched by a dot.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    if name.starts_with('.') && !pattern.starts_with('.') {
+        return false;
+    }
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut i, mut j) = (0, 0);
+    // Where the last `*` was, and where in the name its match would resume.
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        match p.get(i) {
+            Some('*') => {
+                star = Some((i, j));
+                i += 1;
+            }
+            Some(&c) if c == '?' || c == n[j] => {
+                i += 1;
+                j += 1;
+            }
+            _ => match star {
+                Some((si, sj)) => {
+                    i = si + 1;
+                    j = sj + 1;
+                    star = Some((si, sj + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
 }
 
 /// HELP's text: every command, or one explained.
@@ -374,6 +426,25 @@ mod tests {
             parse("FROB"),
             Err("unknown command FROB; type HELP for the list".into())
         );
+    }
+
+    #[test]
+    fn globs_match_like_a_shell() {
+        assert!(glob_match("*.txt", "notes.txt"));
+        assert!(!glob_match("*.txt", ".hidden.txt"));
+        assert!(glob_match(".*", ".hidden.txt"));
+        assert!(!glob_match("*.txt", "notes.txt.bak"));
+        assert!(glob_match("f??.dat", "f01.dat"));
+        assert!(!glob_match("f??.dat", "f1.dat"));
+        assert!(glob_match("*a*b*", "xxaYYbzz"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("exact", "exact"));
+        assert!(!glob_match("exact", "exactly"));
+        assert_eq!(
+            parse("mget *.txt a?"),
+            Ok(UserCommand::Mget(vec!["*.txt".into(), "a?".into()]))
+        );
+        assert_eq!(parse("MPUT"), Err("usage: MPUT pattern...".into()));
     }
 
     #[test]

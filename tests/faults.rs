@@ -7,13 +7,10 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::thread;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::{eventually, names, pattern, Server, TempDir};
-use dialback::protocol::Command as Ftp;
+use common::{eventually, fake_server, names, pattern, Lie, Server, TempDir};
 use std::process::{Command, Stdio};
 
 #[test]
@@ -140,91 +137,6 @@ fn a_server_killed_mid_get_leaves_no_file_under_the_final_name() {
         Vec::<String>::new(),
         "a partial file was kept"
     );
-}
-
-/// How the fake server below misbehaves on RETR.
-#[derive(Clone, Copy)]
-enum Lie {
-    /// Sends half the bytes, then dies (closes everything).
-    DieMidway,
-    /// Sends half the bytes, closes the data connection and says 226.
-    ShortButHappy,
-    /// Says SIZE 1000 but sends 2000 bytes and 226.
-    TooLong,
-    /// Never says anything at all.
-    Silent,
-    /// Tells the truth, but knows only RFC 959: 502 for EPRT and EPSV.
-    OldSchool,
-}
-
-/// A one-session FTP server that misbehaves as told; returns its port.
-fn fake_server(lie: Lie) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    thread::spawn(move || {
-        let (ctrl, _) = listener.accept().unwrap();
-        let mut out = ctrl.try_clone().unwrap();
-        if let Lie::Silent = lie {
-            thread::sleep(Duration::from_secs(30));
-            return;
-        }
-        out.write_all(b"220 fake\r\n").unwrap();
-        let mut dial: Option<SocketAddr> = None;
-        let mut passive: Option<TcpListener> = None;
-        for line in BufReader::new(ctrl).lines() {
-            let Ok(line) = line else { return };
-            let cmd: Ftp = match line.parse() {
-                Ok(c) => c,
-                Err(reply) => {
-                    let _ = out.write_all(reply.to_string().as_bytes());
-                    continue;
-                }
-            };
-            let reply: &[u8] = match cmd {
-                Ftp::User(_) => b"331 ok\r\n",
-                Ftp::Pass(_) => b"230 ok\r\n",
-                Ftp::Size(_) => b"213 1000\r\n",
-                Ftp::Eprt(_) | Ftp::Epsv(_) if matches!(lie, Lie::OldSchool) => b"502 what?\r\n",
-                Ftp::Port(a) | Ftp::Eprt(a) => {
-                    dial = Some(a);
-                    b"200 ok\r\n"
-                }
-                Ftp::Pasv => {
-                    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-                    let [p1, p2] = l.local_addr().unwrap().port().to_be_bytes();
-                    passive = Some(l);
-                    let reply = format!("227 Entering Passive Mode (127,0,0,1,{p1},{p2})\r\n");
-                    out.write_all(reply.as_bytes()).unwrap();
-                    continue;
-                }
-                Ftp::Retr(_) => {
-                    let mut data = match (dial.take(), passive.take()) {
-                        (Some(addr), _) => TcpStream::connect(addr).unwrap(),
-                        (None, Some(l)) => l.accept().unwrap().0,
-                        (None, None) => panic!("RETR before PORT or PASV"),
-                    };
-                    out.write_all(b"150 here it comes\r\n").unwrap();
-                    let n = match lie {
-                        Lie::TooLong => 2000,
-                        Lie::OldSchool => 1000,
-                        _ => 500,
-                    };
-                    data.write_all(&pattern(n, 9)).unwrap();
-                    drop(data);
-                    match lie {
-                        Lie::DieMidway => return,
-                        _ => b"226 done\r\n",
-                    }
-                }
-                Ftp::Quit => b"221 bye\r\n",
-                _ => b"200 ok\r\n",
-            };
-            if out.write_all(reply).is_err() {
-                return;
-            }
-        }
-    });
-    port
 }
 
 #[test]

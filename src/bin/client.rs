@@ -231,27 +231,30 @@ impl Repl {
                 local,
                 resume,
             } => {
-                let name = base_name(local.as_deref().unwrap_or(&remote))?;
-                let dest = self.dir.join(&name);
-                let mut progress = Meter::new(&name, self.interactive);
-                let client = self.client()?;
-                let done = client.get(&remote, &dest, resume, &mut |n, total| {
-                    progress.update(n, total)
-                });
-                progress.clear();
-                self.say(&result_line("received", &name, done?));
+                let line = self.get(&remote, local.as_deref().unwrap_or(&remote), resume)?;
+                self.say(&line);
             }
             UserCommand::Put { local, remote } => {
-                let source = self.dir.join(&local);
                 let remote = match remote {
                     Some(r) => r,
                     None => base_name(&local)?,
                 };
-                let mut progress = Meter::new(&remote, self.interactive);
-                let client = self.client()?;
-                let done = client.put(&source, &remote, &mut |n, total| progress.update(n, total));
-                progress.clear();
-                self.say(&result_line("sent", &remote, done?));
+                let line = self.put(&local, &remote)?;
+                self.say(&line);
+            }
+            UserCommand::Mget(patterns) => {
+                let mut names = Vec::new();
+                for pattern in &patterns {
+                    names.extend(self.remote_matches(pattern)?);
+                }
+                self.each(&names, |repl, name| repl.get(name, name, false))?;
+            }
+            UserCommand::Mput(patterns) => {
+                let mut names = Vec::new();
+                for pattern in &patterns {
+                    names.extend(self.local_matches(pattern)?);
+                }
+                self.each(&names, |repl, name| repl.put(name, &base_name(name)?))?;
             }
             UserCommand::List(path) => {
                 let client = self.client()?;
@@ -270,6 +273,96 @@ impl Repl {
             }
         }
         Ok(Next::Continue)
+    }
+}
+
+impl Repl {
+    fn get(&mut self, remote: &str, local: &str, resume: bool) -> Result<String, Error> {
+        let name = base_name(local)?;
+        let dest = self.dir.join(&name);
+        let mut progress = Meter::new(&name, self.interactive);
+        let client = self.client()?;
+        let done = client.get(remote, &dest, resume, &mut |n, total| {
+            progress.update(n, total)
+        });
+        progress.clear();
+        Ok(result_line("received", &name, done?))
+    }
+
+    fn put(&mut self, local: &str, remote: &str) -> Result<String, Error> {
+        let source = self.dir.join(local);
+        let mut progress = Meter::new(remote, self.interactive);
+        let client = self.client()?;
+        let done = client.put(&source, remote, &mut |n, total| progress.update(n, total));
+        progress.clear();
+        Ok(result_line("sent", remote, done?))
+    }
+
+    /// Runs `one` on every name, reporting each; fails if any failed.
+    fn each(
+        &mut self,
+        names: &[String],
+        mut one: impl FnMut(&mut Repl, &str) -> Result<String, Error>,
+    ) -> Result<(), Error> {
+        let mut failed = 0;
+        for name in names {
+            match one(self, name) {
+                Ok(line) => self.say(&line),
+                Err(e) => {
+                    failed += 1;
+                    if self.client().is_ok_and(|c| c.is_broken()) {
+                        return Err(e);
+                    }
+                    eprintln!("error: {name}: {e}");
+                }
+            }
+        }
+        match failed {
+            0 => Ok(()),
+            n => Err(Error::Usage(format!("{n} of {} files failed", names.len()))),
+        }
+    }
+
+    /// Remote files matching `pattern` (its folder part taken literally), from NLST.
+    fn remote_matches(&mut self, pattern: &str) -> Result<Vec<String>, Error> {
+        let (folder, glob) = match pattern.rsplit_once('/') {
+            Some((f, g)) => (Some(if f.is_empty() { "/" } else { f }), g),
+            None => (None, pattern),
+        };
+        let mut listing = Vec::new();
+        self.client()?.list(folder, true, &mut listing)?;
+        let mut found: Vec<String> = String::from_utf8_lossy(&listing)
+            .lines()
+            .map(|l| l.trim_end_matches('\r'))
+            .filter_map(|l| l.rsplit('/').next())
+            .filter(|name| shell::glob_match(glob, name))
+            .map(|name| match folder {
+                Some(f) => format!("{}/{name}", f.trim_end_matches('/')),
+                None => name.to_string(),
+            })
+            .collect();
+        found.sort();
+        if found.is_empty() {
+            return Err(Error::Usage(format!("no remote file matches {pattern}")));
+        }
+        Ok(found)
+    }
+
+    /// Plain files in the local folder matching `pattern`.
+    fn local_matches(&self, pattern: &str) -> Result<Vec<String>, Error> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_file() && shell::glob_match(pattern, &name) {
+                found.push(name);
+            }
+        }
+        found.sort();
+        if found.is_empty() {
+            return Err(Error::Usage(format!("no local file matches {pattern}")));
+        }
+        Ok(found)
     }
 }
 

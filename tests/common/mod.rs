@@ -7,13 +7,14 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use dialback::protocol::Reply;
+use dialback::protocol::{Command as Ftp, Reply};
 
 /// A fresh folder, removed on drop.
 pub struct TempDir(PathBuf);
@@ -277,4 +278,99 @@ impl Ctrl {
         let data_port = dialback::protocol::parse_epsv_reply(&reply.text()).unwrap();
         TcpStream::connect(("127.0.0.1", data_port)).expect("data connect")
     }
+}
+
+/// How `fake_server` misbehaves on RETR.
+#[derive(Clone, Copy)]
+pub enum Lie {
+    /// Sends half the bytes, then dies (closes everything).
+    DieMidway,
+    /// Sends half the bytes, closes the data connection and says 226.
+    ShortButHappy,
+    /// Says SIZE 1000 but sends 2000 bytes and 226.
+    TooLong,
+    /// Never says anything at all.
+    Silent,
+    /// Tells the truth, but knows only RFC 959: 502 for EPRT and EPSV.
+    OldSchool,
+    /// Tells the truth, slowly: 1000 bytes in ten pieces over about 1.5 s.
+    Slow,
+}
+
+/// A one-session FTP server that misbehaves as told; returns its port.
+pub fn fake_server(lie: Lie) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let (ctrl, _) = listener.accept().unwrap();
+        let mut out = ctrl.try_clone().unwrap();
+        if let Lie::Silent = lie {
+            thread::sleep(Duration::from_secs(30));
+            return;
+        }
+        out.write_all(b"220 fake\r\n").unwrap();
+        let mut dial: Option<SocketAddr> = None;
+        let mut passive: Option<TcpListener> = None;
+        for line in BufReader::new(ctrl).lines() {
+            let Ok(line) = line else { return };
+            let cmd: Ftp = match line.parse() {
+                Ok(c) => c,
+                Err(reply) => {
+                    let _ = out.write_all(reply.to_string().as_bytes());
+                    continue;
+                }
+            };
+            let reply: &[u8] = match cmd {
+                Ftp::User(_) => b"331 ok\r\n",
+                Ftp::Pass(_) => b"230 ok\r\n",
+                Ftp::Size(_) => b"213 1000\r\n",
+                Ftp::Eprt(_) | Ftp::Epsv(_) if matches!(lie, Lie::OldSchool) => b"502 what?\r\n",
+                Ftp::Port(a) | Ftp::Eprt(a) => {
+                    dial = Some(a);
+                    b"200 ok\r\n"
+                }
+                Ftp::Pasv => {
+                    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                    let [p1, p2] = l.local_addr().unwrap().port().to_be_bytes();
+                    passive = Some(l);
+                    let reply = format!("227 Entering Passive Mode (127,0,0,1,{p1},{p2})\r\n");
+                    out.write_all(reply.as_bytes()).unwrap();
+                    continue;
+                }
+                Ftp::Retr(_) => {
+                    let mut data = match (dial.take(), passive.take()) {
+                        (Some(addr), _) => TcpStream::connect(addr).unwrap(),
+                        (None, Some(l)) => l.accept().unwrap().0,
+                        (None, None) => panic!("RETR before PORT or PASV"),
+                    };
+                    out.write_all(b"150 here it comes\r\n").unwrap();
+                    let n = match lie {
+                        Lie::TooLong => 2000,
+                        Lie::OldSchool | Lie::Slow => 1000,
+                        _ => 500,
+                    };
+                    let bytes = pattern(n, 9);
+                    if let Lie::Slow = lie {
+                        for piece in bytes.chunks(100) {
+                            thread::sleep(Duration::from_millis(150));
+                            data.write_all(piece).unwrap();
+                        }
+                    } else {
+                        data.write_all(&bytes).unwrap();
+                    }
+                    drop(data);
+                    match lie {
+                        Lie::DieMidway => return,
+                        _ => b"226 done\r\n",
+                    }
+                }
+                Ftp::Quit => b"221 bye\r\n",
+                _ => b"200 ok\r\n",
+            };
+            if out.write_all(reply).is_err() {
+                return;
+            }
+        }
+    });
+    port
 }
