@@ -365,19 +365,10 @@ impl Client {
             Sink::Temp(t) => t.file(),
             Sink::InPlace(f) => f,
         };
-        let received = data::receive(&mut stream, file, &mut |n| progress(offset + n, size));
+        let received = data::copy(&mut stream, file, &mut |n| progress(offset + n, size));
         drop(stream);
         let done = self.finished();
-        let bytes = match received {
-            Ok(n) => n,
-            Err(CopyError::Read(e)) => {
-                return Err(Error::Protocol(format!(
-                    "transfer interrupted: {}",
-                    crate::error::describe_io(&e)
-                )))
-            }
-            Err(CopyError::Write(e)) => return Err(Error::Io(e)),
-        };
+        let bytes = received.map_err(|e| interrupted(e, Side::Read))?;
         let done = done?;
         if let Some(total) = size {
             if offset + bytes != total {
@@ -423,16 +414,11 @@ impl Client {
             return Err(Error::Remote(allo));
         }
         let mut stream = self.start(&Command::Stor(remote.to_string()), channel)?;
-        let sent = data::send(&mut file, &mut stream, &mut |n| progress(n, Some(size)));
+        let sent = data::copy(&mut file, &mut stream, &mut |n| progress(n, Some(size)));
         let _ = stream.shutdown(Shutdown::Write);
         drop(stream);
         let done = self.finished();
-        let bytes = sent.map_err(|e| {
-            Error::Protocol(format!(
-                "transfer interrupted: {}",
-                crate::error::describe_io(&e)
-            ))
-        })?;
+        let bytes = sent.map_err(|e| interrupted(e, Side::Write))?;
         done?;
         if bytes != size {
             return Err(Error::Protocol(format!(
@@ -460,19 +446,10 @@ impl Client {
             Command::List(arg)
         };
         let mut stream = self.start(&cmd, channel)?;
-        let received = data::receive(&mut stream, out, &mut |_| {});
+        let received = data::copy(&mut stream, out, &mut |_| {});
         drop(stream);
         let done = self.finished();
-        let bytes = match received {
-            Ok(n) => n,
-            Err(CopyError::Read(e)) => {
-                return Err(Error::Protocol(format!(
-                    "listing interrupted: {}",
-                    crate::error::describe_io(&e)
-                )))
-            }
-            Err(CopyError::Write(e)) => return Err(Error::Io(e)),
-        };
+        let bytes = received.map_err(|e| interrupted(e, Side::Read))?;
         done?;
         Ok(bytes)
     }
@@ -498,6 +475,23 @@ impl Client {
 enum Sink {
     Temp(TempFile),
     InPlace(File),
+}
+
+/// Which side of a copy is the data connection.
+enum Side {
+    Read,
+    Write,
+}
+
+/// A failed copy as an error: a failure on the data connection interrupted the
+/// transfer; one on the local side is the local file's problem.
+fn interrupted(e: CopyError, network: Side) -> Error {
+    match (e, network) {
+        (CopyError::Read(e), Side::Read) | (CopyError::Write(e), Side::Write) => Error::Protocol(
+            format!("transfer interrupted: {}", crate::error::describe_io(&e)),
+        ),
+        (CopyError::Read(e) | CopyError::Write(e), _) => Error::Io(e),
+    }
 }
 
 /// The byte count a 226 reply states, as in `226 Transfer complete: 1234 bytes.`

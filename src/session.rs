@@ -485,7 +485,7 @@ impl<'a> Session<'a> {
             &Reply::new(150, &format!("Sending {arg} ({left} bytes).")),
         )?;
         let started = Instant::now();
-        let sent = data::send(&mut file, &mut stream, &mut |_| {});
+        let sent = data::copy(&mut file, &mut stream, &mut |_| {});
         drop(stream);
         let ms = started.elapsed().as_millis();
         Ok(match sent {
@@ -496,12 +496,15 @@ impl<'a> Session<'a> {
                 );
                 Reply::new(226, &format!("Transfer complete: {n} bytes."))
             }
-            Err(e) => {
-                log(
-                    self.peer,
-                    format_args!("sending {arg:?} failed: {}", describe_io(&e)),
-                );
-                Reply::new(426, &format!("Transfer aborted: {}.", describe_io(&e)))
+            Err(CopyError::Read(e)) => {
+                let why = format!("cannot read {arg}: {}", describe_io(&e));
+                log(self.peer, format_args!("sending failed: {why}"));
+                Reply::new(451, &format!("Transfer aborted: {why}."))
+            }
+            Err(CopyError::Write(e)) => {
+                let why = describe_io(&e);
+                log(self.peer, format_args!("sending {arg:?} failed: {why}"));
+                Reply::new(426, &format!("Transfer aborted: {why}."))
             }
         })
     }
@@ -543,7 +546,7 @@ impl<'a> Session<'a> {
         };
         send(ctrl, &Reply::new(150, &format!("Ready to receive {arg}.")))?;
         let started = Instant::now();
-        let received = data::receive(&mut stream, file, &mut |_| {});
+        let received = data::copy(&mut stream, file, &mut |_| {});
         drop(stream);
         let ms = started.elapsed().as_millis();
         let (code, outcome) = match (received, expected) {

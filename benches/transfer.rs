@@ -1,0 +1,629 @@
+//! `cargo bench`: dialback beside the best-known peers, measured in one run on
+//! loopback with every file in /dev/shm (tmpfs), so the disk is out of the
+//! picture. Prints a table of times, ratios against the targets, throughputs
+//! and peak memory, and names any peer it could not find.
+//!
+//! Peers: vsftpd (Debian's package; needs root, as vsftpd itself does) and curl.
+//! Each figure is the best of a few runs, since the machine is shared and noisy.
+//! `DIALBACK_BENCH_QUICK=1` makes the big file 256 MiB for a fast look.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_server");
+const CLIENT: &str = env!("CARGO_BIN_EXE_client");
+const RUNS: usize = 3;
+
+/// A work folder in tmpfs, removed at the end.
+struct Work(PathBuf);
+
+impl Work {
+    fn new() -> Work {
+        let base = if Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = base.join(format!("dialback-bench-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        Work(dir)
+    }
+
+    fn dir(&self, name: &str) -> PathBuf {
+        let d = self.0.join(name);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Fills a file with `len` bytes of a cheap pattern, in 1 MiB writes.
+fn make_file(path: &Path, len: u64, seed: u64) {
+    let mut f = fs::File::create(path).unwrap();
+    let mut block = vec![0u8; 1 << 20];
+    let mut x = seed | 1;
+    for chunk in block.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        block[0] = block[0].wrapping_add(1);
+        f.write_all(&block[..n]).unwrap();
+        left -= n as u64;
+    }
+}
+
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    let (mut fa, mut fb) = match (fs::File::open(a), fs::File::open(b)) {
+        (Ok(x), Ok(y)) => (x, y),
+        _ => return false,
+    };
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = fa.read(&mut ba).unwrap();
+        if n == 0 {
+            return fb.read(&mut bb).unwrap() == 0;
+        }
+        if fb.read_exact(&mut bb[..n]).is_err() || ba[..n] != bb[..n] {
+            return false;
+        }
+    }
+}
+
+/// The peak resident memory (VmHWM) of a live process, in KiB.
+fn peak_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Runs a command to completion; returns its wall time and peak memory.
+fn timed(cmd: &mut Command) -> (f64, u64) {
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    loop {
+        if let Some(kib) = peak_kib(child.id()) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            assert!(status.success(), "{cmd:?} failed: {err}");
+            return (start.elapsed().as_secs_f64(), peak);
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+type Maker<'a> = Box<dyn FnMut() -> Command + 'a>;
+
+/// Each command's best time (and highest peak memory) over `RUNS` rounds, the
+/// commands taking turns so that all see the same machine; `between` runs
+/// before each run (to check and remove the last copy).
+fn race(mut makers: Vec<Maker>, between: &mut dyn FnMut()) -> Vec<(f64, u64)> {
+    let mut out = vec![(f64::MAX, 0); makers.len()];
+    for _ in 0..RUNS {
+        for (make, best) in makers.iter_mut().zip(out.iter_mut()) {
+            between();
+            let (t, kib) = timed(&mut make());
+            *best = (best.0.min(t), best.1.max(kib));
+        }
+    }
+    between();
+    out
+}
+
+/// Ours raced against the peer's command, when the peers are there.
+fn pair<'a>(
+    ours: Maker<'a>,
+    peer: Option<Maker<'a>>,
+    between: &mut dyn FnMut(),
+) -> ((f64, u64), Option<f64>) {
+    let mut makers = vec![ours];
+    makers.extend(peer);
+    let r = race(makers, between);
+    (r[0], r.get(1).map(|p| p.0))
+}
+
+/// Checks a copy against its source, if the copy is there, then removes it.
+fn check_and_remove(source: &Path, copy: &Path) {
+    if copy.exists() {
+        assert!(
+            same_bytes(source, copy),
+            "{} differs from {}",
+            copy.display(),
+            source.display()
+        );
+        fs::remove_file(copy).unwrap();
+    }
+}
+
+struct Started(Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_ours(root: &Path) -> (Started, u16) {
+    let mut child = Command::new(SERVER)
+        .args(["0", "--bind", "127.0.0.1", "--root"])
+        .arg(root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port = line.trim().rsplit(':').next().unwrap().parse().unwrap();
+    (Started(child), port)
+}
+
+/// vsftpd in the foreground on a free port, anonymous, read-write (uploads go
+/// to `up/`, which must belong to the `ftp` user). `None` if it cannot run here.
+fn start_vsftpd(work: &Work, root: &Path) -> Result<(Started, u16), String> {
+    let bin = ["/usr/sbin/vsftpd", "/usr/bin/vsftpd"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let bin = bin.ok_or("vsftpd not installed (apt-get install vsftpd)")?;
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Err("vsftpd needs root".into());
+    }
+    let chown = Command::new("chown")
+        .args(["ftp:ftp"])
+        .arg(root.join("up"))
+        .status();
+    if !chown.is_ok_and(|s| s.success()) {
+        return Err("no `ftp` user for vsftpd's uploads".into());
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let empty = work.dir("vsftpd-empty");
+    let conf = work.0.join("vsftpd.conf");
+    let settings = [
+        "listen=YES",
+        "listen_ipv6=NO",
+        "listen_address=127.0.0.1",
+        "background=NO",
+        "anonymous_enable=YES",
+        "local_enable=NO",
+        "no_anon_password=YES",
+        "write_enable=YES",
+        "anon_upload_enable=YES",
+        "anon_umask=022",
+        "pasv_enable=YES",
+        "port_enable=YES",
+        "connect_from_port_20=NO",
+        "use_sendfile=YES",
+        "xferlog_enable=NO",
+        "dirmessage_enable=NO",
+        "seccomp_sandbox=NO",
+        "max_clients=0",
+        "max_per_ip=0",
+        "pam_service_name=vsftpd",
+    ];
+    fs::write(&conf, settings.join("\n") + "\n").unwrap();
+    let child = Command::new(bin)
+        .arg(&conf)
+        .arg(format!("-oanon_root={}", root.display()))
+        .arg(format!("-olisten_port={port}"))
+        .arg(format!("-osecure_chroot_dir={}", empty.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let started = Started(child);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err("vsftpd did not start".into());
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    Ok((started, port))
+}
+
+fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+fn client(port: u16, dir: &Path, script: &str) -> Command {
+    let mut c = Command::new(CLIENT);
+    c.args(["127.0.0.1", &port.to_string(), "-q", "-e", "--dir"])
+        .arg(dir)
+        .args(["-c", script]);
+    c
+}
+
+fn curl(args: &[&str]) -> Command {
+    let mut c = Command::new("curl");
+    c.args(["-sS", "--fail"]).args(args);
+    c
+}
+
+/// Plain TCP over loopback with std: a sender writing 1 MiB blocks into a
+/// receiver that discards them. Returns bytes per second.
+fn plain_tcp(bytes: u64) -> f64 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sink = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        while s.read(&mut buf).unwrap() > 0 {}
+    });
+    let start = Instant::now();
+    let mut s = TcpStream::connect(addr).unwrap();
+    let block = vec![7u8; 1 << 20];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        s.write_all(&block[..n]).unwrap();
+        left -= n as u64;
+    }
+    drop(s);
+    sink.join().unwrap();
+    bytes as f64 / start.elapsed().as_secs_f64()
+}
+
+struct Table(Vec<[String; 5]>);
+
+impl Table {
+    fn row(&mut self, what: &str, ours: String, peer: String, ratio: String, target: &str) {
+        self.0.push([what.into(), ours, peer, ratio, target.into()]);
+    }
+
+    fn print(&self) {
+        let head = ["measure", "dialback", "peer", "ratio", "target"];
+        let widths: Vec<usize> = (0..5)
+            .map(|i| {
+                self.0
+                    .iter()
+                    .map(|r| r[i].len())
+                    .chain([head[i].len()])
+                    .max()
+                    .unwrap()
+            })
+            .collect();
+        let line = |cells: &[String]| {
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            println!("| {} |", padded.join(" | "));
+        };
+        line(&head.map(String::from));
+        println!(
+            "|{}|",
+            widths
+                .iter()
+                .map(|w| "-".repeat(w + 2))
+                .collect::<Vec<_>>()
+                .join("|")
+        );
+        for r in &self.0 {
+            line(r);
+        }
+    }
+}
+
+fn secs(t: f64) -> String {
+    format!("{t:.3} s")
+}
+
+fn mib_s(bytes: u64, t: f64) -> String {
+    format!("{:.0} MiB/s", bytes as f64 / t / (1 << 20) as f64)
+}
+
+fn verdict(ratio: f64, target: f64, higher_is_better: bool) -> String {
+    let ok = if higher_is_better {
+        ratio >= target
+    } else {
+        ratio <= target
+    };
+    format!("{ratio:.2}x {}", if ok { "ok" } else { "MISSED" })
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let quick = std::env::var("DIALBACK_BENCH_QUICK").is_ok();
+    let big_len: u64 = if quick { 256 << 20 } else { 1 << 30 };
+    let work = Work::new();
+    let (srv, vs_root, cli) = (work.dir("srv"), work.dir("vsftpd"), work.dir("cli"));
+    fs::create_dir_all(vs_root.join("up")).unwrap();
+    fs::create_dir_all(vs_root.join("small")).unwrap();
+    fs::create_dir_all(srv.join("small")).unwrap();
+    println!(
+        "dialback benchmark: {} MiB file, files in {}, best of {RUNS} runs",
+        big_len >> 20,
+        work.0.display()
+    );
+    make_file(&srv.join("big.bin"), big_len, 1);
+    fs::hard_link(srv.join("big.bin"), vs_root.join("big.bin")).unwrap();
+    make_file(&cli.join("up.bin"), big_len, 2);
+    for i in 0..1000 {
+        let name = format!("small/f{i:04}");
+        make_file(&srv.join(&name), 1024, i);
+        fs::hard_link(srv.join(&name), vs_root.join(&name)).unwrap();
+    }
+
+    let mut missing = Vec::new();
+    let curl_ok = have("curl");
+    if !curl_ok {
+        missing.push("curl not installed (apt-get install curl)".to_string());
+    }
+    let (_ours, port) = start_ours(&srv);
+    let vsftpd = match start_vsftpd(&work, &vs_root) {
+        Ok(v) => Some(v),
+        Err(why) => {
+            missing.push(why);
+            None
+        }
+    };
+    let vport = vsftpd.as_ref().map(|v| v.1);
+    let peer_ok = curl_ok && vport.is_some();
+    let got = cli.join("big.bin");
+    let got_s = got.to_str().unwrap().to_string();
+    let up_s = cli.join("up.bin").to_str().unwrap().to_string();
+    let vs_url = |path: &str| format!("ftp://127.0.0.1:{}/{path}", vport.unwrap_or(0));
+    let ours_url = |path: &str| format!("ftp://127.0.0.1:{port}/{path}");
+    let (big, up) = (srv.join("big.bin"), cli.join("up.bin"));
+    let mut check_get = || check_and_remove(&big, &got);
+    let mut check_put = || {
+        check_and_remove(&up, &srv.join("up.bin"));
+        check_and_remove(&up, &vs_root.join("up/up.bin"));
+    };
+    let mut table = Table(Vec::new());
+    let na = || "n/a".to_string();
+    let ratio = |ours: f64, peer: Option<f64>, target: f64| {
+        peer.map_or_else(na, |p| verdict(ours / p, target, false))
+    };
+
+    // 1. GET to a file: our pair against curl fetching from vsftpd.
+    let ((ours_get, client_peak), peer_get) = pair(
+        Box::new(|| client(port, &cli, "GET big.bin")),
+        peer_ok.then(|| Box::new(|| curl(&["-o", &got_s, &vs_url("big.bin")])) as Maker),
+        &mut check_get,
+    );
+    let server_peak = peak_kib(_ours.0.id()).unwrap_or(0);
+    table.row(
+        "GET 1 file to a file: client<-server vs curl<-vsftpd",
+        secs(ours_get),
+        peer_get.map_or_else(na, secs),
+        ratio(ours_get, peer_get, 0.5),
+        "<= 0.5x",
+    );
+
+    // 2. PUT: our pair against curl -T to vsftpd.
+    let ((ours_put, put_peak), peer_put) = pair(
+        Box::new(|| client(port, &cli, "PUT up.bin")),
+        peer_ok.then(|| Box::new(|| curl(&["-T", &up_s, &vs_url("up/up.bin")])) as Maker),
+        &mut check_put,
+    );
+    let server_peak = server_peak.max(peak_kib(_ours.0.id()).unwrap_or(0));
+    table.row(
+        "PUT 1 file: client->server vs curl -T->vsftpd",
+        secs(ours_put),
+        peer_put.map_or_else(na, secs),
+        ratio(ours_put, peer_put, 0.7),
+        "<= 0.7x",
+    );
+
+    // 3. curl as the client of both servers: GET to /dev/null, and PUT.
+    if curl_ok {
+        let ((ours_null, _), peer_null) = pair(
+            Box::new(|| curl(&["-o", "/dev/null", &ours_url("big.bin")])),
+            vport.map(|_| Box::new(|| curl(&["-o", "/dev/null", &vs_url("big.bin")])) as Maker),
+            &mut || {},
+        );
+        table.row(
+            "curl GET to /dev/null: from server vs from vsftpd",
+            secs(ours_null),
+            peer_null.map_or_else(na, secs),
+            ratio(ours_null, peer_null, 1.0),
+            "<= 1.0x",
+        );
+        let ((ours_curl_put, _), peer_curl_put) = pair(
+            Box::new(|| curl(&["-T", &up_s, &ours_url("up.bin")])),
+            vport.map(|_| Box::new(|| curl(&["-T", &up_s, &vs_url("up/up.bin")])) as Maker),
+            &mut check_put,
+        );
+        table.row(
+            "curl -T PUT: to server vs to vsftpd",
+            secs(ours_curl_put),
+            peer_curl_put.map_or_else(na, secs),
+            ratio(ours_curl_put, peer_curl_put, 1.0),
+            "<= 1.0x",
+        );
+    }
+
+    // 4. Our client against vsftpd, against curl's time for the same GET.
+    if let Some(v) = vport.filter(|_| peer_ok) {
+        let ((ours_vs, _), curl_vs) = pair(
+            Box::new(|| client(v, &cli, "GET big.bin")),
+            Some(Box::new(|| curl(&["-o", &got_s, &vs_url("big.bin")]))),
+            &mut check_get,
+        );
+        table.row(
+            "GET to a file from vsftpd: client vs curl",
+            secs(ours_vs),
+            curl_vs.map_or_else(na, secs),
+            ratio(ours_vs, curl_vs, 0.6),
+            "<= 0.6x",
+        );
+    }
+
+    // 5. The ceiling: one plain std TCP stream over loopback.
+    let ceiling = (0..RUNS).map(|_| plain_tcp(big_len)).fold(0.0, f64::max);
+    let ours_rate = big_len as f64 / ours_get;
+    table.row(
+        "GET throughput vs one plain TCP stream (discarding)",
+        mib_s(big_len, ours_get),
+        format!("{:.0} MiB/s", ceiling / (1 << 20) as f64),
+        format!("{:.2} of it", ours_rate / ceiling),
+        "(figure)",
+    );
+
+    // 6. 1000 files of 1 KiB in one session.
+    let small_dir = work.dir("small-out");
+    let script: String = (0..1000).map(|i| format!("GET small/f{i:04}; ")).collect();
+    let out_pattern = format!("{}/f#1", small_dir.display());
+    let mut clear_small = || {
+        for entry in fs::read_dir(&small_dir).unwrap() {
+            let name = entry.unwrap().file_name();
+            assert!(same_bytes(
+                &srv.join("small").join(&name),
+                &small_dir.join(&name)
+            ));
+            fs::remove_file(small_dir.join(&name)).unwrap();
+        }
+    };
+    let ((ours_small, _), peer_small) = pair(
+        Box::new(|| client(port, &small_dir, &script)),
+        // Active mode: curl 7.88 in passive mode often sleeps a second between files.
+        peer_ok.then(|| {
+            let url = vs_url("small/f[0000-0999]");
+            Box::new(move || {
+                curl(&[
+                    "-P",
+                    "127.0.0.1",
+                    "--disable-eprt",
+                    "-o",
+                    &out_pattern,
+                    &url,
+                ])
+            }) as Maker
+        }),
+        &mut clear_small,
+    );
+    table.row(
+        "1000 x 1 KiB in one session, files/s: client<-server vs curl<-vsftpd",
+        format!("{:.0}/s", 1000.0 / ours_small),
+        peer_small.map_or_else(na, |p| format!("{:.0}/s", 1000.0 / p)),
+        peer_small.map_or_else(na, |p| verdict(p / ours_small, 1.5, true)),
+        ">= 1.5x",
+    );
+
+    // 7. 32 clients at once, each a different 64 MiB file, on a fresh server.
+    let crowd_len: u64 = if quick { 16 << 20 } else { 64 << 20 };
+    let crowd = work.dir("crowd");
+    for i in 0..32 {
+        make_file(&crowd.join(format!("c{i:02}.bin")), crowd_len, 100 + i);
+    }
+    let (fresh, fport) = start_ours(&crowd);
+    let start = Instant::now();
+    let mut children = Vec::new();
+    for i in 0..32 {
+        let dir = work.dir(&format!("crowd-out-{i:02}"));
+        let child = client(fport, &dir, &format!("GET c{i:02}.bin"))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        children.push((Instant::now(), child, dir));
+    }
+    let mut crowd_peak = 0;
+    let mut times = vec![0.0f64; 32];
+    let mut left = 32;
+    while left > 0 {
+        crowd_peak = crowd_peak.max(peak_kib(fresh.0.id()).unwrap_or(0));
+        for (i, (started, child, _)) in children.iter_mut().enumerate() {
+            if times[i] == 0.0 {
+                if let Some(status) = child.try_wait().unwrap() {
+                    assert!(status.success(), "crowd client {i} failed");
+                    times[i] = started.elapsed().as_secs_f64();
+                    left -= 1;
+                }
+            }
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+    let total = start.elapsed().as_secs_f64();
+    for (i, (_, _, dir)) in children.iter().enumerate() {
+        let name = format!("c{i:02}.bin");
+        assert!(
+            same_bytes(&crowd.join(&name), &dir.join(&name)),
+            "crowd file {i} differs"
+        );
+    }
+    let (slow, fast) = times
+        .iter()
+        .fold((0.0f64, f64::MAX), |(s, f), &t| (s.max(t), f.min(t)));
+    table.row(
+        &format!(
+            "32 clients x {} MiB at once: aggregate, every byte checked",
+            crowd_len >> 20
+        ),
+        mib_s(32 * crowd_len, total),
+        format!("slowest/fastest {:.2}", slow / fast),
+        "-".into(),
+        "(figure)",
+    );
+
+    // 8. Memory.
+    let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
+    table.row(
+        "peak RSS during 1 GiB GET and PUT: server / client",
+        format!("{} / {}", mib(server_peak), mib(client_peak.max(put_peak))),
+        "-".into(),
+        "-".into(),
+        "<= 8 MiB each",
+    );
+    table.row(
+        "peak RSS of the server with 32 sessions",
+        mib(crowd_peak),
+        "-".into(),
+        "-".into(),
+        "<= 64 MiB",
+    );
+
+    println!();
+    table.print();
+    if missing.is_empty() {
+        println!("\nall peers found");
+    } else {
+        for m in missing {
+            println!("\npeer missing: {m}");
+        }
+    }
+}
