@@ -365,7 +365,7 @@ impl Client {
             Sink::Temp(t) => t.file(),
             Sink::InPlace(f) => f,
         };
-        let received = data::copy(&mut stream, file, &mut |n| progress(offset + n, size));
+        let received = data::receive_file(&mut stream, file, &mut |n| progress(offset + n, size));
         drop(stream);
         let done = self.finished();
         let bytes = received.map_err(|e| interrupted(e, Side::Read))?;
@@ -414,7 +414,7 @@ impl Client {
             return Err(Error::Remote(allo));
         }
         let mut stream = self.start(&Command::Stor(remote.to_string()), channel)?;
-        let sent = data::copy(&mut file, &mut stream, &mut |n| progress(n, Some(size)));
+        let sent = data::send_file(&mut file, &mut stream, &mut |n| progress(n, Some(size)));
         let _ = stream.shutdown(Shutdown::Write);
         drop(stream);
         let done = self.finished();

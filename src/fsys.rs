@@ -304,7 +304,12 @@ impl TempFile {
         loop {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
             let temp = dir.join(format!("{TEMP_PREFIX}{}-{n}.part", std::process::id()));
-            match OpenOptions::new().write(true).create_new(true).open(&temp) {
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+            {
                 Ok(file) => {
                     return Ok(TempFile {
                         file,

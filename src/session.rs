@@ -485,7 +485,7 @@ impl<'a> Session<'a> {
             &Reply::new(150, &format!("Sending {arg} ({left} bytes).")),
         )?;
         let started = Instant::now();
-        let sent = data::copy(&mut file, &mut stream, &mut |_| {});
+        let sent = data::send_file(&mut file, &mut stream, &mut |_| {});
         drop(stream);
         let ms = started.elapsed().as_millis();
         Ok(match sent {
@@ -546,7 +546,7 @@ impl<'a> Session<'a> {
         };
         send(ctrl, &Reply::new(150, &format!("Ready to receive {arg}.")))?;
         let started = Instant::now();
-        let received = data::copy(&mut stream, file, &mut |_| {});
+        let received = data::receive_file(&mut stream, file, &mut |_| {});
         drop(stream);
         let ms = started.elapsed().as_millis();
         let (code, outcome) = match (received, expected) {
