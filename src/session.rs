@@ -4,7 +4,7 @@
 //! by the idle timeout, data connections by the connect timeout, transfers by
 //! the stall timeout.
 
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Instant, SystemTime};
 
@@ -74,7 +74,6 @@ struct Session<'a> {
 impl<'a> Session<'a> {
     fn new(stream: &TcpStream, peer: SocketAddr, config: &'a Config) -> io::Result<Session<'a>> {
         stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(config.idle_timeout))?;
         stream.set_write_timeout(Some(config.stall_timeout))?;
         Ok(Session {
             config,
@@ -91,9 +90,11 @@ impl<'a> Session<'a> {
 
     fn run(&mut self, stream: TcpStream) -> io::Result<()> {
         let mut ctrl = stream.try_clone()?;
-        let mut input = BufReader::with_capacity(MAX_LINE, stream);
+        let until = Instant::now();
+        let mut input = BufReader::with_capacity(MAX_LINE, Deadline { stream, until });
         send(&mut ctrl, &Reply::new(220, "dialback ready."))?;
         loop {
+            input.get_mut().until = Instant::now() + self.config.idle_timeout;
             let line = match protocol::read_line(&mut input, MAX_LINE) {
                 Ok(Line::Text(line)) => line,
                 Ok(Line::Eof) => return Ok(()),
@@ -659,6 +660,25 @@ impl<'a> Session<'a> {
 enum Start {
     Fresh(Option<u64>, Option<u64>),
     Append(Option<u64>),
+}
+
+/// The control connection's reader, with one deadline for a whole line, so a
+/// client that trickles a byte at a time cannot hold a session past the idle
+/// timeout.
+struct Deadline {
+    stream: TcpStream,
+    until: Instant,
+}
+
+impl Read for Deadline {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
 }
 
 enum Sink {
