@@ -187,16 +187,12 @@ impl Root {
         Ok(temp)
     }
 
-    /// Opens `v` to write from `offset` on (APPE, or REST then STOR), for resuming
-    /// an upload in place; an offset past the end is refused. Returns the file,
-    /// positioned, with the offset used.
-    pub fn open_at(&self, v: &VPath, offset: Option<u64>) -> Result<(File, u64), Refusal> {
-        let target = self.target(v)?;
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(target)?;
+    /// Opens the existing file `v` to write from `offset` on (APPE, or REST then
+    /// STOR), for resuming an upload in place; an offset past the end is refused.
+    /// Returns the file positioned there. Nothing is truncated here: the caller
+    /// cuts the file at the end of what it wrote, once the transfer is complete.
+    pub fn open_at(&self, v: &VPath, offset: Option<u64>) -> Result<File, Refusal> {
+        let mut file = OpenOptions::new().write(true).open(self.target(v)?)?;
         self.confirm(&file)?;
         let len = file.metadata()?.len();
         let at = offset.unwrap_or(len);
@@ -206,10 +202,8 @@ impl Root {
                 "restart offset past the end of the file",
             )));
         }
-        file.set_len(at)?;
-        let mut file = file;
         io::Seek::seek(&mut file, io::SeekFrom::Start(at))?;
-        Ok((file, at))
+        Ok(file)
     }
 
     /// The entries of folder `v` (or `v` alone when it is a file), sorted by name,

@@ -529,8 +529,12 @@ impl<'a> Session<'a> {
             Start::Fresh(_, allo) => (None, allo),
             Start::Append(allo) => (Some(None), allo),
         };
+        // Appending to nothing is creating: that goes through a temporary file too.
         let sink = fsys::resolve(&self.cwd, arg).and_then(|v| match in_place {
-            Some(offset) => root.open_at(&v, offset).map(|(f, _)| Sink::InPlace(f)),
+            Some(offset) => match root.open_at(&v, offset) {
+                Err(Refusal::NotFound) if offset.is_none() => root.create(&v).map(Sink::Temp),
+                opened => opened.map(Sink::InPlace),
+            },
             None => root.create(&v).map(Sink::Temp),
         });
         let mut sink = match sink {
@@ -561,7 +565,13 @@ impl<'a> Session<'a> {
                     Ok(()) => (226, format!("{n} bytes")),
                     Err(e) => (451, format!("cannot save: {}", describe_io(&e))),
                 },
-                Sink::InPlace(_) => (226, format!("{n} bytes")),
+                // REST then STOR overwrites from the offset: the file ends where the upload did.
+                Sink::InPlace(mut f) => {
+                    match io::Seek::stream_position(&mut f).and_then(|end| f.set_len(end)) {
+                        Ok(()) => (226, format!("{n} bytes")),
+                        Err(e) => (451, format!("cannot save: {}", describe_io(&e))),
+                    }
+                }
             },
         };
         if code == 226 {

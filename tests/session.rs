@@ -206,3 +206,33 @@ fn the_client_changes_folders_lists_and_resumes() {
     assert_eq!(lines[8], "/");
     assert!(fs::read(cli.join("big.bin")).unwrap() == whole);
 }
+
+#[test]
+fn resumed_uploads_write_in_place_and_failed_appends_create_nothing() {
+    let srv = TempDir::new("srv");
+    fs::write(srv.join("r.bin"), b"0123456789").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let mut c = server.login();
+    let upload = |c: &mut Ctrl, cmd: &str, bytes: &[u8]| {
+        let mut data = c.epsv();
+        c.expect(cmd, 150);
+        data.write_all(bytes).unwrap();
+        drop(data);
+        assert_eq!(c.reply().code, 226);
+    };
+    // REST then STOR overwrites from the offset, and the file ends where the upload does.
+    c.expect("REST 4", 350);
+    upload(&mut c, "STOR r.bin", b"ab");
+    assert_eq!(fs::read(srv.join("r.bin")).unwrap(), b"0123ab");
+    upload(&mut c, "APPE r.bin", b"XY");
+    assert_eq!(fs::read(srv.join("r.bin")).unwrap(), b"0123abXY");
+    c.expect("REST 99", 350);
+    c.expect("STOR r.bin", 550);
+    // An APPE that never gets its data connection leaves no empty file behind
+    // (a defect seen while designing the random-input test).
+    c.expect("APPE fresh.bin", 503);
+    assert!(!srv.join("fresh.bin").exists());
+    upload(&mut c, "APPE fresh.bin", b"new");
+    assert_eq!(fs::read(srv.join("fresh.bin")).unwrap(), b"new");
+    assert_eq!(common::names(srv.path()), ["fresh.bin", "r.bin"]);
+}
