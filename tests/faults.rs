@@ -8,6 +8,7 @@ mod common;
 
 use std::fs;
 use std::io::Write;
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::{eventually, fake_server, names, pattern, Lie, Server, TempDir};
@@ -169,6 +170,28 @@ fn the_client_keeps_no_file_when_the_server_dies_or_lies() {
 }
 
 #[test]
+fn the_client_gives_up_on_broken_servers_within_its_timeouts() {
+    for (lie, says) in [
+        (Lie::Garbage, "malformed reply"),
+        (Lie::Endless, "multi-line reply too long"),
+        (Lie::HoldsData, "timed out"),
+    ] {
+        let cli = TempDir::new("cli");
+        let port = fake_server(lie).to_string();
+        let start = Instant::now();
+        let dir = cli.path().to_str().unwrap();
+        let run = common::client(
+            &["127.0.0.1", &port, "--dir", dir, "--stall-timeout", "0.5"],
+            "GET file.bin\n",
+        );
+        assert_eq!(run.code(), 1, "{run:?}");
+        assert!(run.stderr.contains(says), "{}", run.stderr);
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert_eq!(names(cli.path()), Vec::<String>::new(), "a file was kept");
+    }
+}
+
+#[test]
 fn the_client_gives_up_on_a_silent_server_after_its_timeout() {
     let port = fake_server(Lie::Silent).to_string();
     let start = Instant::now();
@@ -201,4 +224,97 @@ fn the_client_falls_back_to_port_and_pasv_when_eprt_and_epsv_are_unknown() {
         };
         assert!(run.stderr.contains(fallback), "{}", run.stderr);
     }
+}
+
+#[test]
+fn stalled_and_vanished_peers_cost_only_their_own_transfer() {
+    let srv = TempDir::new("srv");
+    fs::write(srv.join("keep.bin"), b"old contents").unwrap();
+    fs::File::create(srv.join("big.bin"))
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let timeouts = ["--connect-timeout", "0.3", "--stall-timeout", "0.3"];
+    let mut server = Server::start(srv.path(), &timeouts);
+    let mut injected = 0;
+
+    // A client that never connects to its passive port: 425, and the session goes on.
+    let mut c = server.login();
+    c.expect("PASV", 227);
+    c.expect("RETR keep.bin", 425);
+    c.expect("NOOP", 200);
+    injected += 1;
+
+    // An active listener that never accepts: the kernel takes the connection, the
+    // transfer stalls, the stall timeout ends it.
+    let deaf = TcpListener::bind("127.0.0.1:0").unwrap();
+    c.expect(
+        &format!("EPRT |1|127.0.0.1|{}|", deaf.local_addr().unwrap().port()),
+        200,
+    );
+    c.expect("RETR big.bin", 150);
+    assert_eq!(c.reply().code, 426);
+    drop(deaf);
+    injected += 1;
+
+    // A client that stops reading mid-transfer.
+    let mut data = c.epsv();
+    c.expect("RETR big.bin", 150);
+    let mut some = vec![0u8; 1 << 20];
+    std::io::Read::read_exact(&mut data, &mut some).unwrap();
+    assert_eq!(c.reply().code, 426);
+    drop(data);
+    injected += 1;
+
+    // An upload whose data connection never closes: overwriting and creating.
+    for name in ["keep.bin", "fresh.bin"] {
+        let mut data = c.epsv();
+        c.expect(&format!("STOR {name}"), 150);
+        data.write_all(&pattern(1000, 4)).unwrap();
+        assert_eq!(c.reply().code, 426);
+        drop(data);
+        injected += 1;
+    }
+    c.expect("NOOP", 200);
+
+    // A client that disconnects mid-RETR, and one that vanishes mid-reply.
+    let mut c2 = server.login();
+    let mut data = c2.epsv();
+    c2.expect("RETR big.bin", 150);
+    std::io::Read::read_exact(&mut data, &mut some).unwrap();
+    drop((data, c2));
+    injected += 1;
+    let mut c3 = server.login();
+    c3.send_raw(&b"HELP\r\nSTAT\r\nFEAT\r\n".repeat(2000));
+    drop(c3);
+    injected += 1;
+
+    // A server killed mid-STOR leaves its temporary file; the next one sweeps it away.
+    let mut data = c.epsv();
+    c.expect("ALLO 100000", 200);
+    c.expect("STOR keep.bin", 150);
+    data.write_all(&pattern(5000, 5)).unwrap();
+    assert!(eventually(Duration::from_secs(5), || names(srv.path())
+        .iter()
+        .any(|n| n.starts_with(".dialback-"))));
+    server.kill();
+    drop((data, c));
+    injected += 1;
+    let server = Server::start(srv.path(), &timeouts);
+    assert!(
+        eventually(Duration::from_secs(5), || names(srv.path())
+            == ["big.bin", "keep.bin"]),
+        "{:?}",
+        names(srv.path())
+    );
+    assert!(
+        server.log().contains("removed leftover temporary file"),
+        "{}",
+        server.log()
+    );
+
+    assert_eq!(fs::read(srv.join("keep.bin")).unwrap(), b"old contents");
+    let mut c = server.login();
+    c.expect("SIZE big.bin", 213);
+    println!("faults: {injected} injected; files damaged: 0; temporary files left: 0; served afterwards: yes");
 }

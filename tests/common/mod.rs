@@ -147,6 +147,11 @@ impl Server {
         c
     }
 
+    /// Whether the server process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -295,6 +300,12 @@ pub enum Lie {
     OldSchool,
     /// Tells the truth, slowly: 1000 bytes in ten pieces over about 1.5 s.
     Slow,
+    /// Greets with a line that is not an FTP reply.
+    Garbage,
+    /// Greets with a multi-line reply that never ends.
+    Endless,
+    /// Sends half the bytes, then holds the data connection open and says nothing.
+    HoldsData,
 }
 
 /// A one-session FTP server that misbehaves as told; returns its port.
@@ -304,9 +315,18 @@ pub fn fake_server(lie: Lie) -> u16 {
     thread::spawn(move || {
         let (ctrl, _) = listener.accept().unwrap();
         let mut out = ctrl.try_clone().unwrap();
-        if let Lie::Silent = lie {
-            thread::sleep(Duration::from_secs(30));
-            return;
+        match lie {
+            Lie::Silent => return thread::sleep(Duration::from_secs(30)),
+            Lie::Garbage => {
+                let _ = out.write_all(b"hello there\r\n");
+                return thread::sleep(Duration::from_secs(30));
+            }
+            Lie::Endless => {
+                let _ = out.write_all(b"220-welcome\r\n");
+                while out.write_all(b"220-and more\r\n").is_ok() {}
+                return;
+            }
+            _ => {}
         }
         out.write_all(b"220 fake\r\n").unwrap();
         let mut dial: Option<SocketAddr> = None;
@@ -361,6 +381,7 @@ pub fn fake_server(lie: Lie) -> u16 {
                     drop(data);
                     match lie {
                         Lie::DieMidway => return,
+                        Lie::HoldsData => return thread::sleep(Duration::from_secs(30)),
                         _ => b"226 done\r\n",
                     }
                 }
