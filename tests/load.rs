@@ -1,0 +1,147 @@
+//! Load: hundreds of idle and trickling connections while well-behaved
+//! clients keep transferring, the session cap, the idle timeout clearing them
+//! out; and a thousand sessions in a row after which the server's threads and
+//! descriptors are back where they started. Prints its figures.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{eventually, pattern, Ctrl, Server, TempDir};
+use dialback::client::{Client, Options};
+
+/// Threads and open descriptors of a process, from /proc.
+fn threads_and_fds(pid: u32) -> (usize, usize) {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let fds = fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    (threads, fds)
+}
+
+fn get_and_put(port: u16, dir: &Path, name: &str, passive: bool) {
+    let options = Options {
+        passive,
+        ..Options::default()
+    };
+    let mut client = Client::connect("127.0.0.1", port, options).expect("connect");
+    let got = client
+        .get("a.bin", &dir.join(name), false, &mut |_, _| {})
+        .expect("get");
+    assert_eq!(got.bytes, 64 * 1024);
+    client
+        .put(&dir.join(name), &format!("up-{name}"), &mut |_, _| {})
+        .expect("put");
+    client.quit().expect("quit");
+}
+
+#[test]
+fn idle_and_trickling_crowds_do_not_stop_real_clients() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::write(srv.join("a.bin"), pattern(64 * 1024, 1)).unwrap();
+    let server = Server::start(
+        srv.path(),
+        &["--max-sessions", "250", "--idle-timeout", "3"],
+    );
+    let port = server.port;
+
+    // 150 connections that log in and go quiet, 50 that trickle a byte every 200 ms.
+    let idle: Vec<Ctrl> = (0..150).map(|_| server.login()).collect();
+    let mut tricklers: Vec<TcpStream> = (0..50).map(|_| Ctrl::connect(port).stream).collect();
+    let trickle = thread::spawn(move || {
+        let start = Instant::now();
+        let mut alive = tricklers.len();
+        while start.elapsed() < Duration::from_secs(10) && alive > 0 {
+            alive = 0;
+            for s in &mut tricklers {
+                alive += usize::from(s.write_all(b"N").is_ok());
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+        alive
+    });
+
+    // 60 more: the cap (250) takes 50 of them and turns 10 away.
+    let mut extra: Vec<Ctrl> = (0..60).map(|_| Ctrl::connect_raw(port)).collect();
+    let turned_away = extra
+        .iter_mut()
+        .map(|c| c.reply().code)
+        .filter(|&code| code == 421)
+        .count();
+    assert_eq!(turned_away, 10, "{}", server.log());
+    drop(extra);
+
+    // Real clients get through as soon as those 50 are gone.
+    assert!(eventually(Duration::from_secs(5), || Ctrl::connect_raw(
+        port
+    )
+    .reply()
+    .code
+        == 220));
+    let start = Instant::now();
+    for i in 0..20 {
+        get_and_put(port, cli.path(), &format!("f{i}"), i % 2 == 1);
+    }
+    let busy = start.elapsed();
+
+    // The idle timeout clears the crowd, tricklers included.
+    let mut timed_out = 0;
+    for mut c in idle {
+        timed_out += usize::from(c.rest().starts_with("421 "));
+    }
+    let still_trickling = trickle.join().unwrap();
+    assert_eq!(timed_out, 150);
+    assert_eq!(still_trickling, 0, "tricklers outlived the idle timeout");
+    get_and_put(port, cli.path(), "after", false);
+    println!(
+        "load: 200 idle or trickling connections; 20 clients did GET+PUT meanwhile in {:.2} s; \
+         {turned_away} of 60 over the cap told 421; 150 idle and 50 trickling closed by the idle timeout",
+        busy.as_secs_f64()
+    );
+}
+
+#[test]
+fn a_thousand_sessions_leak_no_threads_or_descriptors() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::write(srv.join("a.bin"), pattern(64 * 1024, 2)).unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let pid = server.pid();
+    // Let the start-up sweep finish.
+    assert!(eventually(Duration::from_secs(5), || threads_and_fds(pid)
+        .0
+        <= 3));
+    thread::sleep(Duration::from_millis(100));
+    let before = threads_and_fds(pid);
+    let start = Instant::now();
+    for i in 0..1000 {
+        get_and_put(server.port, cli.path(), "same.bin", i % 2 == 0);
+    }
+    let took = start.elapsed();
+    assert!(
+        eventually(Duration::from_secs(10), || threads_and_fds(pid) == before),
+        "before {before:?}, after {:?}",
+        threads_and_fds(pid)
+    );
+    let log = server.log();
+    assert_eq!(log.matches(" connected").count(), 1000);
+    assert_eq!(log.matches("sent \"a.bin\"").count(), 1000);
+    assert_eq!(log.matches("received \"up-same.bin\"").count(), 1000);
+    println!(
+        "load: 1000 sessions of GET+PUT in {:.2} s, failures: 0; threads {} -> {}, descriptors {} -> {}: leaked 0",
+        took.as_secs_f64(),
+        before.0,
+        threads_and_fds(pid).0,
+        before.1,
+        threads_and_fds(pid).1
+    );
+}
