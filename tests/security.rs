@@ -170,3 +170,144 @@ fn read_only_servers_refuse_uploads() {
     assert_eq!(fs::read(srv.join("a.txt")).unwrap(), b"old");
     assert_eq!(common::names(srv.path()), ["a.txt"]);
 }
+
+#[test]
+fn a_symlink_swapped_in_between_check_and_open_never_leaks() {
+    let top = TempDir::new("top");
+    let root = top.sub("root");
+    let outside = top.sub("outside");
+    fs::write(outside.join("secret.txt"), b"SECRET").unwrap();
+    let server = Server::start(&root, &[]);
+    let race = root.join("race.txt");
+    fs::write(&race, b"inside").unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, race, secret) = (stop.clone(), race.clone(), outside.join("secret.txt"));
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            let (link, file) = (race.with_extension("link"), race.with_extension("file"));
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Atomic swaps by rename, so the name always exists: a file, then a symlink out.
+                let _ = symlink(&secret, &link);
+                let _ = fs::rename(&link, &race);
+                let _ = fs::write(&file, b"inside");
+                let _ = fs::rename(&file, &race);
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let mut c = server.login();
+    let (mut served, mut refused) = (0, 0);
+    for _ in 0..300 {
+        let mut data = c.epsv();
+        c.send("RETR race.txt");
+        match c.reply().code {
+            150 => {
+                let mut got = Vec::new();
+                data.read_to_end(&mut got).unwrap();
+                assert_eq!(got, b"inside", "the swapped-in symlink leaked");
+                assert_eq!(c.reply().code, 226);
+                served += 1;
+            }
+            550 => refused += 1,
+            other => panic!("RETR got {other}"),
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(
+        served > 0 && refused > 0,
+        "the race never happened: {served} served, {refused} refused"
+    );
+    println!("symlink race: {swaps} swaps, 300 RETRs: {served} served the inside file, {refused} refused, leaked 0");
+}
+
+#[test]
+fn folders_in_place_of_files_and_temporary_names_are_refused() {
+    let srv = TempDir::new("srv");
+    fs::create_dir(srv.join("dir")).unwrap();
+    fs::write(srv.join(".dialback-1-1.part"), b"half an upload").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let mut c = server.login();
+    for cmd in [
+        "RETR dir",
+        "SIZE dir",
+        "MDTM dir",
+        "STOR dir",
+        "APPE dir",
+        "STOR dir/",
+        "RETR dir/",
+    ] {
+        c.expect(cmd, 550);
+    }
+    for cmd in [
+        "RETR .dialback-1-1.part",
+        "SIZE .dialback-1-1.part",
+        "STOR .dialback-1-1.part",
+        "CWD .dialback-1-1.part",
+    ] {
+        c.expect(cmd, 550);
+    }
+    let mut data = c.epsv();
+    c.expect("NLST", 150);
+    let mut listing = String::new();
+    data.read_to_string(&mut listing).unwrap();
+    assert_eq!(listing, "dir\r\n");
+    assert_eq!(c.reply().code, 226);
+    assert_eq!(
+        fs::read(srv.join(".dialback-1-1.part")).unwrap(),
+        b"half an upload"
+    );
+}
+
+#[test]
+fn a_passive_port_taken_by_another_address_is_refused_and_the_real_transfer_unharmed() {
+    let srv = TempDir::new("srv");
+    fs::write(srv.join("a.txt"), b"for the real client").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let mut c = server.login();
+    let reply = c.expect("PASV", 227);
+    let addr = dialback::protocol::parse_pasv_reply(&reply.text()).unwrap();
+    // The thief connects first, from 127.0.0.2 (std cannot choose a source address; Python can).
+    let thief = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import socket,sys\n\
+             s=socket.create_connection(('127.0.0.1',int(sys.argv[1])),timeout=10,source_address=('127.0.0.2',0))\n\
+             print('connected',flush=True)\n\
+             d=s.recv(100)\n\
+             print('got',len(d))",
+            &addr.port().to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut thief = thief;
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(thief.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "connected");
+    let mut data = std::net::TcpStream::connect(addr).unwrap();
+    c.expect("RETR a.txt", 150);
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"for the real client");
+    assert_eq!(c.reply().code, 226);
+    let out = thief.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "got 0",
+        "the thief got data"
+    );
+    assert!(
+        server
+            .log()
+            .contains("refused data connection from 127.0.0.2"),
+        "{}",
+        server.log()
+    );
+}
