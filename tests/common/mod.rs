@@ -302,7 +302,7 @@ pub enum Lie {
     Silent,
     /// Tells the truth, but knows only RFC 959: 502 for EPRT and EPSV.
     OldSchool,
-    /// Tells the truth, slowly: 1000 bytes in ten pieces over about 1.5 s.
+    /// Tells the truth, slowly: 1000 bytes in a hundred pieces over about 1.5 s.
     Slow,
     /// Greets with a line that is not an FTP reply.
     Garbage,
@@ -375,8 +375,8 @@ pub fn fake_server(lie: Lie) -> u16 {
                     };
                     let bytes = pattern(n, 9);
                     if let Lie::Slow = lie {
-                        for piece in bytes.chunks(100) {
-                            thread::sleep(Duration::from_millis(150));
+                        for piece in bytes.chunks(10) {
+                            thread::sleep(Duration::from_millis(15));
                             data.write_all(piece).unwrap();
                         }
                     } else {
