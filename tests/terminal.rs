@@ -73,10 +73,7 @@ fn a_slow_transfer_at_a_terminal_shows_live_progress_then_the_result() {
         "100 updates in ~1.5 s, more than ~10 redraws a second: {}",
         redraws.len()
     );
-    assert!(
-        shown.contains("received slow.bin: 1000 B in "),
-        "{shown:?}"
-    );
+    assert!(shown.contains("received slow.bin: 1000 B in "), "{shown:?}");
     assert_eq!(fs::read(cli.join("slow.bin")).unwrap(), pattern(1000, 9));
 }
 
