@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_client");
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 
 /// A work folder in tmpfs, removed at the end.
 struct Work(PathBuf);
