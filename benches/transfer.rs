@@ -614,7 +614,10 @@ fn main() {
     // 8. Memory.
     let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
     table.row(
-        "peak RSS during 1 GiB GET and PUT: server / client",
+        &format!(
+            "peak RSS during {} MiB GET and PUT: server / client",
+            big_len >> 20
+        ),
         format!("{} / {}", mib(server_peak), mib(client_peak.max(put_peak))),
         "-".into(),
         "-".into(),
