@@ -76,12 +76,8 @@ pub fn send_file(
     out: &mut TcpStream,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyError> {
-    match zerocopy::send_file(file, out, progress) {
-        Outcome::Done(result) => result,
-        Outcome::Unsupported { moved } => {
-            copy(file, out, &mut |n| progress(moved + n)).map(|n| moved + n)
-        }
-    }
+    let outcome = zerocopy::send_file(file, out, progress);
+    finish(outcome, file, out, progress)
 }
 
 /// Receives `input` to its end into `file` at its position: zero-copy where the
@@ -91,10 +87,22 @@ pub fn receive_file(
     file: &mut File,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyError> {
-    match zerocopy::receive_file(input, file, progress) {
+    let outcome = zerocopy::receive_file(input, file, progress);
+    finish(outcome, input, file, progress)
+}
+
+/// A zero-copy attempt's result, or, where the kernel could not, the rest of
+/// the bytes copied through the buffer.
+fn finish(
+    outcome: Outcome,
+    input: &mut impl Read,
+    out: &mut impl Write,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, CopyError> {
+    match outcome {
         Outcome::Done(result) => result,
         Outcome::Unsupported { moved } => {
-            copy(input, file, &mut |n| progress(moved + n)).map(|n| moved + n)
+            copy(input, out, &mut |n| progress(moved + n)).map(|n| moved + n)
         }
     }
 }

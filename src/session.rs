@@ -90,8 +90,13 @@ impl<'a> Session<'a> {
 
     fn run(&mut self, stream: TcpStream) -> io::Result<()> {
         let mut ctrl = stream.try_clone()?;
-        let until = Instant::now();
-        let mut input = BufReader::with_capacity(MAX_LINE, Deadline { stream, until });
+        let mut input = BufReader::with_capacity(
+            MAX_LINE,
+            Deadline {
+                stream,
+                until: Instant::now(),
+            },
+        );
         send(&mut ctrl, &Reply::new(220, "dialback ready."))?;
         loop {
             input.get_mut().until = Instant::now() + self.config.idle_timeout;
@@ -353,22 +358,14 @@ impl<'a> Session<'a> {
             (false, IpAddr::V4(v4), None) => Some(v4),
             (false, IpAddr::V6(_), None) => return Reply::new(522, "PASV is IPv4 only; use EPSV."),
         };
-        let listener = match self.passive_listener() {
-            Ok(l) => l,
+        let bound = self
+            .passive_listener()
+            .and_then(|l| Ok((l.local_addr()?.port(), l)));
+        let (port, listener) = match bound {
+            Ok(b) => b,
             Err(e) => {
-                return Reply::new(
-                    425,
-                    &format!("Cannot open a passive port: {}.", describe_io(&e)),
-                )
-            }
-        };
-        let port = match listener.local_addr() {
-            Ok(a) => a.port(),
-            Err(e) => {
-                return Reply::new(
-                    425,
-                    &format!("Cannot open a passive port: {}.", describe_io(&e)),
-                )
+                let why = describe_io(&e);
+                return Reply::new(425, &format!("Cannot open a passive port: {why}."));
             }
         };
         self.plan = Some(DataPlan::Passive(listener));
