@@ -5,7 +5,7 @@
 use std::fmt;
 use std::io;
 
-use crate::protocol::Reply;
+use crate::protocol::{Reply, WireError};
 
 /// Everything that can go wrong in a client operation or a server session.
 #[derive(Debug)]
@@ -85,6 +85,15 @@ impl std::error::Error for Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)
+    }
+}
+
+impl From<WireError> for Error {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Io(e) => Error::Io(e),
+            WireError::Broken(what) => Error::Protocol(what),
+        }
     }
 }
 

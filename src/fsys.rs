@@ -127,11 +127,19 @@ impl Root {
     }
 
     /// Checks what an open descriptor really is, so a symlink swapped in after
-    /// `locate` cannot lead outside.
+    /// `locate` cannot lead outside. Fails closed: when `/proc` cannot say where
+    /// the descriptor leads, the file is refused.
     fn confirm(&self, file: &File) -> Result<(), Refusal> {
-        match fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
-            Ok(p) if !p.starts_with(&self.real) => Err(Refusal::Escape),
-            _ => Ok(()),
+        let real = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(|_| {
+            Refusal::Io(io::Error::new(
+                io::ErrorKind::Other,
+                "cannot confirm where the file is (is /proc mounted?)",
+            ))
+        })?;
+        if real.starts_with(&self.real) {
+            Ok(())
+        } else {
+            Err(Refusal::Escape)
         }
     }
 
@@ -151,7 +159,9 @@ impl Root {
 
     /// Opens a plain file for reading; returns it with its size.
     pub fn open(&self, v: &VPath) -> Result<(File, u64), Refusal> {
-        let file = File::open(self.locate(v)?)?;
+        let path = self.locate(v)?;
+        between_check_and_open();
+        let file = File::open(path)?;
         self.confirm(&file)?;
         let meta = file.metadata()?;
         if !meta.is_file() {
@@ -182,6 +192,7 @@ impl Root {
     /// A temporary file beside `v`, renamed over `v` only on `commit`.
     pub fn create(&self, v: &VPath) -> Result<TempFile, Refusal> {
         let target = self.target(v)?;
+        between_check_and_open();
         let temp = TempFile::beside(&target)?;
         self.confirm(&temp.file)?;
         Ok(temp)
@@ -192,7 +203,9 @@ impl Root {
     /// Returns the file positioned there. Nothing is truncated here: the caller
     /// cuts the file at the end of what it wrote, once the transfer is complete.
     pub fn open_at(&self, v: &VPath, offset: Option<u64>) -> Result<File, Refusal> {
-        let mut file = OpenOptions::new().write(true).open(self.target(v)?)?;
+        let path = self.target(v)?;
+        between_check_and_open();
+        let mut file = OpenOptions::new().write(true).open(path)?;
         self.confirm(&file)?;
         let len = file.metadata()?.len();
         let at = offset.unwrap_or(len);
@@ -231,6 +244,24 @@ impl Root {
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(entries)
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// A test's action between the check before opening and the open itself.
+    static BETWEEN: std::cell::RefCell<Option<Box<dyn FnMut()>>> = std::cell::RefCell::new(None);
+}
+
+/// Where a symlink swapped in by someone else would strike: after `locate`
+/// checked the path and before the open. Tests put their swap here, so the race
+/// happens every run rather than by chance.
+fn between_check_and_open() {
+    #[cfg(test)]
+    BETWEEN.with(|hook| {
+        if let Some(action) = hook.borrow_mut().as_mut() {
+            action();
+        }
+    });
 }
 
 /// One listed name with the metadata of what it leads to.
@@ -340,6 +371,43 @@ impl Drop for TempFile {
     }
 }
 
+/// Removes the temporary files that a killed process (server or client) left
+/// below `dir`: those named `.dialback-PID-N.part` whose PID is not running.
+/// Symlinks are not followed; `report` hears of each removal or failure.
+pub fn sweep(dir: &Path, report: &mut dyn FnMut(&Path, io::Result<()>)) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        if kind.is_dir() {
+            sweep(&path, report);
+        } else if kind.is_file() && left_by_a_dead_process(&entry.file_name().to_string_lossy()) {
+            report(&path, fs::remove_file(&path));
+        }
+    }
+}
+
+fn left_by_a_dead_process(name: &str) -> bool {
+    let pid = name
+        .strip_prefix(TEMP_PREFIX)
+        .and_then(|rest| rest.strip_suffix(".part"))
+        .and_then(|rest| rest.split_once('-'))
+        .and_then(|(pid, _)| pid.parse::<u32>().ok());
+    // Fails closed: without /proc no process can be known dead, so nothing is removed.
+    match pid {
+        Some(pid) => {
+            pid != std::process::id()
+                && Path::new("/proc/self").exists()
+                && !Path::new(&format!("/proc/{pid}")).exists()
+        }
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,5 +447,88 @@ mod tests {
             resolve(&VPath::default(), &name),
             Err(Refusal::NotFound)
         ));
+    }
+
+    #[test]
+    fn only_leftovers_of_dead_processes_are_swept() {
+        let me = std::process::id();
+        assert!(!left_by_a_dead_process(&format!(
+            "{TEMP_PREFIX}{me}-3.part"
+        )));
+        assert!(
+            !left_by_a_dead_process(&format!("{TEMP_PREFIX}1-3.part")),
+            "pid 1 is alive"
+        );
+        assert!(left_by_a_dead_process(&format!(
+            "{TEMP_PREFIX}{}-0.part",
+            u32::MAX - 1
+        )));
+        assert!(!left_by_a_dead_process("notes.txt"));
+        assert!(!left_by_a_dead_process(&format!("{TEMP_PREFIX}x-0.part")));
+    }
+
+    /// A scratch tree: `root/` holding `inside.txt`, and `outside/secret.txt` beside it.
+    fn tree(label: &str) -> (PathBuf, Root) {
+        let top =
+            std::env::temp_dir().join(format!("dialback-fsys-{}-{label}", std::process::id()));
+        let _ = fs::remove_dir_all(&top);
+        fs::create_dir_all(top.join("root")).unwrap();
+        fs::create_dir_all(top.join("outside")).unwrap();
+        fs::write(top.join("root/inside.txt"), b"inside").unwrap();
+        fs::write(top.join("outside/secret.txt"), b"secret").unwrap();
+        let root = Root::new(&top.join("root")).unwrap();
+        (top, root)
+    }
+
+    #[test]
+    fn a_symlink_swapped_in_after_the_check_is_caught_after_the_open() {
+        let (top, root) = tree("swap");
+        let (file, secret) = (top.join("root/inside.txt"), top.join("outside/secret.txt"));
+        // The swap happens every time, exactly between the check and the open.
+        BETWEEN.with(|hook| {
+            *hook.borrow_mut() = Some(Box::new(move || {
+                let link = file.with_extension("link");
+                std::os::unix::fs::symlink(&secret, &link).unwrap();
+                fs::rename(&link, &file).unwrap();
+            }))
+        });
+        let opened = root.open(&v("inside.txt"));
+        BETWEEN.with(|hook| hook.borrow_mut().take());
+        assert!(matches!(opened, Err(Refusal::Escape)), "{opened:?}");
+        // Writing through the swapped name is caught the same way.
+        let file = top.join("root/inside.txt");
+        BETWEEN.with(|hook| {
+            *hook.borrow_mut() = Some(Box::new(move || {
+                fs::remove_file(&file).unwrap();
+                std::os::unix::fs::symlink("../outside/secret.txt", &file).unwrap();
+            }))
+        });
+        fs::remove_file(top.join("root/inside.txt")).unwrap();
+        fs::write(top.join("root/inside.txt"), b"inside").unwrap();
+        let opened = root.open_at(&v("inside.txt"), None);
+        BETWEEN.with(|hook| hook.borrow_mut().take());
+        assert!(matches!(opened, Err(Refusal::Escape)), "{opened:?}");
+        assert_eq!(fs::read(top.join("outside/secret.txt")).unwrap(), b"secret");
+        fs::remove_dir_all(&top).unwrap();
+    }
+
+    #[test]
+    fn the_sweep_removes_only_dead_processes_files() {
+        let (top, root) = tree("sweep");
+        let dead = root
+            .path()
+            .join(format!("{TEMP_PREFIX}{}-0.part", u32::MAX - 1));
+        let mine = root
+            .path()
+            .join(format!("{TEMP_PREFIX}{}-0.part", std::process::id()));
+        fs::write(&dead, b"x").unwrap();
+        fs::write(&mine, b"x").unwrap();
+        let mut removed = Vec::new();
+        sweep(root.path(), &mut |p, r| {
+            removed.push((p.to_path_buf(), r.is_ok()))
+        });
+        assert_eq!(removed, [(dead.clone(), true)]);
+        assert!(!dead.exists() && mine.exists());
+        fs::remove_dir_all(&top).unwrap();
     }
 }

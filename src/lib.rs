@@ -9,8 +9,18 @@
 //! like a public FTP folder), ASCII conversion (every TYPE moves bytes as
 //! they are), and block or compressed modes.
 
-// Unsafe code is allowed in `zerocopy` alone, for its system calls.
+//!
+//! Runs on Linux only: confinement reads `/proc/self/fd` to check what an open
+//! file really is (and refuses the file when it cannot), the start-up sweep
+//! asks `/proc` which processes are alive, and transfers use `sendfile(2)` and
+//! `splice(2)`. Elsewhere the crate refuses to compile rather than run with
+//! weaker checks.
+
+// Unsafe code is allowed in `data::zerocopy` alone, for its system calls.
 #![deny(unsafe_code)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("dialback runs on Linux only: its confinement checks need /proc/self/fd");
 
 pub mod client;
 pub mod data;
@@ -21,6 +31,5 @@ pub mod server;
 mod session;
 pub mod shell;
 pub mod time;
-mod zerocopy;
 
 pub use error::{Error, Result};

@@ -399,30 +399,31 @@ impl Reply {
 
     /// Reads one reply, single or multi-line (RFC 959 §4.2: `ddd-` opens a multi-line
     /// reply, which ends at a line that starts `ddd ` with the same code).
-    pub fn read(r: &mut impl BufRead) -> crate::Result<Reply> {
-        use crate::Error;
+    pub fn read(r: &mut impl BufRead) -> Result<Reply, WireError> {
         let first = match read_line(r, MAX_LINE)? {
             Line::Text(t) => String::from_utf8_lossy(&t).into_owned(),
-            Line::TooLong => return Err(Error::Protocol("reply line too long".into())),
+            Line::TooLong => return Err(WireError::Broken("reply line too long".into())),
             Line::Eof => {
-                return Err(Error::Io(io::Error::new(
+                return Err(WireError::Io(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "connection closed",
                 )))
             }
         };
         let (code, sep, text) = split_reply_line(&first)
-            .ok_or_else(|| Error::Protocol(format!("malformed reply {first:?}")))?;
+            .ok_or_else(|| WireError::Broken(format!("malformed reply {first:?}")))?;
         let mut lines = vec![text.to_string()];
         if sep == '-' {
             loop {
                 let line = match read_line(r, MAX_LINE)? {
                     Line::Text(t) => String::from_utf8_lossy(&t).into_owned(),
-                    Line::TooLong => return Err(Error::Protocol("reply line too long".into())),
-                    Line::Eof => return Err(Error::Protocol("multi-line reply cut short".into())),
+                    Line::TooLong => return Err(WireError::Broken("reply line too long".into())),
+                    Line::Eof => {
+                        return Err(WireError::Broken("multi-line reply cut short".into()))
+                    }
                 };
                 if lines.len() >= MAX_REPLY_LINES {
-                    return Err(Error::Protocol("multi-line reply too long".into()));
+                    return Err(WireError::Broken("multi-line reply too long".into()));
                 }
                 match split_reply_line(&line) {
                     Some((c, ' ', text)) if c == code => {
@@ -436,6 +437,31 @@ impl Reply {
         Ok(Reply { code, lines })
     }
 }
+
+/// Why a reply could not be read: the connection failed, or the peer broke the protocol.
+#[derive(Debug)]
+pub enum WireError {
+    Io(io::Error),
+    /// What the peer sent is not an FTP reply (RFC 959 §4.2), in a few words.
+    Broken(String),
+}
+
+impl From<io::Error> for WireError {
+    fn from(e: io::Error) -> Self {
+        WireError::Io(e)
+    }
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::Io(e) => write!(f, "{e}"),
+            WireError::Broken(what) => f.write_str(what),
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
 
 /// Splits `ddd text`, `ddd-text` or a bare `ddd` into code, separator and text.
 fn split_reply_line(line: &str) -> Option<(u16, char, &str)> {

@@ -3,16 +3,14 @@
 //! cap on sessions, and the log.
 
 use std::fmt::Display;
-use std::fs;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime};
 
-use crate::fsys::{Root, TEMP_PREFIX};
+use crate::fsys::{self, Root};
 use crate::session;
 use crate::time::Civil;
 
@@ -84,9 +82,18 @@ pub fn bind(addr: Option<IpAddr>, port: u16) -> io::Result<Vec<TcpListener>> {
 pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
     let root = config.root.path().to_path_buf();
     // In the background, so that a large tree does not delay serving.
-    thread::Builder::new()
-        .name("sweep".into())
-        .spawn(move || sweep(&root))?;
+    thread::Builder::new().name("sweep".into()).spawn(move || {
+        fsys::sweep(&root, &mut |path, removed| match removed {
+            Ok(()) => log(
+                "-",
+                format_args!("removed leftover temporary file {}", path.display()),
+            ),
+            Err(e) => log(
+                "-",
+                format_args!("cannot remove leftover {}: {e}", path.display()),
+            ),
+        })
+    })?;
     let config = Arc::new(config);
     let active = Arc::new(AtomicUsize::new(0));
     let mut loops = Vec::new();
@@ -146,75 +153,11 @@ fn admit(mut stream: TcpStream, peer: SocketAddr, config: &Arc<Config>, active: 
     }
 }
 
-/// Removes the temporary files that a killed process (server or client) left
-/// below `dir`: those named `.dialback-PID-N.part` whose PID is not running.
-/// Symlinks are not followed.
-pub fn sweep(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        let path = entry.path();
-        if kind.is_dir() {
-            sweep(&path);
-        } else if kind.is_file() && left_by_a_dead_process(&entry.file_name().to_string_lossy()) {
-            match fs::remove_file(&path) {
-                Ok(()) => log(
-                    "-",
-                    format_args!("removed leftover temporary file {}", path.display()),
-                ),
-                Err(e) => log(
-                    "-",
-                    format_args!("cannot remove leftover {}: {e}", path.display()),
-                ),
-            }
-        }
-    }
-}
-
-fn left_by_a_dead_process(name: &str) -> bool {
-    let pid = name
-        .strip_prefix(TEMP_PREFIX)
-        .and_then(|rest| rest.strip_suffix(".part"))
-        .and_then(|rest| rest.split_once('-'))
-        .and_then(|(pid, _)| pid.parse::<u32>().ok());
-    match pid {
-        Some(pid) => pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists(),
-        None => false,
-    }
-}
-
 /// One taken session slot, given back on drop, even if the session panics.
 struct Slot(Arc<AtomicUsize>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_leftovers_of_dead_processes_are_swept() {
-        let me = std::process::id();
-        assert!(!left_by_a_dead_process(&format!(
-            "{TEMP_PREFIX}{me}-3.part"
-        )));
-        assert!(
-            !left_by_a_dead_process(&format!("{TEMP_PREFIX}1-3.part")),
-            "pid 1 is alive"
-        );
-        assert!(left_by_a_dead_process(&format!(
-            "{TEMP_PREFIX}{}-0.part",
-            u32::MAX - 1
-        )));
-        assert!(!left_by_a_dead_process("notes.txt"));
-        assert!(!left_by_a_dead_process(&format!("{TEMP_PREFIX}x-0.part")));
     }
 }

@@ -11,7 +11,9 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::zerocopy::{self, Outcome};
+mod zerocopy;
+
+use zerocopy::Outcome;
 
 /// The copy buffer: large enough that a fast peer fills or drains it in few calls.
 pub const BUFFER: usize = 1 << 20;

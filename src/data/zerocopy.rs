@@ -18,8 +18,9 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::raw::c_int;
 
-use crate::data::CopyError;
+use super::CopyError;
 
 mod sys {
     use std::os::raw::{c_int, c_uint};
@@ -41,7 +42,7 @@ mod sys {
             flags: c_uint,
         ) -> isize;
         pub fn pipe2(fds: *mut c_int, flags: c_int) -> c_int;
-        pub fn fcntl(fd: c_int, cmd: c_int, arg: c_int) -> c_int;
+        pub fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
     }
 }
 
@@ -114,7 +115,7 @@ impl Pipe {
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         // A larger pipe means fewer calls; if the system refuses, the default works too.
         // SAFETY: fcntl on a descriptor we own, with an integer argument.
-        unsafe { sys::fcntl(write.as_raw_fd(), sys::F_SETPIPE_SZ, CHUNK as i32) };
+        unsafe { sys::fcntl(write.as_raw_fd(), sys::F_SETPIPE_SZ, CHUNK as c_int) };
         Ok(Pipe { read, write })
     }
 }
