@@ -131,8 +131,7 @@ impl Root {
     /// the descriptor leads, the file is refused.
     fn confirm(&self, file: &File) -> Result<(), Refusal> {
         let real = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(|_| {
-            Refusal::Io(io::Error::new(
-                io::ErrorKind::Other,
+            Refusal::Io(io::Error::other(
                 "cannot confirm where the file is (is /proc mounted?)",
             ))
         })?;
