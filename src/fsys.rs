@@ -264,6 +264,7 @@ fn between_check_and_open() {
 }
 
 /// One listed name with the metadata of what it leads to.
+#[derive(Debug)]
 pub struct Entry {
     /// The name; bytes that are not UTF-8 show as U+FFFD.
     pub name: String,

@@ -28,7 +28,6 @@ pub mod error;
 pub mod fsys;
 pub mod protocol;
 pub mod server;
-mod session;
 pub mod shell;
 pub mod time;
 

@@ -129,6 +129,43 @@ impl Command {
     ];
 }
 
+/// One valid line for each verb in `Command::VERBS`, in the same order: the
+/// table the parser is tested against (and the gate's table with it).
+#[cfg(test)]
+pub(crate) const EXAMPLES: &[&str] = &[
+    "ABOR",
+    "ALLO 10",
+    "APPE a",
+    "CDUP",
+    "CWD a",
+    "EPRT |1|127.0.0.1|5000|",
+    "EPSV",
+    "FEAT",
+    "HELP",
+    "LIST",
+    "MDTM a",
+    "MLSD",
+    "MLST a",
+    "MODE S",
+    "NLST",
+    "NOOP",
+    "OPTS UTF8 ON",
+    "PASS x",
+    "PASV",
+    "PORT 127,0,0,1,19,137",
+    "PWD",
+    "QUIT",
+    "REST 5",
+    "RETR a",
+    "SIZE a",
+    "STAT",
+    "STOR a",
+    "STRU F",
+    "SYST",
+    "TYPE I",
+    "USER a",
+];
+
 /// Splits `VERB arg` at the first space; the argument keeps inner and trailing
 /// spaces, since a pathname may contain them (RFC 959 §5.3.2).
 fn split_verb(line: &str) -> (&str, Option<&str>) {
@@ -509,6 +546,16 @@ mod tests {
 
     fn parse(line: &str) -> Result<Command, u16> {
         line.parse::<Command>().map_err(|r| r.code)
+    }
+
+    #[test]
+    fn every_verb_help_names_parses_and_prints_back() {
+        assert_eq!(Command::VERBS.len(), EXAMPLES.len());
+        for (verb, line) in Command::VERBS.iter().zip(EXAMPLES) {
+            let cmd = parse(line).unwrap_or_else(|code| panic!("{line}: {code}"));
+            assert!(line.starts_with(verb), "{verb} vs {line}");
+            assert_eq!(cmd.to_string(), *line);
+        }
     }
 
     #[test]

@@ -1,62 +1,29 @@
-//! The server's outer layer: its configuration, binding the control port
-//! (dual-stack by default), the accept loop with one thread per session and a
-//! cap on sessions, and the log.
+//! The server: binding the control port (dual-stack by default), the accept
+//! loop with one thread per session and a cap on sessions, and the start-up
+//! sweep. A session is a state machine (`session`, with its handlers by family
+//! and the permission gate) driven by the socket code in `driver`.
 
-use std::fmt::Display;
+mod config;
+mod driver;
+mod gate;
+mod listings;
+mod log;
+mod login;
+mod navigation;
+mod session;
+mod transfers;
+
+pub use config::Config;
+pub use log::log;
+
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use crate::fsys::{self, Root};
-use crate::session;
-use crate::time::Civil;
-
-/// Everything a session needs to know about the server it runs in.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The shared folder.
-    pub root: Root,
-    /// Refuse STOR and APPE.
-    pub read_only: bool,
-    /// Sessions at once; the next one is told 421 and closed.
-    pub max_sessions: usize,
-    /// How long a control connection may stay silent.
-    pub idle_timeout: Duration,
-    /// How long to wait for a data connection to be made (dialing back or accepting).
-    pub connect_timeout: Duration,
-    /// How long a transfer may go without moving a byte.
-    pub stall_timeout: Duration,
-    /// The ports passive listeners may use, inclusive; `None` for any free port.
-    pub passive_ports: Option<(u16, u16)>,
-    /// The address a PASV reply advertises, for a server behind NAT.
-    pub public_address: Option<Ipv4Addr>,
-}
-
-impl Config {
-    /// The defaults for a root: 64 sessions, 300 s idle, 30 s to connect, 60 s stall.
-    pub fn new(root: Root) -> Config {
-        Config {
-            root,
-            read_only: false,
-            max_sessions: 64,
-            idle_timeout: Duration::from_secs(300),
-            connect_timeout: Duration::from_secs(30),
-            stall_timeout: Duration::from_secs(60),
-            passive_ports: None,
-            public_address: None,
-        }
-    }
-}
-
-/// Writes one log line on stderr: time, peer, event.
-pub fn log(peer: impl Display, event: impl Display) {
-    let line = format!("{} {peer} {event}\n", Civil::of(SystemTime::now()).iso());
-    // One write per line, so lines from concurrent sessions never interleave.
-    let _ = io::stderr().write_all(line.as_bytes());
-}
+use crate::fsys;
 
 /// Binds the control port. With no address, listens on IPv6 and IPv4 alike:
 /// `[::]` (dual-stack where the system allows it), plus `0.0.0.0` on the same
@@ -143,7 +110,7 @@ fn admit(mut stream: TcpStream, peer: SocketAddr, config: &Arc<Config>, active: 
         .name(format!("session {peer}"))
         .spawn(move || {
             let _guard = guard;
-            session::serve(stream, peer, &config);
+            driver::serve(stream, peer, config);
         });
     if let Err(e) = spawned {
         log(

@@ -1,0 +1,44 @@
+//! What a server is told at start: the shared root, its limits and timeouts,
+//! and how passive mode is offered. Plain data, built by the `server` binary.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use crate::fsys::Root;
+
+/// Everything a session needs to know about the server it runs in.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The shared folder.
+    pub root: Root,
+    /// Refuse every command that changes the tree (uploads today).
+    pub read_only: bool,
+    /// Sessions at once; the next one is told 421 and closed.
+    pub max_sessions: usize,
+    /// How long a control connection may stay silent.
+    pub idle_timeout: Duration,
+    /// How long to wait for a data connection to be made (dialing back or accepting).
+    pub connect_timeout: Duration,
+    /// How long a transfer may go without moving a byte.
+    pub stall_timeout: Duration,
+    /// The ports passive listeners may use, inclusive; `None` for any free port.
+    pub passive_ports: Option<(u16, u16)>,
+    /// The address a PASV reply advertises, for a server behind NAT.
+    pub public_address: Option<Ipv4Addr>,
+}
+
+impl Config {
+    /// The defaults for a root: 64 sessions, 300 s idle, 30 s to connect, 60 s stall.
+    pub fn new(root: Root) -> Config {
+        Config {
+            root,
+            read_only: false,
+            max_sessions: 64,
+            idle_timeout: Duration::from_secs(300),
+            connect_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(60),
+            passive_ports: None,
+            public_address: None,
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The session driver: the socket side of a session. It reads control lines
+//! under the idle timeout, hands each parsed command to `Session::handle`, and
+//! does what the step says: send the reply, bind a passive listener, or make
+//! the data connection and run the job on it. Every wait is bounded: the
+//! control read by the idle timeout, data connections by the connect timeout,
+//! transfers by the stall timeout.
+
+use std::io::{self, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use super::listings;
+use super::session::{Advertise, Job, Plan, Session, Step};
+use super::{log, Config};
+use crate::data::{self, CopyError};
+use crate::error::describe_io;
+use crate::protocol::{self, Command, Line, Reply, MAX_LINE};
+
+/// Runs one session on an accepted control connection until the client quits,
+/// goes away, or stays idle too long. Never panics on client input.
+pub fn serve(stream: TcpStream, peer: SocketAddr, config: Arc<Config>) {
+    log(peer, "connected");
+    let started = Instant::now();
+    match Driver::new(&stream, peer, config).and_then(|mut d| d.run(stream)) {
+        Ok(()) => log(
+            peer,
+            format_args!(
+                "disconnected after {:.1} s",
+                started.elapsed().as_secs_f64()
+            ),
+        ),
+        Err(e) => log(peer, format_args!("disconnected: {}", describe_io(&e))),
+    }
+}
+
+struct Driver {
+    session: Session<TcpListener>,
+    ctrl: TcpStream,
+    config: Arc<Config>,
+    peer: SocketAddr,
+}
+
+impl Driver {
+    fn new(stream: &TcpStream, peer: SocketAddr, config: Arc<Config>) -> io::Result<Driver> {
+        stream.set_nodelay(true)?;
+        stream.set_write_timeout(Some(config.stall_timeout))?;
+        let local = data::canonical(stream.local_addr()?.ip());
+        Ok(Driver {
+            session: Session::new(Arc::clone(&config), peer, local),
+            ctrl: stream.try_clone()?,
+            config,
+            peer,
+        })
+    }
+
+    fn run(&mut self, stream: TcpStream) -> io::Result<()> {
+        let mut input = BufReader::with_capacity(
+            MAX_LINE,
+            Deadline {
+                stream,
+                until: Instant::now(),
+            },
+        );
+        self.send(&Session::<TcpListener>::greeting())?;
+        loop {
+            input.get_mut().until = Instant::now() + self.config.idle_timeout;
+            let line = match protocol::read_line(&mut input, MAX_LINE) {
+                Ok(Line::Text(line)) => line,
+                Ok(Line::Eof) => return Ok(()),
+                Ok(Line::TooLong) => {
+                    log(self.peer, "closing: control line longer than 4 KiB");
+                    return self.send(&Reply::new(500, "Line too long; closing."));
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    log(self.peer, "closing: idle timeout");
+                    return self.send(&Reply::new(421, "Idle timeout; closing."));
+                }
+                Err(e) => return Err(e),
+            };
+            let line = protocol::strip_telnet(&line);
+            let command = match std::str::from_utf8(&line) {
+                Ok(text) => text.parse::<Command>(),
+                Err(_) => Err(Reply::new(501, "Commands must be UTF-8 (RFC 2640).")),
+            };
+            let step = match command {
+                Ok(cmd) => self.session.handle(cmd),
+                Err(reply) => Step::Reply(reply),
+            };
+            match step {
+                Step::Reply(reply) => self.send(&reply)?,
+                Step::Close(reply) => return self.send(&reply),
+                Step::Listen(advertise) => self.listen(advertise)?,
+                Step::Transfer(plan, job) => self.transfer(plan, job)?,
+            }
+        }
+    }
+
+    /// Writes a reply in one write, so small replies go out in one segment.
+    fn send(&mut self, reply: &Reply) -> io::Result<()> {
+        self.ctrl.write_all(reply.to_string().as_bytes())
+    }
+
+    fn listen(&mut self, advertise: Advertise) -> io::Result<()> {
+        let bound = self
+            .passive_listener()
+            .and_then(|l| Ok((l.local_addr()?.port(), l)));
+        let reply = self.session.listening(advertise, bound);
+        self.send(&reply)
+    }
+
+    /// A listener on the control connection's local address, on a port from
+    /// `--passive-ports` if given.
+    fn passive_listener(&self) -> io::Result<TcpListener> {
+        let local = self.session.local;
+        let Some((low, high)) = self.config.passive_ports else {
+            return TcpListener::bind((local, 0));
+        };
+        // Start at a point that varies from call to call so that sessions spread out.
+        let span = u32::from(high - low) + 1;
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        let start = (nanos ^ u32::from(self.peer.port())) % span;
+        for i in 0..span {
+            let port = low + ((start + i) % span) as u16;
+            if let Ok(l) = TcpListener::bind((local, port)) {
+                return Ok(l);
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "every passive port is taken",
+        ))
+    }
+
+    /// Makes the data connection, says 150, runs the job, and sends the final reply.
+    fn transfer(&mut self, plan: Plan<TcpListener>, mut job: Job) -> io::Result<()> {
+        let mut stream = match self.connect(plan) {
+            Ok(s) => s,
+            Err(reply) => return self.send(&reply),
+        };
+        self.send(&job.opening())?;
+        let started = Instant::now();
+        let moved = match &mut job {
+            Job::Send { file, .. } => data::send_file(file, &mut stream, &mut |_| {}),
+            Job::Receive(upload) => data::receive_file(&mut stream, upload.file(), &mut |_| {}),
+            Job::List { entries, format } => {
+                listings::write(entries, *format, &mut stream).map_err(CopyError::Write)
+            }
+        };
+        drop(stream);
+        let reply = self.session.finish(job, moved, started.elapsed());
+        self.send(&reply)
+    }
+
+    /// Makes the data connection the plan names, within the connect timeout.
+    fn connect(&self, plan: Plan<TcpListener>) -> Result<TcpStream, Reply> {
+        let stream = match plan {
+            Plan::Active(addr) => TcpStream::connect_timeout(&addr, self.config.connect_timeout),
+            Plan::Passive(listener) => {
+                let peer = self.peer;
+                data::accept_from(
+                    &listener,
+                    peer.ip(),
+                    self.config.connect_timeout,
+                    |stranger| {
+                        log(
+                            peer,
+                            format_args!(
+                                "refused data connection from {stranger}: not this client"
+                            ),
+                        );
+                    },
+                )
+            }
+        };
+        let stream = stream.map_err(|e| {
+            log(
+                self.peer,
+                format_args!("data connection failed: {}", describe_io(&e)),
+            );
+            Reply::new(
+                425,
+                &format!("Cannot open the data connection: {}.", describe_io(&e)),
+            )
+        })?;
+        let timeouts = stream
+            .set_read_timeout(Some(self.config.stall_timeout))
+            .and_then(|()| stream.set_write_timeout(Some(self.config.stall_timeout)));
+        timeouts
+            .map_err(|e| Reply::new(425, &format!("Cannot set up the data connection: {e}.")))?;
+        Ok(stream)
+    }
+}
+
+/// The control connection's reader, with one deadline for a whole line, so a
+/// client that trickles a byte at a time cannot hold a session past the idle
+/// timeout.
+struct Deadline {
+    stream: TcpStream,
+    until: Instant,
+}
+
+impl Read for Deadline {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
+}

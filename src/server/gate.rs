@@ -1,0 +1,171 @@
+//! The one permission gate: every command names what it needs in `need`, and
+//! `Session::handle` checks that before any handler runs. Permissions are
+//! letters in the manner of pyftpdlib's `elradfmwMT`; today a login gets all of
+//! them, or only the reading ones on a `--read-only` server. Accounts will
+//! give each user their own set here, and nowhere else.
+
+use crate::protocol::Command;
+
+/// What a command needs before its handler may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Allowed before login: the login itself and harmless questions.
+    Nothing,
+    /// A logged-in session, no particular permission.
+    Login,
+    /// A logged-in session with this permission.
+    Perm(Perm),
+}
+
+/// One permission, as a letter like pyftpdlib's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Perm {
+    /// `l`: list folders and read file details (LIST, NLST, MLSD, MLST, SIZE, MDTM, STAT path).
+    List,
+    /// `r`: read file contents (RETR).
+    Read,
+    /// `w`: create and overwrite files (STOR).
+    Write,
+    /// `a`: append to files (APPE).
+    Append,
+}
+
+impl Perm {
+    const ALL: [Perm; 4] = [Perm::List, Perm::Read, Perm::Write, Perm::Append];
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    /// The letter, as pyftpdlib writes it.
+    pub fn letter(self) -> char {
+        match self {
+            Perm::List => 'l',
+            Perm::Read => 'r',
+            Perm::Write => 'w',
+            Perm::Append => 'a',
+        }
+    }
+
+    /// What the permission lets a user do, for a refusal's words.
+    pub fn doing(self) -> &'static str {
+        match self {
+            Perm::List => "listing",
+            Perm::Read => "reading",
+            Perm::Write => "uploading",
+            Perm::Append => "appending",
+        }
+    }
+
+    /// Whether it changes the tree (so a read-only server never grants it).
+    pub fn writes(self) -> bool {
+        matches!(self, Perm::Write | Perm::Append)
+    }
+}
+
+/// A set of permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Perms(u8);
+
+impl Perms {
+    /// Every permission.
+    pub fn all() -> Perms {
+        Perms(Perm::ALL.iter().fold(0, |bits, p| bits | p.bit()))
+    }
+
+    /// The permissions that do not change the tree.
+    pub fn read_only() -> Perms {
+        Perms(
+            Perm::ALL
+                .iter()
+                .filter(|p| !p.writes())
+                .fold(0, |bits, p| bits | p.bit()),
+        )
+    }
+
+    pub fn allows(self, perm: Perm) -> bool {
+        self.0 & perm.bit() != 0
+    }
+
+    /// The letters of the permissions held, in pyftpdlib's order.
+    pub fn letters(self) -> String {
+        Perm::ALL
+            .iter()
+            .filter(|p| self.allows(**p))
+            .map(|p| p.letter())
+            .collect()
+    }
+}
+
+/// What `cmd` needs: the one table of the gate. A new command adds its row here.
+pub fn need(cmd: &Command) -> Need {
+    use Command as C;
+    match cmd {
+        C::User(_) | C::Pass(_) | C::Quit | C::Feat | C::Syst | C::Help(_) | C::Noop => {
+            Need::Nothing
+        }
+        C::Opts(_) => Need::Nothing,
+        C::Type(_) | C::Mode(_) | C::Stru(_) | C::Pwd | C::Cwd(_) | C::Cdup => Need::Login,
+        C::Port(_) | C::Eprt(_) | C::Pasv | C::Epsv(_) | C::Rest(_) | C::Allo(_) | C::Abor => {
+            Need::Login
+        }
+        C::Stat(None) => Need::Login,
+        C::Size(_) | C::Mdtm(_) | C::Mlst(_) | C::Stat(Some(_)) => Need::Perm(Perm::List),
+        C::List(_) | C::Nlst(_) | C::Mlsd(_) => Need::Perm(Perm::List),
+        C::Retr(_) => Need::Perm(Perm::Read),
+        C::Stor(_) => Need::Perm(Perm::Write),
+        C::Appe(_) => Need::Perm(Perm::Append),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_grants_exactly_the_permissions_that_change_nothing() {
+        assert_eq!(Perms::all().letters(), "lrwa");
+        assert_eq!(Perms::read_only().letters(), "lr");
+        for p in Perm::ALL {
+            assert!(Perms::all().allows(p));
+            assert_eq!(Perms::read_only().allows(p), !p.writes(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn every_verb_has_a_row_and_only_login_questions_are_open() {
+        // One example of every verb, each with its row (the match is exhaustive).
+        let open: Vec<&str> = crate::protocol::EXAMPLES
+            .iter()
+            .copied()
+            .filter(|line| need(&line.parse().unwrap()) == Need::Nothing)
+            .collect();
+        assert_eq!(
+            open,
+            [
+                "FEAT",
+                "HELP",
+                "NOOP",
+                "OPTS UTF8 ON",
+                "PASS x",
+                "QUIT",
+                "SYST",
+                "USER a"
+            ]
+        );
+    }
+
+    #[test]
+    fn commands_that_change_the_tree_need_a_writing_permission() {
+        for (line, perm) in [
+            ("STOR a", Perm::Write),
+            ("APPE a", Perm::Append),
+            ("RETR a", Perm::Read),
+            ("LIST", Perm::List),
+            ("SIZE a", Perm::List),
+        ] {
+            let cmd: Command = line.parse().unwrap();
+            assert_eq!(need(&cmd), Need::Perm(perm), "{line}");
+        }
+    }
+}
