@@ -26,9 +26,9 @@ pub mod client;
 pub mod data;
 pub mod error;
 pub mod fsys;
+pub mod glob;
 pub mod protocol;
 pub mod server;
-pub mod shell;
 pub mod time;
 
 pub use error::{Error, Result};

@@ -3,6 +3,13 @@
 //! dial (passive). Works against any FTP server that speaks the subset in
 //! `protocol`. No terminal code here: progress goes to a callback and the
 //! control dialogue to an optional observer.
+//!
+//! Beside it: the user's vocabulary (`words`, `units`) and the interpreter
+//! that runs typed commands on a `Client` (`interp`).
+
+pub mod interp;
+pub mod units;
+pub mod words;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Write};

@@ -1,9 +1,7 @@
-//! The client's user vocabulary, apart from the wire's: splitting a typed line
-//! into words (quotes and backslashes), the `UserCommand` each line means, the
-//! help texts, and human-readable sizes, durations and rates. Pure functions,
-//! so the client binary stays a thin loop.
-
-use std::time::Duration;
+//! The client's user vocabulary, apart from the wire's: the commands a person
+//! types (one table, `WORDS`, that both the parser and HELP read, so no
+//! command can exist without its help row), splitting a typed line into words
+//! (quotes and backslashes), and splitting a `-c` script into lines. Pure.
 
 /// A command typed at the client (case-insensitive verbs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,62 +34,125 @@ pub enum UserCommand {
     Nothing,
 }
 
-/// One line of help per command, in the order HELP shows them.
-pub const HELP: &[(&str, &str, &str)] = &[
-    (
+/// One user command: its verb, the other names it answers to, and its help.
+#[derive(Debug, Clone, Copy)]
+pub struct Word {
+    pub verb: &'static str,
+    pub aliases: &'static [&'static str],
+    pub usage: &'static str,
+    pub about: &'static str,
+}
+
+const fn word(
+    verb: &'static str,
+    aliases: &'static [&'static str],
+    usage: &'static str,
+    about: &'static str,
+) -> Word {
+    Word {
+        verb,
+        aliases,
+        usage,
+        about,
+    }
+}
+
+/// Every user command, in the order HELP shows them. The parser looks a typed
+/// verb up here first, so a command is reachable only through its row.
+pub const WORDS: &[Word] = &[
+    word(
         "GET",
+        &["RECV"],
         "GET [-c] remote [local]",
         "download a file into the local folder (-c resumes a partial one)",
     ),
-    (
+    word(
         "REGET",
+        &[],
         "REGET remote [local]",
         "resume a partial download (same as GET -c)",
     ),
-    ("PUT", "PUT local [remote]", "upload a file"),
-    (
+    word("PUT", &["SEND"], "PUT local [remote]", "upload a file"),
+    word(
         "MGET",
+        &[],
         "MGET pattern...",
         "download every remote file matching a pattern (* and ?)",
     ),
-    (
+    word(
         "MPUT",
+        &[],
         "MPUT pattern...",
         "upload every local file matching a pattern (* and ?)",
     ),
-    (
+    word(
         "LIST",
+        &["LS", "DIR"],
         "LIST [path]",
         "list a remote folder (alias LS, DIR)",
     ),
-    ("CD", "CD path", "change the remote folder"),
-    ("PWD", "PWD", "show the remote folder"),
-    (
+    word("CD", &["CWD"], "CD path", "change the remote folder"),
+    word("PWD", &[], "PWD", "show the remote folder"),
+    word(
         "OPEN",
+        &[],
         "OPEN [host] port",
         "connect to a server (host defaults to 127.0.0.1)",
     ),
-    (
+    word(
         "CLOSE",
+        &["DISCONNECT"],
         "CLOSE",
         "end the connection and stay in the client",
     ),
-    (
+    word(
         "PASSIVE",
+        &["PASV"],
         "PASSIVE",
         "toggle passive mode (the client dials the server for data)",
     ),
-    (
+    word(
         "HELP",
+        &["?"],
         "HELP [command]",
         "list the commands, or explain one",
     ),
-    (
+    word(
         "EXIT",
+        &["QUIT", "BYE"],
         "EXIT",
         "end the client (also QUIT, BYE, or end of input)",
     ),
 ];
+
+/// The row for a typed verb or alias, in any case.
+pub fn lookup(typed: &str) -> Option<&'static Word> {
+    let typed = typed.to_ascii_uppercase();
+    WORDS
+        .iter()
+        .find(|w| w.verb == typed || w.aliases.contains(&typed.as_str()))
+}
+
+impl UserCommand {
+    /// The verb of the row this command came from; `None` for a blank line.
+    pub fn verb(&self) -> Option<&'static str> {
+        Some(match self {
+            UserCommand::Get { .. } => "GET",
+            UserCommand::Put { .. } => "PUT",
+            UserCommand::Mget(_) => "MGET",
+            UserCommand::Mput(_) => "MPUT",
+            UserCommand::List(_) => "LIST",
+            UserCommand::Cd(_) => "CD",
+            UserCommand::Pwd => "PWD",
+            UserCommand::Open { .. } => "OPEN",
+            UserCommand::Close => "CLOSE",
+            UserCommand::Exit => "EXIT",
+            UserCommand::Help(_) => "HELP",
+            UserCommand::Passive => "PASSIVE",
+            UserCommand::Nothing => return None,
+        })
+    }
+}
 
 /// Splits a line into words: spaces separate, `"..."` and `'...'` quote, and a
 /// backslash takes the next character as it is.
@@ -123,31 +184,24 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-fn usage(verb: &str) -> String {
-    let line = HELP
-        .iter()
-        .find(|(v, _, _)| *v == verb)
-        .map_or(verb, |(_, u, _)| u);
-    format!("usage: {line}")
-}
-
 impl std::str::FromStr for UserCommand {
     /// What is wrong with the line, in words.
     type Err = String;
 
     fn from_str(line: &str) -> Result<UserCommand, String> {
         let words = split_words(line)?;
-        let Some((verb, args)) = words.split_first() else {
+        let Some((typed, args)) = words.split_first() else {
             return Ok(UserCommand::Nothing);
         };
-        if verb.starts_with('#') {
+        if typed.starts_with('#') {
             return Ok(UserCommand::Nothing);
         }
-        let verb = verb.to_ascii_uppercase();
+        let row = lookup(typed).ok_or_else(|| unknown(&typed.to_ascii_uppercase()))?;
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let owned = |s: &&str| s.to_string();
-        Ok(match (verb.as_str(), &args[..]) {
-            ("GET" | "RECV", ["-c", remote, rest @ ..]) | ("REGET", [remote, rest @ ..])
+        let usage = || format!("usage: {}", row.usage);
+        Ok(match (row.verb, &args[..]) {
+            ("GET", ["-c", remote, rest @ ..]) | ("REGET", [remote, rest @ ..])
                 if rest.len() <= 1 =>
             {
                 UserCommand::Get {
@@ -156,28 +210,20 @@ impl std::str::FromStr for UserCommand {
                     resume: true,
                 }
             }
-            ("GET" | "RECV", [remote, rest @ ..]) if rest.len() <= 1 => UserCommand::Get {
+            ("GET", [remote, rest @ ..]) if rest.len() <= 1 => UserCommand::Get {
                 remote: remote.to_string(),
                 local: rest.first().map(owned),
                 resume: false,
             },
-            ("GET" | "RECV", _) => return Err(usage("GET")),
-            ("REGET", _) => return Err(usage("REGET")),
-            ("PUT" | "SEND", [local, rest @ ..]) if rest.len() <= 1 => UserCommand::Put {
+            ("PUT", [local, rest @ ..]) if rest.len() <= 1 => UserCommand::Put {
                 local: local.to_string(),
                 remote: rest.first().map(owned),
             },
-            ("PUT" | "SEND", _) => return Err(usage("PUT")),
             ("MGET", [_, ..]) => UserCommand::Mget(args.iter().map(owned).collect()),
             ("MPUT", [_, ..]) => UserCommand::Mput(args.iter().map(owned).collect()),
-            ("MGET", []) => return Err(usage("MGET")),
-            ("MPUT", []) => return Err(usage("MPUT")),
-            ("LIST" | "LS" | "DIR", []) => UserCommand::List(None),
-            ("LIST" | "LS" | "DIR", [path]) => UserCommand::List(Some(path.to_string())),
-            ("LIST" | "LS" | "DIR", _) => return Err(usage("LIST")),
-            ("CD" | "CWD", [path]) => UserCommand::Cd(path.to_string()),
-            ("CD" | "CWD", _) => return Err(usage("CD")),
-            ("PWD", []) => UserCommand::Pwd,
+            ("LIST", []) => UserCommand::List(None),
+            ("LIST", [path]) => UserCommand::List(Some(path.to_string())),
+            ("CD", [path]) => UserCommand::Cd(path.to_string()),
             ("OPEN", [port]) => UserCommand::Open {
                 host: None,
                 port: parse_port(port)?,
@@ -186,17 +232,16 @@ impl std::str::FromStr for UserCommand {
                 host: Some(host.to_string()),
                 port: parse_port(port)?,
             },
-            ("OPEN", _) => return Err(usage("OPEN")),
-            ("CLOSE" | "DISCONNECT", []) => UserCommand::Close,
-            ("EXIT" | "QUIT" | "BYE", []) => UserCommand::Exit,
-            ("HELP" | "?", []) => UserCommand::Help(None),
-            ("HELP" | "?", [topic]) => UserCommand::Help(Some(topic.to_ascii_uppercase())),
-            ("PASSIVE" | "PASV", []) => UserCommand::Passive,
-            ("PWD" | "CLOSE" | "DISCONNECT" | "EXIT" | "QUIT" | "BYE" | "PASSIVE" | "PASV", _) => {
-                return Err(format!("{verb} takes no arguments"))
+            ("HELP", []) => UserCommand::Help(None),
+            ("HELP", [topic]) => UserCommand::Help(Some(topic.to_ascii_uppercase())),
+            ("PWD", []) => UserCommand::Pwd,
+            ("CLOSE", []) => UserCommand::Close,
+            ("EXIT", []) => UserCommand::Exit,
+            ("PASSIVE", []) => UserCommand::Passive,
+            (_, _) if !row.usage.contains(' ') => {
+                return Err(format!("{} takes no arguments", typed.to_ascii_uppercase()))
             }
-            ("HELP" | "?", _) => return Err(usage("HELP")),
-            _ => return Err(unknown(&verb)),
+            _ => return Err(usage()),
         })
     }
 }
@@ -208,14 +253,10 @@ fn parse_port(word: &str) -> Result<u16, String> {
     }
 }
 
-/// The message for an unknown verb, suggesting a known one that is one or two edits away.
+/// The message for an unknown verb, suggesting a known one that is one edit away.
 fn unknown(verb: &str) -> String {
-    let close = HELP
-        .iter()
-        .map(|(v, _, _)| *v)
-        .find(|v| edit_distance(v, verb) <= 1);
-    match close {
-        Some(v) => format!("unknown command {verb}; did you mean {v}?"),
+    match WORDS.iter().find(|w| edit_distance(w.verb, verb) <= 1) {
+        Some(w) => format!("unknown command {verb}; did you mean {}?", w.verb),
         None => format!("unknown command {verb}; type HELP for the list"),
     }
 }
@@ -243,94 +284,39 @@ fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
-/// Whether `name` matches `pattern`, where `*` stands for any run of characters
-/// and `?` for any one character (shell globbing without brackets); as in a
-/// shell, a leading dot must be matched by a dot.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    if name.starts_with('.') && !pattern.starts_with('.') {
-        return false;
-    }
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    let (mut i, mut j) = (0, 0);
-    // Where the last `*` was, and where in the name its match would resume.
-    let mut star: Option<(usize, usize)> = None;
-    while j < n.len() {
-        match p.get(i) {
-            Some('*') => {
-                star = Some((i, j));
-                i += 1;
-            }
-            Some(&c) if c == '?' || c == n[j] => {
-                i += 1;
-                j += 1;
-            }
-            _ => match star {
-                Some((si, sj)) => {
-                    i = si + 1;
-                    j = sj + 1;
-                    star = Some((si, sj + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[i..].iter().all(|&c| c == '*')
-}
-
-/// HELP's text: every command, or one explained.
+/// HELP's text: every command, or one explained (found by verb or alias).
 pub fn help(topic: Option<&str>) -> Result<String, String> {
     match topic {
-        None => Ok(HELP
+        None => Ok(WORDS
             .iter()
-            .map(|(_, u, d)| format!("{u:<26} {d}\n"))
+            .map(|w| format!("{:<26} {}\n", w.usage, w.about))
             .collect()),
-        Some(t) => {
-            let t = match t {
-                "LS" | "DIR" => "LIST",
-                "QUIT" | "BYE" => "EXIT",
-                "RECV" => "GET",
-                "SEND" => "PUT",
-                other => other,
-            };
-            HELP.iter()
-                .find(|(v, _, _)| *v == t)
-                .map(|(_, u, d)| format!("{u}: {d}\n"))
-                .ok_or_else(|| unknown(t))
+        Some(t) => lookup(t)
+            .map(|w| format!("{}: {}\n", w.usage, w.about))
+            .ok_or_else(|| unknown(&t.to_ascii_uppercase())),
+    }
+}
+
+/// Splits `-c`'s text into commands at semicolons outside quotes.
+pub fn split_script(script: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quote = None;
+    let mut escaped = false;
+    for c in script.chars() {
+        match (c, quote) {
+            _ if escaped => escaped = false,
+            ('\\', _) => escaped = true,
+            ('"' | '\'', None) => quote = Some(c),
+            (c, Some(q)) if c == q => quote = None,
+            (';', None) => {
+                out.push(String::new());
+                continue;
+            }
+            _ => {}
         }
+        out.last_mut().expect("never empty").push(c);
     }
-}
-
-/// `0 B`, `512 B`, `4.2 KiB`, `18.0 MiB`: binary units, one decimal.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-/// `3 ms` below a tenth of a second, `0.21 s` below a minute, `2 min 5 s` above.
-pub fn human_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 100 {
-        format!("{ms} ms")
-    } else if d.as_secs() < 60 {
-        format!("{:.2} s", d.as_secs_f64())
-    } else {
-        format!("{} min {} s", d.as_secs() / 60, d.as_secs() % 60)
-    }
-}
-
-/// Bytes per second in human units, `1.3 MiB/s`.
-pub fn human_rate(bytes: u64, d: Duration) -> String {
-    let secs = d.as_secs_f64().max(1e-6);
-    format!("{}/s", human_bytes((bytes as f64 / secs) as u64))
+    out
 }
 
 #[cfg(test)]
@@ -428,48 +414,54 @@ mod tests {
         );
     }
 
-    #[test]
-    fn globs_match_like_a_shell() {
-        assert!(glob_match("*.txt", "notes.txt"));
-        assert!(!glob_match("*.txt", ".hidden.txt"));
-        assert!(glob_match(".*", ".hidden.txt"));
-        assert!(!glob_match("*.txt", "notes.txt.bak"));
-        assert!(glob_match("f??.dat", "f01.dat"));
-        assert!(!glob_match("f??.dat", "f1.dat"));
-        assert!(glob_match("*a*b*", "xxaYYbzz"));
-        assert!(glob_match("*", ""));
-        assert!(glob_match("exact", "exact"));
-        assert!(!glob_match("exact", "exactly"));
-        assert_eq!(
-            parse("mget *.txt a?"),
-            Ok(UserCommand::Mget(vec!["*.txt".into(), "a?".into()]))
-        );
-        assert_eq!(parse("MPUT"), Err("usage: MPUT pattern...".into()));
+    /// A line that follows a usage row: `[-c]` kept as `-c` (or dropped), other
+    /// optional words filled in (or dropped), placeholders given sample values.
+    fn example(usage: &str, full: bool) -> String {
+        usage
+            .split(' ')
+            .filter(|w| full || !w.starts_with('['))
+            .map(
+                |w| match w.trim_matches(['[', ']']).trim_end_matches("...") {
+                    "port" => "6789",
+                    "command" => "ls",
+                    "pattern" => "*.txt",
+                    other => other,
+                },
+            )
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     #[test]
-    fn help_covers_every_command() {
-        let all = help(None).unwrap();
-        for (verb, _, _) in HELP {
-            assert!(all.contains(verb));
+    fn every_help_row_parses_and_every_command_has_a_row() {
+        for row in WORDS {
+            for full in [false, true] {
+                let line = example(row.usage, full);
+                let cmd: UserCommand = line.parse().unwrap_or_else(|e| panic!("{line}: {e}"));
+                let verb = cmd.verb().expect("a command");
+                assert!(
+                    lookup(verb).is_some(),
+                    "{line} parsed to {cmd:?}, which has no row"
+                );
+                for alias in row.aliases {
+                    let aliased = line.replacen(row.verb, alias, 1);
+                    assert_eq!(aliased.parse::<UserCommand>(), Ok(cmd.clone()), "{aliased}");
+                }
+            }
+            let one = help(Some(&row.verb.to_ascii_lowercase())).unwrap();
+            assert_eq!(one, format!("{}: {}\n", row.usage, row.about));
+            assert!(help(None).unwrap().contains(row.usage));
         }
-        assert!(help(Some("GET"))
-            .unwrap()
-            .starts_with("GET [-c] remote [local]:"));
         assert!(help(Some("LS")).unwrap().starts_with("LIST"));
         assert!(help(Some("NOPE")).is_err());
     }
 
     #[test]
-    fn sizes_durations_and_rates_read_at_a_glance() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(4300), "4.2 KiB");
-        assert_eq!(human_bytes(18 << 20), "18.0 MiB");
-        assert_eq!(human_bytes(u64::MAX), "16.0 EiB");
-        assert_eq!(human_duration(Duration::from_millis(3)), "3 ms");
-        assert_eq!(human_duration(Duration::from_millis(210)), "0.21 s");
-        assert_eq!(human_duration(Duration::from_secs(125)), "2 min 5 s");
-        assert_eq!(human_rate(1 << 20, Duration::from_millis(500)), "2.0 MiB/s");
+    fn scripts_split_at_semicolons_outside_quotes() {
+        assert_eq!(
+            split_script("GET a; PUT \"b;c\""),
+            ["GET a", " PUT \"b;c\""]
+        );
+        assert_eq!(split_script("GET a\\;b"), ["GET a\\;b"]);
     }
 }

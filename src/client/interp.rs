@@ -1,0 +1,521 @@
+//! The client's interpreter: runs user commands (`words::UserCommand`) on a
+//! `Client`, expands MGET and MPUT patterns, decides what a failure means for
+//! the rest of a batch or a script, and reports everything through `Output`,
+//! so a terminal, a script runner and a test all drive the same code.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::units::result_line;
+use super::words::{self, UserCommand};
+use super::{Client, Direction, Observer, Options};
+use crate::fsys::TEMP_PREFIX;
+use crate::glob::glob_match;
+use crate::Error;
+
+/// Where the interpreter's results go.
+pub trait Output {
+    /// A result line: `received notes.txt: 4.2 KiB in 3 ms (1.3 MiB/s)`.
+    fn say(&mut self, line: &str);
+    /// What went wrong with a command, in words (the front-end adds `error: `).
+    fn error(&mut self, line: &str);
+    /// Where text the user asked for goes as it is: listings, help.
+    fn text(&mut self) -> &mut dyn Write;
+    /// A transfer's progress: bytes so far, and the total when known.
+    fn progress(&mut self, _name: &str, _done: u64, _total: Option<u64>) {}
+    /// The transfer whose progress was shown has ended.
+    fn progress_done(&mut self) {}
+    /// The interpreter is about to read the next command.
+    fn prompt(&mut self, _prompt: &str) {}
+    /// The commands ran out (end of input, not EXIT).
+    fn input_ended(&mut self) {}
+}
+
+/// What running one command leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Continue,
+    Exit,
+}
+
+/// The interpreter's state: the connection, if any, and the local folder.
+pub struct Interpreter {
+    connection: Option<(Client, String)>,
+    dir: PathBuf,
+    options: Options,
+    /// Stop at the first failed command (`-e`).
+    pub stop_on_error: bool,
+    /// Sees every control line (`-v`).
+    pub trace: Option<fn(Direction, &str)>,
+}
+
+impl Interpreter {
+    /// An interpreter saving into and sending from `dir`, connecting with `options`.
+    pub fn new(dir: PathBuf, options: Options) -> Interpreter {
+        Interpreter {
+            connection: None,
+            dir,
+            options,
+            stop_on_error: false,
+            trace: None,
+        }
+    }
+
+    /// Connects to `target` if given, then runs every line until EXIT, the end
+    /// of the lines, or (with `stop_on_error`) a failure. A failed command is
+    /// reported and the rest go on. Returns whether every command succeeded.
+    pub fn run(
+        &mut self,
+        target: Option<(&str, u16)>,
+        lines: &mut dyn Iterator<Item = io::Result<String>>,
+        out: &mut dyn Output,
+    ) -> bool {
+        let mut ok = true;
+        if let Some((host, port)) = target {
+            if let Err(e) = self.open(host, port, out) {
+                ok = self.failed(&e, out);
+                if self.stop_on_error {
+                    return false;
+                }
+            }
+        }
+        loop {
+            out.prompt(&self.prompt());
+            let line = match lines.next() {
+                Some(Ok(line)) => line,
+                Some(Err(e)) => {
+                    out.error(&format!("reading commands: {e}"));
+                    ok = false;
+                    break;
+                }
+                None => {
+                    out.input_ended();
+                    break;
+                }
+            };
+            match self.execute(&line, out) {
+                Ok(Next::Continue) => {}
+                Ok(Next::Exit) => break,
+                Err(e) => {
+                    ok = self.failed(&e, out);
+                    if self.stop_on_error {
+                        break;
+                    }
+                }
+            }
+        }
+        self.close();
+        ok
+    }
+
+    /// Reports a failed command, and forgets a connection that it broke. Returns false.
+    fn failed(&mut self, e: &Error, out: &mut dyn Output) -> bool {
+        let lost = self.connection.as_ref().is_some_and(|(c, _)| c.is_broken());
+        match self.connection.take_if(|_| lost) {
+            Some((_, name)) => out.error(&format!("{e} (connection to {name} lost)")),
+            None => out.error(&e.to_string()),
+        }
+        false
+    }
+
+    /// The prompt for the next command: `dialback host:port> `.
+    pub fn prompt(&self) -> String {
+        match &self.connection {
+            Some((_, name)) => format!("dialback {name}> "),
+            None => "dialback> ".to_string(),
+        }
+    }
+
+    /// Parses and runs one typed line.
+    pub fn execute(&mut self, line: &str, out: &mut dyn Output) -> Result<Next, Error> {
+        let cmd = line.parse::<UserCommand>().map_err(Error::Usage)?;
+        self.run_command(cmd, out)
+    }
+
+    /// Runs one command.
+    pub fn run_command(&mut self, cmd: UserCommand, out: &mut dyn Output) -> Result<Next, Error> {
+        match cmd {
+            UserCommand::Nothing => {}
+            UserCommand::Exit => return Ok(Next::Exit),
+            UserCommand::Help(topic) => {
+                let text = words::help(topic.as_deref()).map_err(Error::Usage)?;
+                // A closed stdout (`client ... | head`) is not an error.
+                let _ = out.text().write_all(text.as_bytes());
+            }
+            UserCommand::Open { host, port } => {
+                self.open(host.as_deref().unwrap_or("127.0.0.1"), port, out)?
+            }
+            UserCommand::Close => match self.connection.take() {
+                Some((client, name)) => {
+                    // The server may be gone already; closing is all that is left to do.
+                    let _ = client.quit();
+                    out.say(&format!("closed {name}"));
+                }
+                None => return Err(Error::Usage("not connected".to_string())),
+            },
+            UserCommand::Passive => {
+                self.options.passive = !self.options.passive;
+                let passive = self.options.passive;
+                if let Some((client, _)) = &mut self.connection {
+                    client.set_passive(passive);
+                }
+                out.say(if passive {
+                    "passive mode on"
+                } else {
+                    "passive mode off: the server dials back"
+                });
+            }
+            UserCommand::Get {
+                remote,
+                local,
+                resume,
+            } => {
+                let line = self.get(&remote, local.as_deref().unwrap_or(&remote), resume, out)?;
+                out.say(&line);
+            }
+            UserCommand::Put { local, remote } => {
+                let remote = match remote {
+                    Some(r) => r,
+                    None => base_name(&local)?,
+                };
+                let line = self.put(&local, &remote, out)?;
+                out.say(&line);
+            }
+            UserCommand::Mget(patterns) => {
+                let mut names = Vec::new();
+                for pattern in &patterns {
+                    names.extend(self.remote_matches(pattern)?);
+                }
+                self.each(&names, out, |me, name, out| me.get(name, name, false, out))?;
+            }
+            UserCommand::Mput(patterns) => {
+                let mut names = Vec::new();
+                for pattern in &patterns {
+                    names.extend(local_matches(&self.dir, pattern)?);
+                }
+                self.each(&names, out, |me, name, out| {
+                    me.put(name, &base_name(name)?, out)
+                })?;
+            }
+            UserCommand::List(path) => {
+                self.client()?.list(path.as_deref(), false, out.text())?;
+            }
+            UserCommand::Cd(path) => {
+                let client = self.client()?;
+                client.cd(&path)?;
+                let now = client.pwd()?;
+                out.say(&format!("remote folder: {now}"));
+            }
+            UserCommand::Pwd => {
+                let now = self.client()?.pwd()?;
+                out.say(&now);
+            }
+        }
+        Ok(Next::Continue)
+    }
+
+    fn client(&mut self) -> Result<&mut Client, Error> {
+        match &mut self.connection {
+            Some((client, _)) => Ok(client),
+            None => Err(Error::Usage(
+                "not connected; use OPEN HOST PORT".to_string(),
+            )),
+        }
+    }
+
+    fn open(&mut self, host: &str, port: u16, out: &mut dyn Output) -> Result<(), Error> {
+        self.close();
+        let observer: Option<Observer> = self.trace.map(|trace| Box::new(trace) as Observer);
+        let client = Client::connect_observed(host, port, self.options.clone(), observer)?;
+        let name = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        out.say(&format!("connected to {name}"));
+        self.connection = Some((client, name));
+        Ok(())
+    }
+
+    /// Says goodbye to the server, if connected.
+    pub fn close(&mut self) {
+        if let Some((client, _)) = self.connection.take() {
+            // The server may be gone already; closing is all that is left to do.
+            let _ = client.quit();
+        }
+    }
+
+    fn get(
+        &mut self,
+        remote: &str,
+        local: &str,
+        resume: bool,
+        out: &mut dyn Output,
+    ) -> Result<String, Error> {
+        let name = base_name(local)?;
+        let dest = self.dir.join(&name);
+        let client = self.client()?;
+        let done = client.get(remote, &dest, resume, &mut |n, total| {
+            out.progress(&name, n, total)
+        });
+        out.progress_done();
+        Ok(result_line("received", &name, done?))
+    }
+
+    fn put(&mut self, local: &str, remote: &str, out: &mut dyn Output) -> Result<String, Error> {
+        let source = self.dir.join(local);
+        let client = self.client()?;
+        let done = client.put(&source, remote, &mut |n, total| {
+            out.progress(remote, n, total)
+        });
+        out.progress_done();
+        Ok(result_line("sent", remote, done?))
+    }
+
+    /// Runs `one` on every name, reporting each; one file's failure does not
+    /// stop the others, unless it broke the connection. Fails if any failed.
+    fn each(
+        &mut self,
+        names: &[String],
+        out: &mut dyn Output,
+        mut one: impl FnMut(&mut Interpreter, &str, &mut dyn Output) -> Result<String, Error>,
+    ) -> Result<(), Error> {
+        let mut failed = 0;
+        for name in names {
+            match one(self, name, out) {
+                Ok(line) => out.say(&line),
+                Err(e) => {
+                    failed += 1;
+                    if self.client().is_ok_and(|c| c.is_broken()) {
+                        return Err(e);
+                    }
+                    out.error(&format!("{name}: {e}"));
+                }
+            }
+        }
+        match failed {
+            0 => Ok(()),
+            n => Err(Error::Usage(format!("{n} of {} files failed", names.len()))),
+        }
+    }
+
+    /// Remote files matching `pattern` (its folder part taken literally), from NLST.
+    fn remote_matches(&mut self, pattern: &str) -> Result<Vec<String>, Error> {
+        let (folder, glob) = split_pattern(pattern);
+        let mut listing = Vec::new();
+        self.client()?.list(folder, true, &mut listing)?;
+        let found = matching_names(&listing, folder, glob);
+        if found.is_empty() {
+            return Err(Error::Usage(format!("no remote file matches {pattern}")));
+        }
+        Ok(found)
+    }
+}
+
+/// `sub/*.txt` is the folder `sub` and the pattern `*.txt`; `/x*` is `/` and `x*`.
+fn split_pattern(pattern: &str) -> (Option<&str>, &str) {
+    match pattern.rsplit_once('/') {
+        Some((f, g)) => (Some(if f.is_empty() { "/" } else { f }), g),
+        None => (None, pattern),
+    }
+}
+
+/// The names in an NLST listing of `folder` that match `glob`, sorted, with the
+/// folder in front. A server may answer bare names or `folder/name`; either way
+/// only the last component is matched.
+fn matching_names(listing: &[u8], folder: Option<&str>, glob: &str) -> Vec<String> {
+    let mut found: Vec<String> = String::from_utf8_lossy(listing)
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter_map(|l| l.rsplit('/').next())
+        .filter(|name| glob_match(glob, name))
+        .map(|name| match folder {
+            Some(f) => format!("{}/{name}", f.trim_end_matches('/')),
+            None => name.to_string(),
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Plain files in `dir` matching `pattern`, sorted.
+fn local_matches(dir: &Path, pattern: &str) -> Result<Vec<String>, Error> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.path().is_file() && glob_match(pattern, &name) {
+            found.push(name);
+        }
+    }
+    found.sort();
+    if found.is_empty() {
+        return Err(Error::Usage(format!("no local file matches {pattern}")));
+    }
+    Ok(found)
+}
+
+/// The local name a file is saved under: the last component, never a path, so
+/// a remote name can never place a file outside the local folder.
+pub fn base_name(name: &str) -> Result<String, Error> {
+    let base = name.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    match base {
+        "" | "." | ".." => Err(Error::Usage(format!("no file name in {name:?}"))),
+        b if b.starts_with(TEMP_PREFIX) => Err(Error::Usage(format!("reserved name {b:?}"))),
+        b => Ok(b.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsys::Root;
+    use crate::server::{self, Config};
+    use std::net::TcpListener;
+
+    /// Collects what the interpreter says, as a terminal would show it.
+    #[derive(Default)]
+    struct Screen {
+        said: Vec<String>,
+        errors: Vec<String>,
+        text: Vec<u8>,
+    }
+
+    impl Output for Screen {
+        fn say(&mut self, line: &str) {
+            self.said.push(line.to_string());
+        }
+        fn error(&mut self, line: &str) {
+            self.errors.push(line.to_string());
+        }
+        fn text(&mut self) -> &mut dyn Write {
+            &mut self.text
+        }
+    }
+
+    fn scratch(label: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("dialback-interp-{}-{label}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// The real server, in this process on a free port, sharing `root`.
+    fn serve(root: &Path) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let config = Config::new(Root::new(root).unwrap());
+        std::thread::spawn(move || server::run(config, vec![listener]));
+        port
+    }
+
+    fn lines(script: &str) -> impl Iterator<Item = io::Result<String>> {
+        words::split_script(script).into_iter().map(Ok)
+    }
+
+    #[test]
+    fn local_names_are_base_names() {
+        assert_eq!(base_name("a/b/c.txt").unwrap(), "c.txt");
+        assert_eq!(base_name("../../etc/passwd").unwrap(), "passwd");
+        assert_eq!(base_name("dir/").unwrap(), "dir");
+        assert!(base_name("..").is_err());
+        assert!(base_name("/").is_err());
+        assert!(base_name("x/.dialback-1-2.part").is_err());
+    }
+
+    #[test]
+    fn remote_patterns_match_the_last_component_and_keep_the_folder() {
+        assert_eq!(split_pattern("sub/*.txt"), (Some("sub"), "*.txt"));
+        assert_eq!(split_pattern("/x*"), (Some("/"), "x*"));
+        assert_eq!(split_pattern("*.txt"), (None, "*.txt"));
+        // Bare names (ours) and folder/name (vsftpd, proftpd) both work.
+        let listing = b"b.txt\r\nsub/a.txt\r\nc.bin\r\n.hidden.txt\r\n";
+        assert_eq!(
+            matching_names(listing, Some("sub/"), "*.txt"),
+            ["sub/a.txt", "sub/b.txt"]
+        );
+        assert_eq!(matching_names(listing, None, "?.bin"), ["c.bin"]);
+        assert!(matching_names(listing, None, "*.zip").is_empty());
+    }
+
+    #[test]
+    fn mput_sends_matching_plain_files_and_mget_brings_them_back() {
+        let (srv, cli) = (scratch("srv"), scratch("cli"));
+        std::fs::create_dir(cli.join("folder.txt")).unwrap();
+        for name in ["a.txt", "b.txt", "c.bin"] {
+            std::fs::write(cli.join(name), name).unwrap();
+        }
+        let port = serve(&srv);
+        let mut interp = Interpreter::new(cli.clone(), Options::default());
+        let mut screen = Screen::default();
+        let script = "MPUT *.txt; MGET nothing*; MGET ?.txt";
+        let ok = interp.run(Some(("127.0.0.1", port)), &mut lines(script), &mut screen);
+        assert!(!ok, "MGET nothing* must fail");
+        assert_eq!(screen.errors, ["no remote file matches nothing*"]);
+        let sent: Vec<_> = screen
+            .said
+            .iter()
+            .filter(|l| l.starts_with("sent "))
+            .collect();
+        let got: Vec<_> = screen
+            .said
+            .iter()
+            .filter(|l| l.starts_with("received "))
+            .collect();
+        assert_eq!((sent.len(), got.len()), (2, 2), "{:?}", screen.said);
+        assert_eq!(std::fs::read(srv.join("b.txt")).unwrap(), b"b.txt");
+        assert!(!srv.join("c.bin").exists() && !srv.join("folder.txt").exists());
+        std::fs::remove_dir_all(&srv).unwrap();
+        std::fs::remove_dir_all(&cli).unwrap();
+    }
+
+    #[test]
+    fn one_failed_file_does_not_stop_a_batch_but_stop_on_error_stops_a_script() {
+        let (srv, cli) = (scratch("srv-batch"), scratch("cli-batch"));
+        std::fs::write(srv.join("a.txt"), b"a").unwrap();
+        std::fs::create_dir(srv.join("b.txt")).unwrap();
+        std::fs::write(srv.join("c.txt"), b"c").unwrap();
+        let port = serve(&srv);
+        let mut interp = Interpreter::new(cli.clone(), Options::default());
+        let mut screen = Screen::default();
+        let ok = interp.run(
+            Some(("127.0.0.1", port)),
+            &mut lines("MGET *.txt; PWD"),
+            &mut screen,
+        );
+        assert!(!ok);
+        assert_eq!(screen.errors.len(), 2, "{:?}", screen.errors);
+        assert!(
+            screen.errors[0].starts_with("b.txt: "),
+            "{:?}",
+            screen.errors
+        );
+        assert_eq!(screen.errors[1], "1 of 3 files failed");
+        assert_eq!(screen.said.last().unwrap(), "/", "the script went on");
+        assert!(cli.join("a.txt").exists() && cli.join("c.txt").exists());
+
+        let mut stopping = Interpreter::new(cli.clone(), Options::default());
+        stopping.stop_on_error = true;
+        let mut screen = Screen::default();
+        let script = "GET missing; PWD";
+        assert!(!stopping.run(Some(("127.0.0.1", port)), &mut lines(script), &mut screen));
+        assert_eq!(screen.said, [format!("connected to 127.0.0.1:{port}")]);
+        std::fs::remove_dir_all(&srv).unwrap();
+        std::fs::remove_dir_all(&cli).unwrap();
+    }
+
+    #[test]
+    fn commands_without_a_connection_say_how_to_get_one() {
+        let mut interp = Interpreter::new(scratch("none"), Options::default());
+        let mut screen = Screen::default();
+        let ok = interp.run(None, &mut lines("GET a; HELP put; EXIT; PWD"), &mut screen);
+        assert!(!ok);
+        assert_eq!(screen.errors, ["not connected; use OPEN HOST PORT"]);
+        assert_eq!(
+            String::from_utf8(screen.text).unwrap(),
+            "PUT local [remote]: upload a file\n"
+        );
+        assert!(screen.said.is_empty(), "EXIT ends the script before PWD");
+    }
+}
