@@ -22,6 +22,7 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("dialback runs on Linux only: its confinement checks need /proc/self/fd");
 
+pub mod cli;
 pub mod client;
 pub mod data;
 pub mod error;

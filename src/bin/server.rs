@@ -5,8 +5,8 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
+use dialback::cli::{self, Flags, Start};
 use dialback::fsys::Root;
 use dialback::server::{self, Config};
 
@@ -34,84 +34,45 @@ struct Args {
     config: Config,
 }
 
-fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
-    let mut port = None;
-    let mut bind = None;
-    let mut root = PathBuf::from(".");
-    let mut read_only = false;
-    let mut max_sessions = 64;
-    let (mut idle, mut connect, mut stall) = (300.0, 30.0, 60.0);
-    let mut passive_ports = None;
-    let mut public_address = None;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
+fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
+    let (mut port, mut bind, mut root) = (None, None, PathBuf::from("."));
+    let (mut read_only, mut max_sessions, mut passive_ports, mut public_address) =
+        (false, None, None, None);
+    let (mut idle, mut connect, mut stall) = (None, None, None);
+    while let Some(arg) = flags.next() {
         match arg.as_str() {
-            "--help" | "-h" => return Ok(None),
-            "--version" | "-V" => {
-                println!("server (dialback) {}", env!("CARGO_PKG_VERSION"));
-                std::process::exit(0);
-            }
-            "--root" => root = PathBuf::from(value(arg)?),
-            "--bind" => {
-                bind = Some(
-                    value(arg)?
-                        .parse()
-                        .map_err(|_| "--bind needs an IP address")?,
-                )
-            }
+            "--help" | "-h" => return Ok(Start::Usage),
+            "--version" | "-V" => return Ok(Start::Version),
+            "--root" => root = PathBuf::from(flags.value(&arg)?),
+            "--bind" => bind = Some(flags.parsed(&arg, "an IP address")?),
             "--read-only" => read_only = true,
-            "--max-sessions" => {
-                max_sessions = value(arg)?
-                    .parse()
-                    .map_err(|_| "--max-sessions needs a whole number")?
-            }
-            "--idle-timeout" => idle = seconds(arg, &value(arg)?)?,
-            "--connect-timeout" => connect = seconds(arg, &value(arg)?)?,
-            "--stall-timeout" => stall = seconds(arg, &value(arg)?)?,
-            "--passive-ports" => passive_ports = Some(port_range(&value(arg)?)?),
-            "--public-address" => {
-                public_address = Some(
-                    value(arg)?
-                        .parse()
-                        .map_err(|_| "--public-address needs an IPv4 address")?,
-                )
-            }
+            "--max-sessions" => max_sessions = Some(flags.parsed(&arg, "a whole number")?),
+            "--idle-timeout" => idle = Some(flags.seconds(&arg)?),
+            "--connect-timeout" => connect = Some(flags.seconds(&arg)?),
+            "--stall-timeout" => stall = Some(flags.seconds(&arg)?),
+            "--passive-ports" => passive_ports = Some(port_range(&flags.value(&arg)?)?),
+            "--public-address" => public_address = Some(flags.parsed(&arg, "an IPv4 address")?),
             a if a.starts_with('-') && a.len() > 1 => return Err(format!("unknown option {a}")),
-            a if port.is_none() => {
-                port = Some(
-                    a.parse::<u16>()
-                        .map_err(|_| format!("not a port number: {a}"))?,
-                )
-            }
+            a if port.is_none() => port = Some(cli::port(a)?),
             a => return Err(format!("unexpected argument {a}")),
         }
     }
     let port = port.ok_or("missing PORT")?;
-    let root_handle =
-        Root::new(&root).map_err(|e| format!("cannot share {}: {e}", root.display()))?;
-    let mut config = Config::new(root_handle);
+    let shared = Root::new(&root).map_err(|e| format!("cannot share {}: {e}", root.display()))?;
+    let mut config = Config::new(shared);
     config.read_only = read_only;
-    config.max_sessions = max_sessions;
-    config.idle_timeout = Duration::from_secs_f64(idle);
-    config.connect_timeout = Duration::from_secs_f64(connect);
-    config.stall_timeout = Duration::from_secs_f64(stall);
+    config.max_sessions = max_sessions.unwrap_or(config.max_sessions);
+    config.idle_timeout = idle.unwrap_or(config.idle_timeout);
+    config.connect_timeout = connect.unwrap_or(config.connect_timeout);
+    config.stall_timeout = stall.unwrap_or(config.stall_timeout);
     config.passive_ports = passive_ports;
     config.public_address = public_address;
-    Ok(Some(Args {
+    Ok(Start::Run(Args {
         port,
         bind,
         root,
         config,
     }))
-}
-
-/// A positive number of seconds, fractions allowed (tests use 0.2).
-fn seconds(name: &str, text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(s) if s > 0.0 && s < 1e9 => Ok(s),
-        _ => Err(format!("{name} needs a positive number of seconds")),
-    }
 }
 
 fn port_range(text: &str) -> Result<(u16, u16), String> {
@@ -129,17 +90,9 @@ fn port_range(text: &str) -> Result<(u16, u16), String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args = match parse_args(&args) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("server: {msg}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let args = match cli::start("server", USAGE, parse_args) {
+        Ok(args) => args,
+        Err(status) => return status,
     };
     let listeners = match server::bind(args.bind, args.port) {
         Ok(l) => l,

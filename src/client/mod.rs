@@ -7,6 +7,7 @@
 //! Beside it: the user's vocabulary (`words`, `units`) and the interpreter
 //! that runs typed commands on a `Client` (`interp`).
 
+pub mod console;
 pub mod interp;
 pub mod units;
 pub mod words;

@@ -1,7 +1,7 @@
 //! Sizes, durations and rates as a person reads them, and the one-line result
 //! of a transfer.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Transfer;
 
@@ -48,6 +48,68 @@ pub fn result_line(verb: &str, name: &str, t: Transfer) -> String {
     )
 }
 
+/// The live progress line: `big.iso 1.2 GiB of 4.0 GiB  30% 85.7 MiB/s 0:33 left`,
+/// or without a total `big.iso 1.2 GiB 85.7 MiB/s`.
+pub fn progress_line(name: &str, done: u64, total: Option<u64>, elapsed: Duration) -> String {
+    let rate = done as f64 / elapsed.as_secs_f64().max(1e-6);
+    match total.filter(|&t| t > 0) {
+        Some(total) => {
+            let left = (total.saturating_sub(done) as f64 / rate.max(1.0)) as u64;
+            format!(
+                "{name} {} of {} {:>3}% {}/s {}:{:02} left",
+                human_bytes(done),
+                human_bytes(total),
+                done * 100 / total,
+                human_bytes(rate as u64),
+                left / 60,
+                left % 60
+            )
+        }
+        None => format!(
+            "{name} {} {}/s",
+            human_bytes(done),
+            human_bytes(rate as u64)
+        ),
+    }
+}
+
+/// When to draw a transfer's progress line: only for transfers that last over
+/// half a second, and at most ten times a second.
+#[derive(Debug)]
+pub struct Meter {
+    name: String,
+    started: Instant,
+    drawn: Option<Instant>,
+}
+
+impl Meter {
+    pub fn new(name: &str) -> Meter {
+        Meter {
+            name: name.to_string(),
+            started: Instant::now(),
+            drawn: None,
+        }
+    }
+
+    /// The line to draw now, if it is time to draw one.
+    pub fn update(&mut self, done: u64, total: Option<u64>, now: Instant) -> Option<String> {
+        let elapsed = now.saturating_duration_since(self.started);
+        let recently = self
+            .drawn
+            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_millis(100));
+        if elapsed < Duration::from_millis(500) || recently {
+            return None;
+        }
+        self.drawn = Some(now);
+        Some(progress_line(&self.name, done, total, elapsed))
+    }
+
+    /// Whether a line was drawn (and so must be cleared).
+    pub fn shown(&self) -> bool {
+        self.drawn.is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +125,28 @@ mod tests {
         assert_eq!(human_duration(Duration::from_millis(210)), "0.21 s");
         assert_eq!(human_duration(Duration::from_secs(125)), "2 min 5 s");
         assert_eq!(human_rate(1 << 20, Duration::from_millis(500)), "2.0 MiB/s");
+    }
+
+    #[test]
+    fn progress_shows_share_rate_and_time_left() {
+        let two = Duration::from_secs(2);
+        assert_eq!(
+            progress_line("big.iso", 1 << 30, Some(4 << 30), two),
+            "big.iso 1.0 GiB of 4.0 GiB  25% 512.0 MiB/s 0:06 left"
+        );
+        assert_eq!(progress_line("x", 2048, None, two), "x 2.0 KiB 1.0 KiB/s");
+    }
+
+    #[test]
+    fn the_meter_waits_half_a_second_then_draws_ten_times_a_second_at_most() {
+        let mut m = Meter::new("f");
+        let t0 = m.started;
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert_eq!(m.update(1, None, at(400)), None);
+        assert!(!m.shown());
+        assert!(m.update(1, None, at(500)).is_some());
+        assert_eq!(m.update(2, None, at(550)), None);
+        assert!(m.update(3, None, at(600)).is_some());
+        assert!(m.shown());
     }
 }
