@@ -46,6 +46,32 @@ fn get_and_put(port: u16, dir: &Path, name: &str, passive: bool) {
 }
 
 #[test]
+fn the_session_cap_turns_away_exactly_the_excess() {
+    let srv = TempDir::new("srv");
+    // A long idle timeout, so no session can end while the test counts.
+    let server = Server::start(
+        srv.path(),
+        &["--max-sessions", "20", "--idle-timeout", "120"],
+    );
+    let held: Vec<Ctrl> = (0..20).map(|_| server.login()).collect();
+    let mut extra: Vec<Ctrl> = (0..5).map(|_| Ctrl::connect_raw(server.port)).collect();
+    let codes: Vec<u16> = extra.iter_mut().map(|c| c.reply().code).collect();
+    assert_eq!(codes, [421; 5], "{}", server.log());
+    assert_eq!(
+        server.log().matches("refused: too many sessions").count(),
+        5
+    );
+    // A slot frees when a session ends.
+    drop(held);
+    assert!(eventually(Duration::from_secs(10), || Ctrl::connect_raw(
+        server.port
+    )
+    .reply()
+    .code
+        == 220));
+}
+
+#[test]
 fn idle_and_trickling_crowds_do_not_stop_real_clients() {
     let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
     fs::write(srv.join("a.bin"), pattern(64 * 1024, 1)).unwrap();
@@ -71,14 +97,14 @@ fn idle_and_trickling_crowds_do_not_stop_real_clients() {
         alive
     });
 
-    // 60 more: the cap (250) takes 50 of them and turns 10 away.
+    // 60 more, past the cap of 250: every one is answered, 220 or 421, never
+    // left in silence. (How many get which depends on how many of the crowd the
+    // idle timeout has closed by then, which a slow machine changes; the exact
+    // cap is `the_session_cap_turns_away_exactly_the_excess`.)
     let mut extra: Vec<Ctrl> = (0..60).map(|_| Ctrl::connect_raw(port)).collect();
-    let turned_away = extra
-        .iter_mut()
-        .map(|c| c.reply().code)
-        .filter(|&code| code == 421)
-        .count();
-    assert_eq!(turned_away, 10, "{}", server.log());
+    let codes: Vec<u16> = extra.iter_mut().map(|c| c.reply().code).collect();
+    assert!(codes.iter().all(|&c| c == 220 || c == 421), "{codes:?}");
+    let turned_away = codes.iter().filter(|&&c| c == 421).count();
     drop(extra);
 
     // Real clients get through as soon as those 50 are gone.
@@ -105,7 +131,7 @@ fn idle_and_trickling_crowds_do_not_stop_real_clients() {
     get_and_put(port, cli.path(), "after", false);
     println!(
         "load: 200 idle or trickling connections; 20 clients did GET+PUT meanwhile in {:.2} s; \
-         {turned_away} of 60 over the cap told 421; 150 idle and 50 trickling closed by the idle timeout",
+         {turned_away} of 60 past the cap told 421; 150 idle and 50 trickling closed by the idle timeout",
         busy.as_secs_f64()
     );
 }

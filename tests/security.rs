@@ -171,6 +171,11 @@ fn read_only_servers_refuse_uploads() {
     assert_eq!(common::names(srv.path()), ["a.txt"]);
 }
 
+/// A stress test through the real server: a symlink swapped in and out while
+/// RETRs run. Whether a swap lands between the check and the open is up to the
+/// scheduler, so this cannot prove the after-open check on its own; the unit
+/// test `fsys::a_symlink_swapped_in_after_the_check_is_caught_after_the_open`
+/// makes that race happen every run.
 #[test]
 fn a_symlink_swapped_in_between_check_and_open_never_leaks() {
     let top = TempDir::new("top");

@@ -382,10 +382,16 @@ pub fn fake_server(lie: Lie) -> u16 {
                     } else {
                         data.write_all(&bytes).unwrap();
                     }
+                    if let Lie::HoldsData = lie {
+                        // The data connection stays open and silent: only the
+                        // client's own stall timeout can end its wait.
+                        thread::sleep(Duration::from_secs(30));
+                        drop(data);
+                        return;
+                    }
                     drop(data);
                     match lie {
                         Lie::DieMidway => return,
-                        Lie::HoldsData => return thread::sleep(Duration::from_secs(30)),
                         _ => b"226 done\r\n",
                     }
                 }
