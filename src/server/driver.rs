@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use super::listings;
-use super::session::{Advertise, Job, Plan, Session, Step};
+use super::session::{self, Advertise, Job, Plan, Session, Step};
 use super::{log, Config};
 use crate::data::{self, CopyError};
 use crate::error::describe_io;
@@ -62,7 +62,7 @@ impl Driver {
                 until: Instant::now(),
             },
         );
-        self.send(&Session::<TcpListener>::greeting())?;
+        self.send(&session::greeting())?;
         loop {
             input.get_mut().until = Instant::now() + self.config.idle_timeout;
             let line = match protocol::read_line(&mut input, MAX_LINE) {

@@ -106,11 +106,6 @@ impl<L> Session<L> {
         }
     }
 
-    /// The greeting sent when the connection opens.
-    pub fn greeting() -> Reply {
-        Reply::new(220, "dialback ready.")
-    }
-
     /// Decides what `cmd` leads to. Never panics on client input.
     pub fn handle(&mut self, cmd: Command) -> Step<L> {
         let need = gate::need(&cmd);
@@ -213,6 +208,11 @@ impl<L> Session<L> {
         };
         Reply::new(550, &text)
     }
+}
+
+/// The greeting sent when the connection opens.
+pub fn greeting() -> Reply {
+    Reply::new(220, "dialback ready.")
 }
 
 /// A step that only replies.
