@@ -9,7 +9,7 @@
 
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +35,20 @@ pub enum Refusal {
     /// The name is not allowed (a NUL byte, an empty name).
     BadName,
     Io(io::Error),
+}
+
+impl std::fmt::Display for Refusal {
+    /// The words a 550 reply or an error line gives after the name.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Escape => f.write_str("outside the shared folder; permission denied"),
+            Refusal::NotFound => f.write_str("no such file or folder"),
+            Refusal::NotAFile => f.write_str("not a plain file"),
+            Refusal::NotAFolder => f.write_str("not a folder"),
+            Refusal::BadName => f.write_str("bad name"),
+            Refusal::Io(e) => f.write_str(&crate::error::describe_io(e)),
+        }
+    }
 }
 
 impl From<io::Error> for Refusal {
@@ -160,13 +174,10 @@ impl Root {
     pub fn open(&self, v: &VPath) -> Result<(File, u64), Refusal> {
         let path = self.locate(v)?;
         between_check_and_open();
-        let file = File::open(path)?;
+        let file = open_plain(&path, OpenOptions::new().read(true))?;
         self.confirm(&file)?;
-        let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Err(Refusal::NotAFile);
-        }
-        Ok((file, meta.len()))
+        let size = file.metadata()?.len();
+        Ok((file, size))
     }
 
     /// Where a new version of `v` may be written: its folder must be inside the
@@ -175,7 +186,6 @@ impl Root {
         let name = v.name().filter(|_| !v.1).ok_or(Refusal::NotAFile)?;
         let target = self.locate(&v.parent())?.join(name);
         match fs::symlink_metadata(&target) {
-            Ok(m) if m.is_dir() => Err(Refusal::NotAFile),
             Ok(m) if m.file_type().is_symlink() => {
                 let real = self.locate(v)?;
                 if real.is_file() {
@@ -184,6 +194,8 @@ impl Root {
                     Err(Refusal::NotAFile)
                 }
             }
+            // A folder, a FIFO, a socket or a device is never replaced by a file.
+            Ok(m) if !m.is_file() => Err(Refusal::NotAFile),
             _ => Ok(target),
         }
     }
@@ -204,7 +216,7 @@ impl Root {
     pub fn open_at(&self, v: &VPath, offset: Option<u64>) -> Result<File, Refusal> {
         let path = self.target(v)?;
         between_check_and_open();
-        let mut file = OpenOptions::new().write(true).open(path)?;
+        let mut file = open_plain(&path, OpenOptions::new().write(true))?;
         self.confirm(&file)?;
         let len = file.metadata()?.len();
         let at = offset.unwrap_or(len);
@@ -223,9 +235,12 @@ impl Root {
     pub fn list(&self, v: &VPath) -> Result<Vec<Entry>, Refusal> {
         let real = self.locate(v)?;
         let meta = fs::metadata(&real)?;
-        if !meta.is_dir() {
+        if meta.is_file() {
             let name = v.name().unwrap_or("/").to_string();
             return Ok(vec![Entry { name, meta }]);
+        }
+        if !meta.is_dir() {
+            return Err(Refusal::NotAFile);
         }
         let mut entries = Vec::new();
         for item in fs::read_dir(&real)? {
@@ -236,12 +251,40 @@ impl Root {
             }
             let path = item.path();
             let inside = fs::canonicalize(&path).map(|p| p.starts_with(&self.real));
-            if let (Ok(true), Ok(meta)) = (inside, fs::metadata(&path)) {
-                entries.push(Entry { name, meta });
+            // FIFOs, sockets and devices are left out: nothing can be done with them here.
+            match (inside, fs::metadata(&path)) {
+                (Ok(true), Ok(meta)) if meta.is_file() || meta.is_dir() => {
+                    entries.push(Entry { name, meta })
+                }
+                _ => {}
             }
         }
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(entries)
+    }
+}
+
+/// `O_NONBLOCK` on Linux (asm-generic, x86 and arm alike).
+const O_NONBLOCK: i32 = 0o4000;
+/// `ENXIO`: opening a FIFO for writing when nobody reads it.
+const ENXIO: i32 = 6;
+
+/// Opens `path` with `options` if it is a plain file, and never blocks: a FIFO
+/// (or a device) can block in `open(2)` until someone opens its other end, and
+/// no timeout covers an open. So the open is non-blocking (which changes nothing
+/// for a plain file), and anything else is refused once open.
+pub fn open_plain(path: &Path, options: &mut OpenOptions) -> Result<File, Refusal> {
+    let file = options
+        .custom_flags(O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(ENXIO) => Refusal::NotAFile,
+            _ => Refusal::from(e),
+        })?;
+    if file.metadata()?.is_file() {
+        Ok(file)
+    } else {
+        Err(Refusal::NotAFile)
     }
 }
 

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::data::{self, CopyError};
-use crate::fsys::TempFile;
+use crate::fsys::{open_plain, Refusal, TempFile};
 use crate::protocol::{parse_epsv_reply, parse_pasv_reply, Command, Reply};
 use crate::{Error, Result};
 
@@ -406,14 +406,12 @@ impl Client {
     /// so the server can tell a complete upload from a broken one.
     pub fn put(&mut self, local: &Path, remote: &str, progress: Progress) -> Result<Transfer> {
         let started = Instant::now();
-        let mut file = File::open(local)?;
+        let shown = local.display();
+        let mut file = open_plain(local, OpenOptions::new().read(true)).map_err(|r| match r {
+            Refusal::NotFound => Error::Usage(format!("{shown}: no such local file")),
+            other => Error::Usage(format!("{shown}: {other}")),
+        })?;
         let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Err(Error::Usage(format!(
-                "{}: not a plain file",
-                local.display()
-            )));
-        }
         let size = meta.len();
         let channel = self.open_channel()?;
         // Servers that do not know ALLO say so (502) or ignore it (202); both are fine.

@@ -17,7 +17,6 @@ use super::gate::{self, Need, Perms};
 use super::listings::Format;
 use super::transfers::Upload;
 use super::{log, Config};
-use crate::error::describe_io;
 use crate::fsys::{self, Entry, Refusal, Root, VPath};
 use crate::protocol::{Command, Reply};
 
@@ -189,24 +188,10 @@ impl<L> Session<L> {
 
     /// Maps a refused path to its 550 reply, logging attempts to get out of the root.
     pub(super) fn refuse(&self, arg: &str, why: Refusal) -> Reply {
-        let text = match why {
-            Refusal::Escape => {
-                log(
-                    self.peer,
-                    format_args!("refused {arg:?}: outside the shared folder"),
-                );
-                format!("{arg}: outside the shared folder; permission denied.")
-            }
-            Refusal::NotFound => format!("{arg}: no such file or folder."),
-            Refusal::NotAFile => format!("{arg}: not a plain file."),
-            Refusal::NotAFolder => format!("{arg}: not a folder."),
-            Refusal::BadName => {
-                log(self.peer, format_args!("refused {arg:?}: bad name"));
-                format!("{arg}: bad name.")
-            }
-            Refusal::Io(e) => format!("{arg}: {}.", describe_io(&e)),
-        };
-        Reply::new(550, &text)
+        if let Refusal::Escape | Refusal::BadName = why {
+            log(self.peer, format_args!("refused {arg:?}: {why}"));
+        }
+        Reply::new(550, &format!("{arg}: {why}."))
     }
 }
 
