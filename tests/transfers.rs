@@ -122,8 +122,9 @@ fn a_missing_file_is_an_error_and_leaves_nothing_behind() {
         "{}",
         errors[0]
     );
+    // The local side is named as such.
     assert!(
-        errors[1].starts_with("error: ") && errors[1].contains("no such file"),
+        errors[1].starts_with("error: ") && errors[1].contains("nothere.txt: no such local file"),
         "{}",
         errors[1]
     );
