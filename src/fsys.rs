@@ -13,7 +13,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::time::{ls_date, Civil};
 
@@ -209,25 +209,76 @@ impl Root {
         Ok(temp)
     }
 
-    /// Opens the existing file `v` to write from `offset` on (APPE, or REST then
-    /// STOR), for resuming an upload in place; an offset past the end is refused.
+    /// Opens the existing file `v` to write from `offset` on (REST then STOR),
+    /// for resuming an upload in place; an offset past the end is refused.
     /// Returns the file positioned there. Nothing is truncated here: the caller
     /// cuts the file at the end of what it wrote, once the transfer is complete.
-    pub fn open_at(&self, v: &VPath, offset: Option<u64>) -> Result<File, Refusal> {
-        let path = self.target(v)?;
-        between_check_and_open();
-        let mut file = open_plain(&path, OpenOptions::new().write(true))?;
-        self.confirm(&file)?;
-        let len = file.metadata()?.len();
-        let at = offset.unwrap_or(len);
-        if at > len {
+    pub fn open_at(&self, v: &VPath, offset: u64) -> Result<File, Refusal> {
+        let mut file = self.open_existing(&self.target(v)?)?;
+        if offset > file.metadata()?.len() {
             return Err(Refusal::Io(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "restart offset past the end of the file",
             )));
         }
-        io::Seek::seek(&mut file, io::SeekFrom::Start(at))?;
+        io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
         Ok(file)
+    }
+
+    /// Opens an existing plain file inside the root for writing.
+    fn open_existing(&self, path: &Path) -> Result<File, Refusal> {
+        between_check_and_open();
+        let file = open_plain(path, OpenOptions::new().write(true))?;
+        self.confirm(&file)?;
+        Ok(file)
+    }
+
+    /// A temporary file for an append to `v` (APPE): `v` must be a plain file
+    /// inside the root, or not exist yet. `append` adds it once complete.
+    pub fn create_append(&self, v: &VPath) -> Result<TempFile, Refusal> {
+        let target = self.target(v)?;
+        match self.open_existing(&target) {
+            Ok(_) | Err(Refusal::NotFound) => {}
+            Err(r) => return Err(r),
+        }
+        let temp = TempFile::beside(&target)?;
+        self.confirm(&temp.file)?;
+        Ok(temp)
+    }
+
+    /// Adds a finished append to the end of its target. Where the target does
+    /// not exist the bytes become it (a hard link, which never replaces a file
+    /// that appeared meanwhile); otherwise they are copied to its end under an
+    /// exclusive lock, so appends that finish together land one after the other,
+    /// whole. Waits at most `wait` for the lock.
+    pub fn append(&self, mut temp: TempFile, wait: Duration) -> Result<(), Refusal> {
+        match fs::hard_link(&temp.temp, &temp.target) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut target = self.open_existing(&temp.target)?;
+        let deadline = Instant::now() + wait;
+        loop {
+            match target.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(Refusal::Io(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the file stayed busy",
+                    )))
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(e.into()),
+            }
+        }
+        io::Seek::seek(&mut target, io::SeekFrom::End(0))?;
+        io::Seek::seek(&mut temp.file, io::SeekFrom::Start(0))?;
+        // File to file: the kernel copies (copy_file_range); the lock goes with `target`.
+        io::copy(&mut temp.file, &mut target)?;
+        Ok(())
     }
 
     /// The entries of folder `v` (or `v` alone when it is a file), sorted by name,
@@ -548,7 +599,7 @@ mod tests {
         });
         fs::remove_file(top.join("root/inside.txt")).unwrap();
         fs::write(top.join("root/inside.txt"), b"inside").unwrap();
-        let opened = root.open_at(&v("inside.txt"), None);
+        let opened = root.open_at(&v("inside.txt"), 0);
         BETWEEN.with(|hook| hook.borrow_mut().take());
         assert!(matches!(opened, Err(Refusal::Escape)), "{opened:?}");
         assert_eq!(fs::read(top.join("outside/secret.txt")).unwrap(), b"secret");

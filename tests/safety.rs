@@ -5,6 +5,7 @@
 mod common;
 
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::FileTypeExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -81,4 +82,41 @@ fn the_client_refuses_to_send_a_named_pipe() {
         run.stderr
     );
     assert_eq!(names(srv.path()), Vec::<String>::new());
+}
+
+#[test]
+fn two_appends_at_once_both_land_whole_and_a_failed_one_leaves_nothing() {
+    let srv = TempDir::new("srv");
+    fs::write(srv.join("log.bin"), b"start").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let (a, b) = (common::pattern(4 << 20, 1), common::pattern(3 << 20, 2));
+    let (mut ca, mut cb) = (server.login(), server.login());
+    let (mut da, mut db) = (ca.epsv(), cb.epsv());
+    ca.expect("APPE log.bin", 150);
+    cb.expect("APPE log.bin", 150);
+    // Interleaved: both uploads are under way at the same time.
+    for (pa, pb) in a.chunks(64 << 10).zip(b.chunks(64 << 10)) {
+        da.write_all(pa).unwrap();
+        db.write_all(pb).unwrap();
+    }
+    da.write_all(&a[b.len()..]).unwrap();
+    drop((da, db));
+    assert_eq!(ca.reply().code, 226);
+    assert_eq!(cb.reply().code, 226);
+    let got = fs::read(srv.join("log.bin")).unwrap();
+    let ab = [&b"start"[..], &a, &b].concat();
+    let ba = [&b"start"[..], &b, &a].concat();
+    assert!(got == ab || got == ba, "appends mixed: {} bytes", got.len());
+
+    // An append cut short (ALLO says more than arrives) changes nothing.
+    let mut data = ca.epsv();
+    ca.expect("ALLO 1000", 200);
+    ca.expect("APPE log.bin", 150);
+    data.write_all(&[b'x'; 500]).unwrap();
+    drop(data);
+    let reply = ca.reply();
+    assert_eq!(reply.code, 451, "{reply:?}");
+    assert!(reply.text().contains("nothing was saved"), "{reply:?}");
+    assert_eq!(fs::read(srv.join("log.bin")).unwrap(), got);
+    assert_eq!(names(srv.path()), ["log.bin"], "a temporary file was left");
 }

@@ -29,6 +29,8 @@ pub struct Upload {
 enum Sink {
     /// A new file, renamed over the name only once complete (STOR).
     Temp(TempFile),
+    /// Bytes added to the end of the file only once complete (APPE).
+    Append(TempFile),
     /// The existing file, written in place from an offset (APPE, or REST then STOR).
     InPlace(File),
 }
@@ -37,7 +39,7 @@ impl Upload {
     /// The file the bytes go into, at the position they start.
     pub fn file(&mut self) -> &mut File {
         match &mut self.sink {
-            Sink::Temp(t) => t.file(),
+            Sink::Temp(t) | Sink::Append(t) => t.file(),
             Sink::InPlace(f) => f,
         }
     }
@@ -177,20 +179,19 @@ impl<L> Session<L> {
     /// REST with an offset it resumes the named file in place.
     pub(super) fn stor(&mut self, arg: &str, rest: Option<u64>, allo: Option<u64>) -> Step<L> {
         let sink = self.resolve(arg).and_then(|v| match rest {
-            Some(offset) if offset > 0 => self.root().open_at(&v, Some(offset)).map(Sink::InPlace),
+            Some(offset) if offset > 0 => self.root().open_at(&v, offset).map(Sink::InPlace),
             _ => self.root().create(&v).map(Sink::Temp),
         });
         self.upload(arg, sink, allo)
     }
 
-    /// APPE appends in place; appending to nothing is creating, through a temporary file.
+    /// APPE receives into a temporary file and adds it to the end of the file
+    /// only when complete, so a failed append leaves the file as it was and
+    /// appends at the same time each land whole.
     pub(super) fn appe(&mut self, arg: &str, allo: Option<u64>) -> Step<L> {
         let sink = self
             .resolve(arg)
-            .and_then(|v| match self.root().open_at(&v, None) {
-                Err(Refusal::NotFound) => self.root().create(&v).map(Sink::Temp),
-                opened => opened.map(Sink::InPlace),
-            });
+            .and_then(|v| self.root().create_append(&v).map(Sink::Append));
         self.upload(arg, sink, allo)
     }
 
@@ -269,6 +270,10 @@ impl<L> Session<L> {
             (Ok(n), _) => {
                 let saved = match sink {
                     Sink::Temp(t) => t.commit(),
+                    Sink::Append(t) => self
+                        .root()
+                        .append(t, self.config.stall_timeout)
+                        .map_err(|r| io::Error::other(r.to_string())),
                     // REST then STOR overwrites from the offset: the file ends where the upload did.
                     Sink::InPlace(mut f) => f.stream_position().and_then(|end| f.set_len(end)),
                 };
