@@ -297,7 +297,8 @@ impl Root {
         for item in fs::read_dir(&real)? {
             let item = item?;
             let name = item.file_name().to_string_lossy().into_owned();
-            if name.starts_with(TEMP_PREFIX) {
+            // A name with a line feed cannot be shown on one line: it is left out.
+            if name.starts_with(TEMP_PREFIX) || name.contains('\n') {
                 continue;
             }
             let path = item.path();

@@ -517,12 +517,33 @@ fn split_reply_line(line: &str) -> Option<(u16, char, &str)> {
     }
 }
 
+/// Text made safe for one line on the wire: a CR goes as CR NUL (RFC 2640
+/// §3.1), and an LF, which no line may hold, as the two characters `\n`.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains(['\r', '\n']) {
+        text.replace('\r', "\r\0").replace('\n', "\\n").into()
+    } else {
+        text.into()
+    }
+}
+
+/// A pathname from a command line, with RFC 2640 §3.1's CR NUL turned back into CR.
+pub fn pathname(arg: &str) -> std::borrow::Cow<'_, str> {
+    if arg.contains("\r\0") {
+        arg.replace("\r\0", "\r").into()
+    } else {
+        arg.into()
+    }
+}
+
 impl fmt::Display for Reply {
     /// The reply as it goes on the wire, CRLFs included. Inner lines of a multi-line
     /// reply that could be read as a final line get a leading space.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let last = self.lines.len().saturating_sub(1);
         for (i, line) in self.lines.iter().enumerate() {
+            // No text, a file name least of all, may end a line early.
+            let line = one_line(line);
             if i == last {
                 write!(f, "{} {line}\r\n", self.code)?;
             } else if i == 0 {
@@ -721,6 +742,16 @@ mod tests {
             let mut r = bytes;
             assert!(Reply::read(&mut r).is_err(), "{bytes:?}");
         }
+    }
+
+    #[test]
+    fn no_text_breaks_a_reply_line() {
+        let reply = Reply::multi(213, vec!["a".into(), "x\r\n226 fake".into(), "end".into()]);
+        let wire = reply.to_string();
+        assert_eq!(wire, "213-a\r\nx\r\0\\n226 fake\r\n213 end\r\n");
+        assert_eq!(Reply::read(&mut wire.as_bytes()).unwrap().lines.len(), 3);
+        assert_eq!(pathname("a\r\0b"), "a\rb");
+        assert_eq!(one_line("a\rb"), "a\r\0b");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::FileTypeExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -119,4 +119,39 @@ fn two_appends_at_once_both_land_whole_and_a_failed_one_leaves_nothing() {
     assert!(reply.text().contains("nothing was saved"), "{reply:?}");
     assert_eq!(fs::read(srv.join("log.bin")).unwrap(), got);
     assert_eq!(names(srv.path()), ["log.bin"], "a temporary file was left");
+}
+
+#[test]
+fn no_file_name_can_put_replies_out_of_step() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::write(srv.join("evil\r\n226 Transfer complete: 0 bytes."), b"x").unwrap();
+    fs::write(srv.join("cr\rname"), b"cr").unwrap();
+    fs::write(srv.join("plain.txt"), b"p").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let mut c = server.login();
+    let stat = c.expect("STAT .", 213);
+    assert!(!stat.lines.iter().any(|l| l.contains("evil")), "{stat:?}");
+    // The next reply is the next command's, not a line smuggled in by a name.
+    c.expect("NOOP", 200);
+    let mut data = c.epsv();
+    c.expect("NLST", 150);
+    let mut names_sent = String::new();
+    data.read_to_string(&mut names_sent).unwrap();
+    assert_eq!(c.reply().code, 226);
+    assert_eq!(names_sent, "cr\r\0name\r\nplain.txt\r\n");
+    // The name comes back as RFC 2640 sends it, and a 550 echoes it on one line.
+    let mut data = c.epsv();
+    c.send_raw(b"RETR cr\r\0name\r\n");
+    assert_eq!(c.reply().code, 150);
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!((c.reply().code, &got[..]), (226, &b"cr"[..]));
+    c.send_raw(b"SIZE no\r\0such\r\n");
+    let refused = c.reply();
+    assert_eq!(refused.code, 550);
+    c.expect("NOOP", 200);
+    let run = server.client(cli.path(), &[], "LIST\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    let listed = run.stdout.lines().filter(|l| l.contains(" ftp ")).count();
+    assert_eq!(listed, 2, "{}", run.stdout);
 }

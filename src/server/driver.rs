@@ -85,7 +85,7 @@ impl Driver {
             };
             let line = protocol::strip_telnet(&line);
             let command = match std::str::from_utf8(&line) {
-                Ok(text) => text.parse::<Command>(),
+                Ok(text) => protocol::pathname(text).parse::<Command>(),
                 Err(_) => Err(Reply::new(501, "Commands must be UTF-8 (RFC 2640).")),
             };
             let step = match command {

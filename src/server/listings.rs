@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use super::session::{Job, Session, Step};
 use crate::fsys::Entry;
-use crate::protocol::Reply;
+use crate::protocol::{one_line, Reply};
 
 /// How a listing's lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,11 +58,12 @@ pub fn write(entries: &[Entry], format: Format, out: &mut dyn Write) -> io::Resu
     let now = SystemTime::now();
     let mut out = Counter(BufWriter::new(out), 0);
     for e in entries {
-        match format {
-            Format::Long => write!(out, "{}\r\n", e.ls_line(now))?,
-            Format::Names => write!(out, "{}\r\n", e.name)?,
-            Format::Facts => write!(out, "{}\r\n", e.mlsx_line())?,
-        }
+        let line = match format {
+            Format::Long => e.ls_line(now),
+            Format::Names => e.name.clone(),
+            Format::Facts => e.mlsx_line(),
+        };
+        write!(out, "{}\r\n", one_line(&line))?;
     }
     out.flush()?;
     Ok(out.1)
