@@ -155,3 +155,27 @@ fn no_file_name_can_put_replies_out_of_step() {
     let listed = run.stdout.lines().filter(|l| l.contains(" ftp ")).count();
     assert_eq!(listed, 2, "{}", run.stdout);
 }
+
+#[test]
+fn a_flooding_connection_cannot_fill_the_log() {
+    let srv = TempDir::new("srv");
+    let server = Server::start(srv.path(), &[]);
+    let mut c = server.login();
+    let long = "x".repeat(4000);
+    let before = server.log().len();
+    let start = Instant::now();
+    let mut sent = 0;
+    while start.elapsed() < Duration::from_secs(5) {
+        // Each of these was logged with its whole argument.
+        c.expect(&format!("USER {long}"), 331);
+        c.expect("PASS x", 230);
+        c.expect(&format!("CWD ../{long}"), 550);
+        c.expect("PORT 10,9,8,7,19,137", 504);
+        sent += 4;
+    }
+    let logged = server.log().len() - before;
+    println!("log flood: {sent} commands in 5 s produced {logged} bytes of log");
+    assert!(logged <= 1 << 20, "{logged} bytes");
+    assert!(server.log().contains("log lines left out"));
+    assert!(!server.log().contains(&long));
+}

@@ -69,7 +69,7 @@ impl Driver {
                 Ok(Line::Text(line)) => line,
                 Ok(Line::Eof) => return Ok(()),
                 Ok(Line::TooLong) => {
-                    log(self.peer, "closing: control line longer than 4 KiB");
+                    self.session.log("closing: control line longer than 4 KiB");
                     return self.send(&Reply::new(500, "Line too long; closing."));
                 }
                 Err(e)
@@ -78,7 +78,7 @@ impl Driver {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    log(self.peer, "closing: idle timeout");
+                    self.session.log("closing: idle timeout");
                     return self.send(&Reply::new(421, "Idle timeout; closing."));
                 }
                 Err(e) => return Err(e),
@@ -165,27 +165,22 @@ impl Driver {
         let stream = match plan {
             Plan::Active(addr) => TcpStream::connect_timeout(&addr, self.config.connect_timeout),
             Plan::Passive(listener) => {
-                let peer = self.peer;
+                let session = &self.session;
                 data::accept_from(
                     &listener,
-                    peer.ip(),
+                    self.peer.ip(),
                     self.config.connect_timeout,
                     |stranger| {
-                        log(
-                            peer,
-                            format_args!(
-                                "refused data connection from {stranger}: not this client"
-                            ),
-                        );
+                        session.log(format_args!(
+                            "refused data connection from {stranger}: not this client"
+                        ));
                     },
                 )
             }
         };
         let stream = stream.map_err(|e| {
-            log(
-                self.peer,
-                format_args!("data connection failed: {}", describe_io(&e)),
-            );
+            self.session
+                .log(format_args!("data connection failed: {}", describe_io(&e)));
             Reply::new(
                 425,
                 &format!("Cannot open the data connection: {}.", describe_io(&e)),

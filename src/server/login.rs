@@ -3,7 +3,7 @@
 //! reading ones on a `--read-only` server.
 
 use super::gate::Perms;
-use super::log;
+use super::log::quote;
 use super::session::{reply, Login, Session, Step};
 use crate::protocol::{Command, Reply};
 
@@ -38,7 +38,7 @@ impl<L> Session<L> {
         };
         if self.login.is_none() {
             let letters = perms.letters();
-            log(self.peer, format_args!("logged in as {user:?} ({letters})"));
+            self.log(format_args!("logged in as {} ({letters})", quote(user)));
         }
         self.login = Some(Login {
             user: user.clone(),

@@ -16,6 +16,9 @@ mod transfers;
 pub use config::Config;
 pub use log::log;
 
+/// The accept loop's own log budget: refusals at the door are the client's choice too.
+static DOOR: log::Budget = log::Budget::new();
+
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -86,7 +89,7 @@ fn accept_loop(listener: &TcpListener, config: &Arc<Config>, active: &Arc<Atomic
             Ok((stream, peer)) => admit(stream, peer, config, active),
             Err(e) => {
                 // Out of descriptors, say: wait a little rather than spin.
-                log("-", format_args!("accept failed: {e}"));
+                DOOR.log("-", format_args!("accept failed: {e}"));
                 thread::sleep(Duration::from_millis(100));
             }
         }
@@ -99,7 +102,7 @@ fn admit(mut stream: TcpStream, peer: SocketAddr, config: &Arc<Config>, active: 
     let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
     if active.fetch_add(1, Ordering::SeqCst) >= config.max_sessions {
         active.fetch_sub(1, Ordering::SeqCst);
-        log(peer, "refused: too many sessions");
+        DOOR.log(peer, "refused: too many sessions");
         let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
         let _ = stream.write_all(b"421 Too many sessions; try again later.\r\n");
         return;

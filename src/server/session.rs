@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 use super::gate::{self, Need, Perms};
 use super::listings::Format;
+use super::log::{quote, Budget};
 use super::transfers::Upload;
-use super::{log, Config};
+use super::Config;
 use crate::fsys::{self, Entry, Refusal, Root, VPath};
 use crate::protocol::{Command, Reply};
 
@@ -88,6 +89,8 @@ pub struct Session<L> {
     pub(super) rest: Option<u64>,
     /// ALLO's size, for the next upload only (RFC 959 §4.1.3).
     pub(super) allo: Option<u64>,
+    /// What this session may still write to the log this second.
+    budget: Budget,
 }
 
 impl<L> Session<L> {
@@ -102,6 +105,7 @@ impl<L> Session<L> {
             plan: None,
             rest: None,
             allo: None,
+            budget: Budget::new(),
         }
     }
 
@@ -122,10 +126,11 @@ impl<L> Session<L> {
         };
         if let (Some(login), Need::Perm(perm)) = (login, need) {
             if !login.perms.allows(perm) {
-                log(
-                    self.peer,
-                    format_args!("refused {}: no permission for {}", verb(&cmd), perm.doing()),
-                );
+                self.log(format_args!(
+                    "refused {}: no permission for {}",
+                    verb(&cmd),
+                    perm.doing()
+                ));
                 let why = if self.config.read_only && perm.writes() {
                     "this server is read-only".to_string()
                 } else {
@@ -174,6 +179,11 @@ impl<L> Session<L> {
         &self.config.root
     }
 
+    /// Logs an event of this session, within its budget.
+    pub fn log(&self, event: impl std::fmt::Display) {
+        self.budget.log(self.peer, event);
+    }
+
     /// Resolves a client's name against the current folder, inside the root.
     pub(super) fn resolve(&self, arg: &str) -> Result<VPath, Refusal> {
         fsys::resolve(&self.cwd, arg)
@@ -189,7 +199,7 @@ impl<L> Session<L> {
     /// Maps a refused path to its 550 reply, logging attempts to get out of the root.
     pub(super) fn refuse(&self, arg: &str, why: Refusal) -> Reply {
         if let Refusal::Escape | Refusal::BadName = why {
-            log(self.peer, format_args!("refused {arg:?}: {why}"));
+            self.log(format_args!("refused {}: {why}", quote(arg)));
         }
         Reply::new(550, &format!("{arg}: {why}."))
     }

@@ -9,7 +9,7 @@ use std::io::{self, Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
-use super::log;
+use super::log::{log, quote};
 use super::session::{reply, Advertise, Job, Plan, Session, Step};
 use crate::data::{self, CopyError};
 use crate::error::describe_io;
@@ -66,10 +66,9 @@ impl<L> Session<L> {
     pub(super) fn dial_back_to(&mut self, addr: SocketAddr) -> Reply {
         let ip = data::canonical(addr.ip());
         if ip != self.peer.ip() || addr.port() < 1024 {
-            log(
-                self.peer,
-                format_args!("refused data connection to {addr}: not this client or a low port"),
-            );
+            self.log(format_args!(
+                "refused data connection to {addr}: not this client or a low port"
+            ));
             return Reply::new(
                 504,
                 "Data connections go only to your own address, on a port from 1024.",
@@ -232,20 +231,22 @@ impl<L> Session<L> {
     fn sent(&self, name: &str, moved: Result<u64, CopyError>, ms: u128) -> Reply {
         match moved {
             Ok(n) => {
+                // A completed transfer is always logged: each costs a data connection, so a
+                // client cannot flood the log with them the way it can with refusals.
                 log(
                     self.peer,
-                    format_args!("sent {name:?}: {n} bytes in {ms} ms, ok"),
+                    format_args!("sent {}: {n} bytes in {ms} ms, ok", quote(name)),
                 );
                 Reply::new(226, &format!("Transfer complete: {n} bytes."))
             }
             Err(CopyError::Read(e)) => {
                 let why = format!("cannot read {name}: {}", describe_io(&e));
-                log(self.peer, format_args!("sending failed: {why}"));
+                self.log(format_args!("sending failed: {why}"));
                 Reply::new(451, &format!("Transfer aborted: {why}."))
             }
             Err(CopyError::Write(e)) => {
                 let why = describe_io(&e);
-                log(self.peer, format_args!("sending {name:?} failed: {why}"));
+                self.log(format_args!("sending {} failed: {why}", quote(name)));
                 Reply::new(426, &format!("Transfer aborted: {why}."))
             }
         }
@@ -286,7 +287,7 @@ impl<L> Session<L> {
         if code == 226 {
             log(
                 self.peer,
-                format_args!("received {name:?}: {outcome} in {ms} ms, ok"),
+                format_args!("received {}: {outcome} in {ms} ms, ok", quote(&name)),
             );
             return Reply::new(226, &format!("Transfer complete: {outcome}."));
         }
@@ -295,10 +296,10 @@ impl<L> Session<L> {
         } else {
             "nothing was saved"
         };
-        log(
-            self.peer,
-            format_args!("receiving {name:?} failed: {outcome}; {kept}"),
-        );
+        self.log(format_args!(
+            "receiving {} failed: {outcome}; {kept}",
+            quote(&name)
+        ));
         Reply::new(code, &format!("Upload failed: {outcome}; {kept}."))
     }
 }
