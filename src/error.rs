@@ -56,13 +56,15 @@ impl fmt::Display for Error {
             }
             Error::Remote(reply) => {
                 let what = match reply.code {
-                    550 => "refused by the server",
                     421 => "the server closed the session",
                     425 => "the server could not open the data connection",
                     426 | 451 => "the transfer failed on the server",
-                    452 | 552 => "the server has no room for it",
+                    452 => "the server's disk is full",
+                    552 => "the server's storage allowance is used up",
                     530 => "not logged in",
                     500..=504 => "the server does not accept that command",
+                    400..=499 => "the server cannot do it for now",
+                    505..=599 => "refused by the server",
                     _ => "unexpected reply from the server",
                 };
                 write!(f, "{what}: {} {}", reply.code, reply.text())
@@ -107,6 +109,27 @@ mod tests {
         assert_eq!(e.to_string(), "connection refused");
         let e = Error::Io(io::Error::from_raw_os_error(28));
         assert_eq!(e.to_string(), "no space left on device");
+    }
+
+    #[test]
+    fn every_refusal_says_what_kind_it_is() {
+        let says = |code, text| Error::Remote(Reply::new(code, text)).to_string();
+        assert_eq!(
+            says(452, "No space."),
+            "the server's disk is full: 452 No space."
+        );
+        assert_eq!(
+            says(450, "Busy."),
+            "the server cannot do it for now: 450 Busy."
+        );
+        assert_eq!(
+            says(553, "Bad name."),
+            "refused by the server: 553 Bad name."
+        );
+        assert_eq!(
+            says(220, "Hi."),
+            "unexpected reply from the server: 220 Hi."
+        );
     }
 
     #[test]

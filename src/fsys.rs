@@ -431,14 +431,18 @@ impl TempFile {
                 .open(&temp)
             {
                 Ok(file) => {
+                    // Held until the file is closed: the sign that its writer lives
+                    // (see `sweep`). Where the file system has no locks, the sweep
+                    // cannot take one either, and leaves the file alone.
+                    let _ = file.try_lock();
                     return Ok(TempFile {
                         file,
                         temp,
                         target: target.to_path_buf(),
                         committed: false,
-                    })
+                    });
                 }
-                // Left by an earlier process with the same pid: take the next number.
+                // Left by an earlier process with the same pid, or another machine's: take the next number.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
             }
@@ -449,8 +453,15 @@ impl TempFile {
         &mut self.file
     }
 
-    /// Renames the finished file into place, replacing what was there.
+    /// Renames the finished file into place, replacing what was there and
+    /// keeping its permission bits. (Its owner becomes the writer, and a hard
+    /// link to the old file keeps the old contents: the name gets a new file.)
     pub fn commit(mut self) -> io::Result<()> {
+        if let Ok(old) = fs::symlink_metadata(&self.target) {
+            if old.is_file() {
+                self.file.set_permissions(old.permissions())?;
+            }
+        }
         fs::rename(&self.temp, &self.target)?;
         self.committed = true;
         Ok(())
@@ -466,9 +477,13 @@ impl Drop for TempFile {
     }
 }
 
-/// Removes the temporary files that a killed process (server or client) left
-/// below `dir`: those named `.dialback-PID-N.part` whose PID is not running.
-/// Symlinks are not followed; `report` hears of each removal or failure.
+/// Removes the temporary files that killed processes (servers or clients)
+/// left below `dir`. A writer holds a lock on its temporary file for as long as
+/// it has it open, and the kernel drops the lock when the writer dies, so a
+/// temporary file that can be locked has no writer left. This holds across
+/// processes, PID namespaces (a server that is PID 1 in every container run),
+/// and servers sharing one root. Symlinks are not followed; `report` hears of
+/// each removal or failure.
 pub fn sweep(dir: &Path, report: &mut dyn FnMut(&Path, io::Result<()>)) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
@@ -478,28 +493,22 @@ pub fn sweep(dir: &Path, report: &mut dyn FnMut(&Path, io::Result<()>)) {
             continue;
         };
         let path = entry.path();
+        let name = entry.file_name();
+        let temporary = name.to_string_lossy().starts_with(TEMP_PREFIX);
         if kind.is_dir() {
             sweep(&path, report);
-        } else if kind.is_file() && left_by_a_dead_process(&entry.file_name().to_string_lossy()) {
+        } else if kind.is_file() && temporary && abandoned(&path) {
             report(&path, fs::remove_file(&path));
         }
     }
 }
 
-fn left_by_a_dead_process(name: &str) -> bool {
-    let pid = name
-        .strip_prefix(TEMP_PREFIX)
-        .and_then(|rest| rest.strip_suffix(".part"))
-        .and_then(|rest| rest.split_once('-'))
-        .and_then(|(pid, _)| pid.parse::<u32>().ok());
-    // Fails closed: without /proc no process can be known dead, so nothing is removed.
-    match pid {
-        Some(pid) => {
-            pid != std::process::id()
-                && Path::new("/proc/self").exists()
-                && !Path::new(&format!("/proc/{pid}")).exists()
-        }
-        None => false,
+/// Whether nobody holds the temporary file at `path` open for writing.
+fn abandoned(path: &Path) -> bool {
+    match open_plain(path, OpenOptions::new().read(true)) {
+        // The lock is released when `file` closes, after the caller removed the name.
+        Ok(file) => file.try_lock().is_ok(),
+        Err(_) => false,
     }
 }
 
@@ -542,24 +551,6 @@ mod tests {
             resolve(&VPath::default(), &name),
             Err(Refusal::NotFound)
         ));
-    }
-
-    #[test]
-    fn only_leftovers_of_dead_processes_are_swept() {
-        let me = std::process::id();
-        assert!(!left_by_a_dead_process(&format!(
-            "{TEMP_PREFIX}{me}-3.part"
-        )));
-        assert!(
-            !left_by_a_dead_process(&format!("{TEMP_PREFIX}1-3.part")),
-            "pid 1 is alive"
-        );
-        assert!(left_by_a_dead_process(&format!(
-            "{TEMP_PREFIX}{}-0.part",
-            u32::MAX - 1
-        )));
-        assert!(!left_by_a_dead_process("notes.txt"));
-        assert!(!left_by_a_dead_process(&format!("{TEMP_PREFIX}x-0.part")));
     }
 
     /// A scratch tree: `root/` holding `inside.txt`, and `outside/secret.txt` beside it.
@@ -608,22 +599,36 @@ mod tests {
     }
 
     #[test]
-    fn the_sweep_removes_only_dead_processes_files() {
+    fn the_sweep_removes_only_temporary_files_nobody_writes() {
         let (top, root) = tree("sweep");
+        // Left by a killed writer: same name shape, no lock. Even with our own pid.
         let dead = root
             .path()
-            .join(format!("{TEMP_PREFIX}{}-0.part", u32::MAX - 1));
-        let mine = root
-            .path()
-            .join(format!("{TEMP_PREFIX}{}-0.part", std::process::id()));
+            .join(format!("{TEMP_PREFIX}{}-99.part", std::process::id()));
         fs::write(&dead, b"x").unwrap();
-        fs::write(&mine, b"x").unwrap();
+        let live = TempFile::beside(&root.path().join("upload.bin")).unwrap();
+        let other = root.path().join("notes.part");
+        fs::write(&other, b"x").unwrap();
         let mut removed = Vec::new();
         sweep(root.path(), &mut |p, r| {
             removed.push((p.to_path_buf(), r.is_ok()))
         });
         assert_eq!(removed, [(dead.clone(), true)]);
-        assert!(!dead.exists() && mine.exists());
+        assert!(!dead.exists() && live.temp.exists() && other.exists());
+        drop(live);
+        fs::remove_dir_all(&top).unwrap();
+    }
+
+    #[test]
+    fn a_replaced_file_keeps_its_permission_bits() {
+        let (top, root) = tree("mode");
+        let target = root.path().join("inside.txt");
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o640)).unwrap();
+        let mut temp = TempFile::beside(&target).unwrap();
+        io::Write::write_all(temp.file(), b"new").unwrap();
+        temp.commit().unwrap();
+        let meta = fs::metadata(&target).unwrap();
+        assert_eq!((meta.permissions().mode() & 0o777, meta.len()), (0o640, 3));
         fs::remove_dir_all(&top).unwrap();
     }
 }

@@ -11,9 +11,8 @@
 
 //!
 //! Runs on Linux only: confinement reads `/proc/self/fd` to check what an open
-//! file really is (and refuses the file when it cannot), the start-up sweep
-//! asks `/proc` which processes are alive, and transfers use `sendfile(2)` and
-//! `splice(2)`. Elsewhere the crate refuses to compile rather than run with
+//! file really is (and refuses the file when it cannot), and transfers use
+//! `sendfile(2)` and `splice(2)`. Elsewhere the crate refuses to compile rather than run with
 //! weaker checks.
 
 // Unsafe code is allowed in `data::zerocopy` alone, for its system calls.

@@ -179,3 +179,60 @@ fn a_flooding_connection_cannot_fill_the_log() {
     assert!(server.log().contains("log lines left out"));
     assert!(!server.log().contains(&long));
 }
+
+/// The real server as PID 1 of a fresh PID namespace, as in a container.
+fn server_as_pid_1(root: &std::path::Path) -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let mut child = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+        .arg(env!("CARGO_BIN_EXE_server"))
+        .args(["0", "--root"])
+        .arg(root)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("unshare (util-linux) runs the server in its own PID namespace");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let port = first
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {first:?}"));
+    (child, port)
+}
+
+#[test]
+fn temporary_files_of_killed_runs_as_pid_1_are_swept() {
+    let srv = TempDir::new("srv");
+    let temps = || {
+        names(srv.path())
+            .iter()
+            .filter(|n| n.starts_with(dialback::fsys::TEMP_PREFIX))
+            .count()
+    };
+    for run in 1..=3 {
+        let (mut child, port) = server_as_pid_1(srv.path());
+        let mut c = common::Ctrl::connect(port);
+        c.expect("USER anonymous", 331);
+        c.expect("PASS x", 230);
+        let mut data = c.epsv();
+        c.expect("ALLO 100000", 200);
+        c.expect(&format!("STOR run{run}.bin"), 150);
+        data.write_all(&common::pattern(5000, run)).unwrap();
+        // The upload is under way; this run's own file is there, the earlier ones are gone.
+        assert!(common::eventually(Duration::from_secs(5), || temps() == 1));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let (mut child, _) = server_as_pid_1(srv.path());
+    let swept = common::eventually(Duration::from_secs(5), || temps() == 0);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    println!("3 killed runs as PID 1: temporary files left {}", temps());
+    assert!(swept, "{:?}", names(srv.path()));
+    assert_eq!(names(srv.path()), Vec::<String>::new());
+}

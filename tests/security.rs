@@ -233,6 +233,9 @@ fn folders_in_place_of_files_and_temporary_names_are_refused() {
     let srv = TempDir::new("srv");
     fs::create_dir(srv.join("dir")).unwrap();
     fs::write(srv.join(".dialback-1-1.part"), b"half an upload").unwrap();
+    // Someone is still writing it: they hold its lock, so the start-up sweep leaves it.
+    let writer = fs::File::open(srv.join(".dialback-1-1.part")).unwrap();
+    writer.try_lock().unwrap();
     let server = Server::start(srv.path(), &[]);
     let mut c = server.login();
     for cmd in [

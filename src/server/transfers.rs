@@ -264,7 +264,9 @@ impl<L> Session<L> {
         let in_place = matches!(sink, Sink::InPlace(_));
         let (code, outcome) = match (moved, expected) {
             (Err(CopyError::Read(e)), _) => (426, format!("connection lost: {}", describe_io(&e))),
-            (Err(CopyError::Write(e)), _) => (451, format!("cannot write: {}", describe_io(&e))),
+            (Err(CopyError::Write(e)), _) => {
+                (no_room(&e), format!("cannot write: {}", describe_io(&e)))
+            }
             (Ok(n), Some(want)) if n != want => {
                 (451, format!("got {n} of the {want} bytes announced"))
             }
@@ -280,7 +282,7 @@ impl<L> Session<L> {
                 };
                 match saved {
                     Ok(()) => (226, format!("{n} bytes")),
-                    Err(e) => (451, format!("cannot save: {}", describe_io(&e))),
+                    Err(e) => (no_room(&e), format!("cannot save: {}", describe_io(&e))),
                 }
             }
         };
@@ -301,6 +303,18 @@ impl<L> Session<L> {
             quote(&name)
         ));
         Reply::new(code, &format!("Upload failed: {outcome}; {kept}."))
+    }
+}
+
+/// The code for a failed write: 452 when the disk is full, 552 when a quota is
+/// used up (RFC 959 §4.2), 451 for anything else.
+fn no_room(e: &io::Error) -> u16 {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    match e.raw_os_error() {
+        Some(ENOSPC) => 452,
+        Some(EDQUOT) => 552,
+        _ => 451,
     }
 }
 
@@ -404,6 +418,9 @@ mod tests {
                 "Upload failed: got 4 of the 10 bytes announced; nothing was saved."
             )
         );
+        let full = store(&mut s, "STOR a.txt", None);
+        let enospc = CopyError::Write(io::Error::from_raw_os_error(28));
+        assert_eq!(s.finish(full, Err(enospc), took).code, 452);
         let cut = store(&mut s, "STOR a.txt", None);
         let lost = CopyError::Read(io::ErrorKind::ConnectionReset.into());
         assert_eq!(s.finish(cut, Err(lost), took).code, 426);
