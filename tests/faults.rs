@@ -148,7 +148,11 @@ fn the_client_keeps_no_file_when_the_server_dies_or_lies() {
             Lie::ShortButHappy,
             "received 500 bytes but the file has 1000",
         ),
-        (Lie::TooLong, "received 2000 bytes but the file has 1000"),
+        // Stopped at the first byte too many.
+        (
+            Lie::TooLong,
+            "the server sent more than the 1000 bytes it announced",
+        ),
     ] {
         let cli = TempDir::new("cli");
         fs::write(cli.join("old.bin"), b"old").unwrap();
@@ -170,11 +174,35 @@ fn the_client_keeps_no_file_when_the_server_dies_or_lies() {
 }
 
 #[test]
+fn the_client_stops_at_the_first_byte_past_the_announced_size() {
+    let cli = TempDir::new("cli");
+    let port = fake_server(Lie::Flood).to_string();
+    let dir = cli.path().to_str().unwrap();
+    let run = common::client(&["127.0.0.1", &port, "--dir", dir], "GET file.bin\n");
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("sent more than the 1000 bytes"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(names(cli.path()), Vec::<String>::new(), "a file was kept");
+    // What the server got into the connection before the client closed it:
+    // socket buffers' worth, not the 200 MiB it tried.
+    let sent = common::FLOOD_SENT.load(std::sync::atomic::Ordering::SeqCst);
+    println!(
+        "lying server: {} MiB of its 200 MiB got out before the client closed",
+        sent >> 20
+    );
+    assert!(sent < 64 << 20, "{sent} bytes");
+}
+
+#[test]
 fn the_client_gives_up_on_broken_servers_within_its_timeouts() {
     for (lie, says) in [
         (Lie::Garbage, "malformed reply"),
         (Lie::Endless, "multi-line reply too long"),
         (Lie::HoldsData, "timed out"),
+        (Lie::NeverReady, "never became ready"),
     ] {
         let cli = TempDir::new("cli");
         let port = fake_server(lie).to_string();

@@ -141,8 +141,13 @@ impl Client {
     }
 
     fn greet_and_log_in(&mut self) -> Result<()> {
+        // 120 says "wait"; a server that keeps saying it gets the stall timeout in all.
+        let deadline = Instant::now() + self.options.stall_timeout;
         let mut greeting = self.reply()?;
         while greeting.code == 120 {
+            if Instant::now() >= deadline {
+                return Err(Error::Protocol("the server never became ready".into()));
+            }
             greeting = self.reply()?;
         }
         if greeting.code != 220 {
@@ -373,13 +378,22 @@ impl Client {
             Sink::Temp(t) => t.file(),
             Sink::InPlace(f) => f,
         };
-        let received = data::receive_file(&mut stream, file, &mut |n| progress(offset + n, size));
+        // One byte past the announced size is enough to know the server lies.
+        let limit = size.map_or(u64::MAX, |total| total - offset + 1);
+        let received = data::receive_file(&mut stream, file, limit, &mut |n| {
+            progress(offset + n, size)
+        });
         drop(stream);
         let done = self.finished();
         let bytes = received.map_err(|e| interrupted(e, Side::Read))?;
         let done = done?;
         if let Some(total) = size {
-            if offset + bytes != total {
+            if offset + bytes > total {
+                return Err(Error::Protocol(format!(
+                    "the server sent more than the {total} bytes it announced"
+                )));
+            }
+            if offset + bytes < total {
                 return Err(Error::Protocol(format!(
                     "received {} bytes but the file has {total}",
                     offset + bytes

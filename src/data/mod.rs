@@ -78,33 +78,29 @@ pub fn send_file(
     out: &mut TcpStream,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyError> {
-    let outcome = zerocopy::send_file(file, out, progress);
-    finish(outcome, file, out, progress)
+    match zerocopy::send_file(file, out, progress) {
+        Outcome::Done(result) => result,
+        Outcome::Unsupported { moved } => {
+            copy(file, out, &mut |n| progress(moved + n)).map(|n| moved + n)
+        }
+    }
 }
 
-/// Receives `input` to its end into `file` at its position: zero-copy where the
-/// kernel can, through the buffer otherwise.
+/// Receives `input` into `file` at its position, to its end or to `limit`
+/// bytes, whichever comes first (a receiver that knows the size asks for one
+/// byte more, to see a sender that lies without taking in what it sends):
+/// zero-copy where the kernel can, through the buffer otherwise.
 pub fn receive_file(
     input: &mut TcpStream,
     file: &mut File,
+    limit: u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyError> {
-    let outcome = zerocopy::receive_file(input, file, progress);
-    finish(outcome, input, file, progress)
-}
-
-/// A zero-copy attempt's result, or, where the kernel could not, the rest of
-/// the bytes copied through the buffer.
-fn finish(
-    outcome: Outcome,
-    input: &mut impl Read,
-    out: &mut impl Write,
-    progress: &mut dyn FnMut(u64),
-) -> Result<u64, CopyError> {
-    match outcome {
+    match zerocopy::receive_file(input, file, limit, progress) {
         Outcome::Done(result) => result,
         Outcome::Unsupported { moved } => {
-            copy(input, out, &mut |n| progress(moved + n)).map(|n| moved + n)
+            let mut rest = input.take(limit - moved);
+            copy(&mut rest, file, &mut |n| progress(moved + n)).map(|n| moved + n)
         }
     }
 }

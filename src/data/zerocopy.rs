@@ -120,9 +120,15 @@ impl Pipe {
     }
 }
 
-/// Receives `input` to its end into `file` at its current position with
-/// `splice(2)` through a pipe, so the bytes never pass through user space.
-pub fn receive_file(input: &TcpStream, file: &File, progress: &mut dyn FnMut(u64)) -> Outcome {
+/// Receives `input` to its end, or to `limit` bytes, into `file` at its current
+/// position with `splice(2)` through a pipe, so the bytes never pass through
+/// user space.
+pub fn receive_file(
+    input: &TcpStream,
+    file: &File,
+    limit: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Outcome {
     let Ok(pipe) = Pipe::new() else {
         return Outcome::Unsupported { moved: 0 };
     };
@@ -131,10 +137,14 @@ pub fn receive_file(input: &TcpStream, file: &File, progress: &mut dyn FnMut(u64
     let null = std::ptr::null_mut;
     let mut total = 0u64;
     loop {
+        let want = (limit - total).min(CHUNK as u64) as usize;
+        if want == 0 {
+            return Outcome::Done(Ok(total));
+        }
         // SAFETY: all descriptors are open for the borrows' lifetime; null offsets
         // mean the socket and the file's own position.
         let got = retry(|| unsafe {
-            sys::splice(sock, null(), pipe_in, null(), CHUNK, sys::SPLICE_F_MOVE)
+            sys::splice(sock, null(), pipe_in, null(), want, sys::SPLICE_F_MOVE)
         });
         let got = match got {
             Ok(0) => return Outcome::Done(Ok(total)),
@@ -212,7 +222,8 @@ mod tests {
             (n, reports)
         });
         let mut last = 0;
-        let Outcome::Done(Ok(n)) = receive_file(&rx, sink.file(), &mut |t| last = t) else {
+        let Outcome::Done(Ok(n)) = receive_file(&rx, sink.file(), u64::MAX, &mut |t| last = t)
+        else {
             panic!("splice failed")
         };
         let (sent, reports) = sender.join().unwrap();
@@ -232,7 +243,8 @@ mod tests {
             .unwrap();
         let mut sink = temp("stalled");
         let start = Instant::now();
-        let Outcome::Done(Err(CopyError::Read(e))) = receive_file(&rx, sink.file(), &mut |_| {})
+        let Outcome::Done(Err(CopyError::Read(e))) =
+            receive_file(&rx, sink.file(), u64::MAX, &mut |_| {})
         else {
             panic!("a stall must fail the read")
         };

@@ -150,7 +150,9 @@ impl Driver {
         let started = Instant::now();
         let moved = match &mut job {
             Job::Send { file, .. } => data::send_file(file, &mut stream, &mut |_| {}),
-            Job::Receive(upload) => data::receive_file(&mut stream, upload.file(), &mut |_| {}),
+            Job::Receive(upload) => {
+                data::receive_file(&mut stream, upload.file(), u64::MAX, &mut |_| {})
+            }
             Job::List { entries, format } => {
                 listings::write(entries, *format, &mut stream).map_err(CopyError::Write)
             }

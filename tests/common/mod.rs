@@ -308,9 +308,17 @@ pub enum Lie {
     Garbage,
     /// Greets with a multi-line reply that never ends.
     Endless,
+    /// Says `120` (not ready yet) every 50 ms, forever.
+    NeverReady,
     /// Sends half the bytes, then holds the data connection open and says nothing.
     HoldsData,
+    /// Says SIZE 1000, then sends up to 200 MiB, counting in `FLOOD_SENT` what the
+    /// client took before it closed the data connection.
+    Flood,
 }
+
+/// How many bytes `Lie::Flood` got into the data connection.
+pub static FLOOD_SENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// A one-session FTP server that misbehaves as told; returns its port.
 pub fn fake_server(lie: Lie) -> u16 {
@@ -324,6 +332,12 @@ pub fn fake_server(lie: Lie) -> u16 {
             Lie::Garbage => {
                 let _ = out.write_all(b"hello there\r\n");
                 return thread::sleep(Duration::from_secs(30));
+            }
+            Lie::NeverReady => {
+                while out.write_all(b"120 not ready yet\r\n").is_ok() {
+                    thread::sleep(Duration::from_millis(50));
+                }
+                return;
             }
             Lie::Endless => {
                 let _ = out.write_all(b"220-welcome\r\n");
@@ -368,6 +382,18 @@ pub fn fake_server(lie: Lie) -> u16 {
                         (None, None) => panic!("RETR before PORT or PASV"),
                     };
                     out.write_all(b"150 here it comes\r\n").unwrap();
+                    if let Lie::Flood = lie {
+                        let block = vec![7u8; 1 << 20];
+                        for _ in 0..200 {
+                            if data.write_all(&block).is_err() {
+                                break;
+                            }
+                            FLOOD_SENT.fetch_add(1 << 20, Ordering::SeqCst);
+                        }
+                        drop(data);
+                        let _ = out.write_all(b"226 done\r\n");
+                        continue;
+                    }
                     let n = match lie {
                         Lie::TooLong => 2000,
                         Lie::OldSchool | Lie::Slow => 1000,
