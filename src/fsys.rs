@@ -281,38 +281,90 @@ impl Root {
         Ok(())
     }
 
-    /// The entries of folder `v` (or `v` alone when it is a file), sorted by name,
-    /// leaving out temporary files and symlinks that lead outside the root.
-    pub fn list(&self, v: &VPath) -> Result<Vec<Entry>, Refusal> {
+    /// The entries of folder `v` (or `v` alone when it is a file), read as they
+    /// are sent, so memory stays bounded whatever the folder holds: a folder of
+    /// up to `SORTED` entries comes sorted by name, a larger one in the order the
+    /// file system gives. Left out: temporary files, names with a line feed,
+    /// symlinks that lead outside the root, and anything but files and folders.
+    pub fn list(&self, v: &VPath) -> Result<Listing, Refusal> {
         let real = self.locate(v)?;
         let meta = fs::metadata(&real)?;
         if meta.is_file() {
             let name = v.name().unwrap_or("/").to_string();
-            return Ok(vec![Entry { name, meta }]);
+            return Ok(Listing {
+                first: vec![Entry { name, meta }].into_iter(),
+                rest: None,
+                root: self.real.clone(),
+            });
         }
         if !meta.is_dir() {
             return Err(Refusal::NotAFile);
         }
-        let mut entries = Vec::new();
-        for item in fs::read_dir(&real)? {
-            let item = item?;
+        let mut listing = Listing {
+            first: Vec::new().into_iter(),
+            rest: Some(fs::read_dir(&real)?),
+            root: self.real.clone(),
+        };
+        let mut first = Vec::new();
+        while first.len() < SORTED {
+            match listing.next_unsorted() {
+                Some(e) => first.push(e),
+                None => {
+                    first.sort_by(|a, b| a.name.cmp(&b.name));
+                    break;
+                }
+            }
+        }
+        listing.first = first.into_iter();
+        Ok(listing)
+    }
+}
+
+/// Folders with up to this many entries are listed sorted; larger ones stream
+/// unsorted, so one listing holds at most this many entries in memory.
+pub const SORTED: usize = 2000;
+
+/// A folder's entries, read from disk as they are consumed.
+#[derive(Debug)]
+pub struct Listing {
+    /// The first entries, read ahead (and sorted, when they were all).
+    first: std::vec::IntoIter<Entry>,
+    /// The rest of the folder, still to be read.
+    rest: Option<fs::ReadDir>,
+    root: PathBuf,
+}
+
+impl Listing {
+    fn next_unsorted(&mut self) -> Option<Entry> {
+        let dir = self.rest.as_mut()?;
+        for item in dir.by_ref() {
+            let Ok(item) = item else { continue };
             let name = item.file_name().to_string_lossy().into_owned();
-            // A name with a line feed cannot be shown on one line: it is left out.
+            // A name with a line feed cannot be shown on one line.
             if name.starts_with(TEMP_PREFIX) || name.contains('\n') {
                 continue;
             }
             let path = item.path();
-            let inside = fs::canonicalize(&path).map(|p| p.starts_with(&self.real));
+            let symlink = item.file_type().is_ok_and(|t| t.is_symlink());
+            if symlink && !fs::canonicalize(&path).is_ok_and(|p| p.starts_with(&self.root)) {
+                continue;
+            }
             // FIFOs, sockets and devices are left out: nothing can be done with them here.
-            match (inside, fs::metadata(&path)) {
-                (Ok(true), Ok(meta)) if meta.is_file() || meta.is_dir() => {
-                    entries.push(Entry { name, meta })
-                }
-                _ => {}
+            match fs::metadata(&path) {
+                Ok(meta) if meta.is_file() || meta.is_dir() => return Some(Entry { name, meta }),
+                _ => continue,
             }
         }
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(entries)
+        self.rest = None;
+        None
+    }
+}
+
+impl Iterator for Listing {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        self.first.next().or_else(|| self.next_unsorted())
     }
 }
 

@@ -171,3 +171,55 @@ fn a_thousand_sessions_leak_no_threads_or_descriptors() {
         threads_and_fds(pid).1
     );
 }
+
+/// The peak resident memory of a process, in KiB, from /proc.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn listing_a_huge_folder_at_once_keeps_memory_bounded() {
+    let srv = TempDir::new("srv");
+    let big = srv.sub("big");
+    let start = Instant::now();
+    for i in 0..100_000 {
+        fs::File::create(big.join(format!("file-with-a-longish-name-{i:06}.dat"))).unwrap();
+    }
+    let made = start.elapsed();
+    let server = Server::start(srv.path(), &["--max-sessions", "100"]);
+    // 32 LISTs whose data connections nobody reads, and 32 STATs whose replies
+    // nobody reads: each session is stuck mid-folder with the rest unread.
+    let mut held = Vec::new();
+    for _ in 0..32 {
+        let mut c = server.login();
+        let data = c.epsv();
+        c.expect("LIST big", 150);
+        held.push((c, Some(data)));
+    }
+    for _ in 0..32 {
+        let mut c = server.login();
+        c.send("STAT big");
+        held.push((c, None));
+    }
+    // Give every session time to fill its socket buffers and block.
+    thread::sleep(Duration::from_secs(1));
+    let peak = peak_rss_kib(server.pid());
+    // Meanwhile a listing read to its end brings all 100,000 names.
+    let mut one = server.login();
+    let mut data = one.epsv();
+    one.expect("NLST big", 150);
+    let mut names = String::new();
+    std::io::Read::read_to_string(&mut data, &mut names).unwrap();
+    assert_eq!(one.reply().code, 226);
+    assert_eq!(names.lines().count(), 100_000);
+    drop(held);
+    println!(
+        "huge folder: 100,000 entries (made in {:.1} s); 32 LISTs and 32 STATs held open: \
+         server peak RSS {:.1} MiB",
+        made.as_secs_f64(),
+        peak as f64 / 1024.0
+    );
+    assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
+}

@@ -95,6 +95,9 @@ impl Driver {
             match step {
                 Step::Reply(reply) => self.send(&reply)?,
                 Step::Close(reply) => return self.send(&reply),
+                Step::Status(arg, listing) => {
+                    listings::write_status(&arg, listing, &mut self.ctrl)?;
+                }
                 Step::Listen(advertise) => self.listen(advertise)?,
                 Step::Transfer(plan, job) => self.transfer(plan, job)?,
             }

@@ -5,8 +5,8 @@ use std::io::{self, BufWriter, Write};
 use std::time::SystemTime;
 
 use super::session::{Job, Session, Step};
-use crate::fsys::Entry;
-use crate::protocol::{one_line, Reply};
+use crate::fsys::Listing;
+use crate::protocol::one_line;
 
 /// How a listing's lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,22 +39,31 @@ impl<L> Session<L> {
     }
 
     /// STAT path: the `ls -l` listing over the control connection (RFC 959 §4.1.3).
-    pub(super) fn stat_path(&self, arg: &str) -> Reply {
+    pub(super) fn stat_path(&self, arg: &str) -> Step<L> {
         match self.resolve(arg).and_then(|v| self.root().list(&v)) {
-            Ok(entries) => {
-                let now = SystemTime::now();
-                let mut lines = vec![format!("Status of {arg}:")];
-                lines.extend(entries.iter().map(|e| format!(" {}", e.ls_line(now))));
-                lines.push("End of status.".to_string());
-                Reply::multi(213, lines)
-            }
-            Err(r) => self.refuse(arg, r),
+            Ok(listing) => Step::Status(arg.to_string(), listing),
+            Err(r) => Step::Reply(self.refuse(arg, r)),
         }
     }
 }
 
+/// Writes STAT's multi-line 213 reply for `listing` as the folder is read,
+/// each line made safe as any reply line is; returns the bytes written.
+pub fn write_status(arg: &str, listing: Listing, out: &mut dyn Write) -> io::Result<u64> {
+    let now = SystemTime::now();
+    let mut out = Counter(BufWriter::new(out), 0);
+    write!(out, "213-Status of {}:\r\n", one_line(arg))?;
+    for e in listing {
+        // A leading space: no entry can look like the reply's last line.
+        write!(out, " {}\r\n", one_line(&e.ls_line(now)))?;
+    }
+    write!(out, "213 End of status.\r\n")?;
+    out.flush()?;
+    Ok(out.1)
+}
+
 /// Writes `entries` to `out` in `format`, each line ending in CRLF; returns the bytes written.
-pub fn write(entries: &[Entry], format: Format, out: &mut dyn Write) -> io::Result<u64> {
+pub fn write(entries: &mut Listing, format: Format, out: &mut dyn Write) -> io::Result<u64> {
     let now = SystemTime::now();
     let mut out = Counter(BufWriter::new(out), 0);
     for e in entries {
@@ -92,11 +101,18 @@ mod tests {
 
     fn listed(s: &mut Session<()>, line: &str) -> String {
         s.line("PORT 127,0,0,1,19,137");
-        let Step::Transfer(_, Job::List { entries, format }) = s.line(line) else {
+        let Step::Transfer(
+            _,
+            Job::List {
+                mut entries,
+                format,
+            },
+        ) = s.line(line)
+        else {
             panic!("{line}")
         };
         let mut out = Vec::new();
-        write(&entries, format, &mut out).unwrap();
+        write(&mut entries, format, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 

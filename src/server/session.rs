@@ -18,7 +18,7 @@ use super::listings::Format;
 use super::log::{quote, Budget};
 use super::transfers::Upload;
 use super::Config;
-use crate::fsys::{self, Entry, Refusal, Root, VPath};
+use crate::fsys::{self, Listing, Refusal, Root, VPath};
 use crate::protocol::{Command, Reply};
 
 /// How the next data connection is made. `L` is the driver's listener type;
@@ -38,6 +38,9 @@ pub enum Step<L> {
     Reply(Reply),
     /// Send the reply and close the session.
     Close(Reply),
+    /// Send a multi-line 213 reply: `Status of NAME:`, a line per entry, the end
+    /// (STAT path, RFC 959 §4.1.3), written as the folder is read.
+    Status(String, Listing),
     /// Open a passive listener on the control connection's local address, and
     /// hand it (or the failure) to `Session::listening` for the reply.
     Listen(Advertise),
@@ -63,7 +66,7 @@ pub enum Job {
     /// Receive into an upload's file.
     Receive(Upload),
     /// Send a listing.
-    List { entries: Vec<Entry>, format: Format },
+    List { entries: Listing, format: Format },
 }
 
 /// Who is logged in, and what they may do.
@@ -157,7 +160,7 @@ impl<L> Session<L> {
             Command::Size(arg) => Step::Reply(self.size(&arg)),
             Command::Mdtm(arg) => Step::Reply(self.mdtm(&arg)),
             Command::Stat(None) => Step::Reply(self.status()),
-            Command::Stat(Some(arg)) => Step::Reply(self.stat_path(&arg)),
+            Command::Stat(Some(arg)) => self.stat_path(&arg),
             Command::Mlst(arg) => Step::Reply(self.mlst(arg.as_deref().unwrap_or("."))),
             Command::Port(addr) | Command::Eprt(addr) => Step::Reply(self.dial_back_to(addr)),
             Command::Pasv => self.passive(false),
@@ -294,6 +297,7 @@ pub(super) mod tests {
     pub fn code(step: Step<()>) -> u16 {
         match step {
             Step::Reply(r) | Step::Close(r) => r.code,
+            Step::Status(..) => 213,
             Step::Listen(_) | Step::Transfer(..) => 0,
         }
     }

@@ -53,9 +53,7 @@ impl Job {
                 Reply::new(150, &format!("Sending {name} ({left} bytes)."))
             }
             Job::Receive(upload) => Reply::new(150, &format!("Ready to receive {}.", upload.name)),
-            Job::List { entries, .. } => {
-                Reply::new(150, &format!("Listing {} entries.", entries.len()))
-            }
+            Job::List { .. } => Reply::new(150, "Here comes the listing."),
         }
     }
 }
