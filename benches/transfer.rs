@@ -172,7 +172,8 @@ impl Drop for Started {
 
 fn start_ours(root: &Path) -> (Started, u16) {
     let mut child = Command::new(SERVER)
-        .args(["0", "--bind", "127.0.0.1", "--root"])
+        // Every benchmark client comes from 127.0.0.1: 32 at once among them.
+        .args(["0", "--bind", "127.0.0.1", "--max-per-ip", "64", "--root"])
         .arg(root)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -51,7 +51,14 @@ fn the_session_cap_turns_away_exactly_the_excess() {
     // A long idle timeout, so no session can end while the test counts.
     let server = Server::start(
         srv.path(),
-        &["--max-sessions", "20", "--idle-timeout", "120"],
+        &[
+            "--max-sessions",
+            "20",
+            "--max-per-ip",
+            "100",
+            "--idle-timeout",
+            "120",
+        ],
     );
     let held: Vec<Ctrl> = (0..20).map(|_| server.login()).collect();
     let mut extra: Vec<Ctrl> = (0..5).map(|_| Ctrl::connect_raw(server.port)).collect();
@@ -77,7 +84,14 @@ fn idle_and_trickling_crowds_do_not_stop_real_clients() {
     fs::write(srv.join("a.bin"), pattern(64 * 1024, 1)).unwrap();
     let server = Server::start(
         srv.path(),
-        &["--max-sessions", "250", "--idle-timeout", "3"],
+        &[
+            "--max-sessions",
+            "250",
+            "--max-per-ip",
+            "1000",
+            "--idle-timeout",
+            "3",
+        ],
     );
     let port = server.port;
 
@@ -189,7 +203,10 @@ fn listing_a_huge_folder_at_once_keeps_memory_bounded() {
         fs::File::create(big.join(format!("file-with-a-longish-name-{i:06}.dat"))).unwrap();
     }
     let made = start.elapsed();
-    let server = Server::start(srv.path(), &["--max-sessions", "100"]);
+    let server = Server::start(
+        srv.path(),
+        &["--max-sessions", "100", "--max-per-ip", "100"],
+    );
     // 32 LISTs whose data connections nobody reads, and 32 STATs whose replies
     // nobody reads: each session is stuck mid-folder with the rest unread.
     let mut held = Vec::new();

@@ -236,3 +236,47 @@ fn temporary_files_of_killed_runs_as_pid_1_are_swept() {
     assert!(swept, "{:?}", names(srv.path()));
     assert_eq!(names(srv.path()), Vec::<String>::new());
 }
+
+#[test]
+fn one_address_cannot_take_every_session_and_strangers_must_log_in_soon() {
+    let srv = TempDir::new("srv");
+    let server = Server::start(
+        srv.path(),
+        &[
+            "--max-per-ip",
+            "3",
+            "--login-timeout",
+            "0.5",
+            "--idle-timeout",
+            "60",
+        ],
+    );
+    let held: Vec<common::Ctrl> = (0..3).map(|_| server.login()).collect();
+    let mut fourth = common::Ctrl::connect_raw(server.port);
+    let refused = fourth.reply();
+    assert_eq!(refused.code, 421, "{refused:?}");
+    assert!(refused.text().contains("from your address"), "{refused:?}");
+    // Another address still gets in: 127.0.0.2 is loopback too. (std cannot
+    // choose the local address of a connection; Python can.)
+    let script = format!(
+        "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.2',0))\n\
+         s.connect(('127.0.0.1',{}))\nsys.stdout.write(s.recv(100).decode())",
+        server.port
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let greeting = String::from_utf8_lossy(&out.stdout);
+    assert!(greeting.starts_with("220 "), "{out:?}");
+    drop(held);
+    // A connection that never logs in is closed after the login timeout, not the idle one.
+    let start = Instant::now();
+    let mut lurker = common::Ctrl::connect(server.port);
+    assert!(lurker.rest().starts_with("421 "));
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // A logged-in session is not.
+    let mut c = server.login();
+    std::thread::sleep(Duration::from_millis(800));
+    c.expect("NOOP", 200);
+}

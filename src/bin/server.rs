@@ -20,6 +20,8 @@ options:
   --bind ADDR              the address to listen on (default: all, IPv6 and IPv4)
   --read-only              refuse uploads
   --max-sessions N         sessions at once; more are told 421 (default 64)
+  --max-per-ip N           sessions at once from one address (default 16)
+  --login-timeout SECS     close a connection that has not logged in (default 30)
   --idle-timeout SECS      close a silent control connection (default 300)
   --connect-timeout SECS   wait for a data connection (default 30)
   --stall-timeout SECS     abort a transfer that moves no byte (default 60)
@@ -39,6 +41,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     let (mut read_only, mut max_sessions, mut passive_ports, mut public_address) =
         (false, None, None, None);
     let (mut idle, mut connect, mut stall) = (None, None, None);
+    let (mut per_ip, mut login) = (None, None);
     while let Some(arg) = flags.next() {
         match arg.as_str() {
             "--help" | "-h" => return Ok(Start::Usage),
@@ -47,6 +50,8 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
             "--bind" => bind = Some(flags.parsed(&arg, "an IP address")?),
             "--read-only" => read_only = true,
             "--max-sessions" => max_sessions = Some(flags.parsed(&arg, "a whole number")?),
+            "--max-per-ip" => per_ip = Some(flags.parsed(&arg, "a whole number")?),
+            "--login-timeout" => login = Some(flags.seconds(&arg)?),
             "--idle-timeout" => idle = Some(flags.seconds(&arg)?),
             "--connect-timeout" => connect = Some(flags.seconds(&arg)?),
             "--stall-timeout" => stall = Some(flags.seconds(&arg)?),
@@ -62,6 +67,8 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     let mut config = Config::new(shared);
     config.read_only = read_only;
     config.max_sessions = max_sessions.unwrap_or(config.max_sessions);
+    config.max_per_ip = per_ip.unwrap_or(config.max_per_ip);
+    config.login_timeout = login.unwrap_or(config.login_timeout);
     config.idle_timeout = idle.unwrap_or(config.idle_timeout);
     config.connect_timeout = connect.unwrap_or(config.connect_timeout);
     config.stall_timeout = stall.unwrap_or(config.stall_timeout);

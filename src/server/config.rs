@@ -15,6 +15,10 @@ pub struct Config {
     pub read_only: bool,
     /// Sessions at once; the next one is told 421 and closed.
     pub max_sessions: usize,
+    /// Sessions at once from one address (rclone alone opens about 13).
+    pub max_per_ip: usize,
+    /// How long a connection may take to log in.
+    pub login_timeout: Duration,
     /// How long a control connection may stay silent.
     pub idle_timeout: Duration,
     /// How long to wait for a data connection to be made (dialing back or accepting).
@@ -28,12 +32,15 @@ pub struct Config {
 }
 
 impl Config {
-    /// The defaults for a root: 64 sessions, 300 s idle, 30 s to connect, 60 s stall.
+    /// The defaults for a root: 64 sessions, 16 from one address, 30 s to log
+    /// in, 300 s idle, 30 s to connect, 60 s stall.
     pub fn new(root: Root) -> Config {
         Config {
             root,
             read_only: false,
             max_sessions: 64,
+            max_per_ip: 16,
+            login_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(60),

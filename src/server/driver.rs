@@ -64,7 +64,12 @@ impl Driver {
         );
         self.send(&session::greeting())?;
         loop {
-            input.get_mut().until = Instant::now() + self.config.idle_timeout;
+            // Until it has logged in, a connection gets the shorter login timeout.
+            let wait = match self.session.logged_in() {
+                true => self.config.idle_timeout,
+                false => self.config.login_timeout.min(self.config.idle_timeout),
+            };
+            input.get_mut().until = Instant::now() + wait;
             let line = match protocol::read_line(&mut input, MAX_LINE) {
                 Ok(Line::Text(line)) => line,
                 Ok(Line::Eof) => return Ok(()),

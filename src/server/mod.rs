@@ -19,10 +19,10 @@ pub use log::log;
 /// The accept loop's own log budget: refusals at the door are the client's choice too.
 static DOOR: log::Budget = log::Budget::new();
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -65,7 +65,7 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
         })
     })?;
     let config = Arc::new(config);
-    let active = Arc::new(AtomicUsize::new(0));
+    let active = Arc::new(Seats::default());
     let mut loops = Vec::new();
     for listener in listeners {
         let (config, active) = (Arc::clone(&config), Arc::clone(&active));
@@ -83,7 +83,7 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
     Ok(())
 }
 
-fn accept_loop(listener: &TcpListener, config: &Arc<Config>, active: &Arc<AtomicUsize>) {
+fn accept_loop(listener: &TcpListener, config: &Arc<Config>, active: &Arc<Seats>) {
     loop {
         match listener.accept() {
             Ok((stream, peer)) => admit(stream, peer, config, active),
@@ -97,22 +97,24 @@ fn accept_loop(listener: &TcpListener, config: &Arc<Config>, active: &Arc<Atomic
 }
 
 /// Starts a session thread for a new connection, or turns it away with 421 when
-/// the server is full.
-fn admit(mut stream: TcpStream, peer: SocketAddr, config: &Arc<Config>, active: &Arc<AtomicUsize>) {
+/// the server is full, or full of this address's sessions.
+fn admit(mut stream: TcpStream, peer: SocketAddr, config: &Arc<Config>, seats: &Arc<Seats>) {
     let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
-    if active.fetch_add(1, Ordering::SeqCst) >= config.max_sessions {
-        active.fetch_sub(1, Ordering::SeqCst);
-        DOOR.log(peer, "refused: too many sessions");
-        let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-        let _ = stream.write_all(b"421 Too many sessions; try again later.\r\n");
-        return;
-    }
-    let guard = Slot(Arc::clone(active));
+    let slot = match Seats::take(seats, peer.ip(), config) {
+        Ok(slot) => slot,
+        Err(why) => {
+            DOOR.log(peer, format_args!("refused: too many {why}"));
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+            let reply = format!("421 Too many {why}; try again later.\r\n");
+            let _ = stream.write_all(reply.as_bytes());
+            return;
+        }
+    };
     let config = Arc::clone(config);
     let spawned = thread::Builder::new()
         .name(format!("session {peer}"))
         .spawn(move || {
-            let _guard = guard;
+            let _slot = slot;
             driver::serve(stream, peer, config);
         });
     if let Err(e) = spawned {
@@ -123,11 +125,42 @@ fn admit(mut stream: TcpStream, peer: SocketAddr, config: &Arc<Config>, active: 
     }
 }
 
-/// One taken session slot, given back on drop, even if the session panics.
-struct Slot(Arc<AtomicUsize>);
+/// The sessions under way: how many in all, and from each address.
+#[derive(Debug, Default)]
+struct Seats(Mutex<(usize, HashMap<IpAddr, usize>)>);
+
+impl Seats {
+    /// Takes a seat for a session from `ip`, or says which limit is reached.
+    fn take(seats: &Arc<Seats>, ip: IpAddr, config: &Config) -> Result<Slot, &'static str> {
+        // A poisoned lock only means a thread panicked between two counts.
+        let mut guard = seats.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (all, by_ip) = &mut *guard;
+        if *all >= config.max_sessions {
+            return Err("sessions");
+        }
+        let mine = by_ip.entry(ip).or_insert(0);
+        if *mine >= config.max_per_ip {
+            return Err("sessions from your address");
+        }
+        *mine += 1;
+        *all += 1;
+        Ok(Slot(Arc::clone(seats), ip))
+    }
+}
+
+/// One taken seat, given back on drop, even if the session panics.
+struct Slot(Arc<Seats>, IpAddr);
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        let mut guard = self.0 .0.lock().unwrap_or_else(|e| e.into_inner());
+        let (all, by_ip) = &mut *guard;
+        *all -= 1;
+        if let Some(mine) = by_ip.get_mut(&self.1) {
+            *mine -= 1;
+            if *mine == 0 {
+                by_ip.remove(&self.1);
+            }
+        }
     }
 }

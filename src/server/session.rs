@@ -182,6 +182,11 @@ impl<L> Session<L> {
         &self.config.root
     }
 
+    /// Whether someone has logged in.
+    pub fn logged_in(&self) -> bool {
+        self.login.is_some()
+    }
+
     /// Logs an event of this session, within its budget.
     pub fn log(&self, event: impl std::fmt::Display) {
         self.budget.log(self.peer, event);
