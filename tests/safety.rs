@@ -280,3 +280,27 @@ fn one_address_cannot_take_every_session_and_strangers_must_log_in_soon() {
     std::thread::sleep(Duration::from_millis(800));
     c.expect("NOOP", 200);
 }
+
+#[test]
+fn nothing_a_server_sends_reaches_the_terminal_as_a_control_sequence() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::write(srv.join("evil\x1b]0;pwned\x07.txt"), b"e").unwrap();
+    fs::write(srv.join("plain.txt"), b"p").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let run = server.client(cli.path(), &[], "LIST\nMGET *.txt\nGET \"red\x1b[31m\"\n");
+    assert_eq!(run.code(), 1, "{run:?}");
+    for (what, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        assert!(!text.contains(['\x1b', '\x07', '\r']), "{what}: {text:?}");
+    }
+    assert!(
+        run.stdout.contains("evil\\x1b]0;pwned\\x07.txt"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("control characters"), "{}", run.stderr);
+    assert_eq!(
+        names(cli.path()),
+        ["plain.txt"],
+        "a file with control characters in its name"
+    );
+}

@@ -1,6 +1,8 @@
 //! The client's standard front-end: results on stdout, `error: ...` lines on
 //! stderr, and, for a person at a terminal, the prompt and a live progress
-//! line redrawn in place on stderr.
+//! line redrawn in place on stderr. Everything a server chose (reply text,
+//! listings, names) goes through `Printable`: its control characters are shown
+//! as escapes, never sent to the terminal, and CR LF line ends become local ones.
 
 use std::io::{self, Write};
 use std::time::Instant;
@@ -10,7 +12,7 @@ use super::units::Meter;
 
 /// The terminal (or the pipes) the client writes to.
 pub struct Console {
-    stdout: io::Stdout,
+    stdout: Printable<io::Stdout>,
     quiet: bool,
     /// A person types the commands: show a prompt.
     prompting: bool,
@@ -23,7 +25,7 @@ impl Console {
     /// line on stderr when `meter`.
     pub fn new(quiet: bool, prompting: bool, meter: bool) -> Console {
         Console {
-            stdout: io::stdout(),
+            stdout: Printable::new(io::stdout()),
             quiet,
             prompting,
             meter: meter.then_some(None),
@@ -40,7 +42,7 @@ impl Output for Console {
     }
 
     fn error(&mut self, line: &str) {
-        eprintln!("error: {line}");
+        eprintln!("error: {}", printable(line));
     }
 
     fn text(&mut self) -> &mut dyn Write {
@@ -75,5 +77,89 @@ impl Output for Console {
         if self.prompting {
             let _ = writeln!(self.stdout);
         }
+    }
+}
+
+/// A writer that shows control characters as escapes (`\x1b`, `\u{009b}`)
+/// instead of passing them to a terminal, and turns CR LF into LF.
+pub struct Printable<W> {
+    inner: W,
+    /// A CR or a 0xC2 byte, waiting for the byte that says what it starts.
+    held: Option<u8>,
+}
+
+impl<W: Write> Printable<W> {
+    pub fn new(inner: W) -> Printable<W> {
+        Printable { inner, held: None }
+    }
+
+    fn push(&mut self, b: u8, out: &mut Vec<u8>) {
+        match (self.held.take(), b) {
+            (Some(b'\r'), b'\n') => out.push(b'\n'),
+            // U+0080 to U+009F, the C1 controls, in UTF-8.
+            (Some(0xC2), 0x80..=0x9F) => out.extend(format!("\\u{{{b:04x}}}").bytes()),
+            (Some(h), _) => {
+                escape(h, out);
+                self.push(b, out);
+            }
+            (None, b'\r' | 0xC2) => self.held = Some(b),
+            (None, _) => escape(b, out),
+        }
+    }
+}
+
+/// A byte as it may reach a terminal: C0 controls other than LF and tab, and
+/// DEL, as `\xNN`; anything else as it is.
+fn escape(b: u8, out: &mut Vec<u8>) {
+    if b < 0x20 && b != b'\n' && b != b'\t' || b == 0x7F {
+        out.extend(format!("\\x{b:02x}").bytes());
+    } else {
+        out.push(b);
+    }
+}
+
+impl<W: Write> Write for Printable<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut out = Vec::with_capacity(buf.len() + 8);
+        for &b in buf {
+            self.push(b, &mut out);
+        }
+        self.inner.write_all(&out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if let Some(h) = self.held.take() {
+            let mut out = Vec::new();
+            escape(h, &mut out);
+            self.inner.write_all(&out)?;
+        }
+        self.inner.flush()
+    }
+}
+
+/// `text` with its control characters shown as escapes.
+pub fn printable(text: &str) -> String {
+    let mut p = Printable::new(Vec::new());
+    // Writing to a Vec cannot fail.
+    let _ = p.write_all(text.as_bytes()).and_then(|()| p.flush());
+    String::from_utf8_lossy(&p.inner).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        assert_eq!(printable("a\x1b]0;pwned\x07b"), "a\\x1b]0;pwned\\x07b");
+        assert_eq!(printable("csi\u{9b}31m é"), "csi\\u{009b}31m é");
+        assert_eq!(printable("tab\tok\r\nline\rcr"), "tab\tok\nline\\x0dcr");
+        // A CR LF split across two writes is still one line end.
+        let mut p = Printable::new(Vec::new());
+        p.write_all(b"one\r").unwrap();
+        p.write_all(b"\ntwo\r").unwrap();
+        p.flush().unwrap();
+        assert_eq!(p.inner, b"one\ntwo\\x0d");
     }
 }

@@ -362,6 +362,9 @@ pub fn base_name(name: &str) -> Result<String, Error> {
     match base {
         "" | "." | ".." => Err(Error::Usage(format!("no file name in {name:?}"))),
         b if b.starts_with(TEMP_PREFIX) => Err(Error::Usage(format!("reserved name {b:?}"))),
+        b if b.chars().any(char::is_control) => Err(Error::Usage(format!(
+            "refusing the name {b:?}: it has control characters"
+        ))),
         b => Ok(b.to_string()),
     }
 }
@@ -422,6 +425,7 @@ mod tests {
         assert!(base_name("..").is_err());
         assert!(base_name("/").is_err());
         assert!(base_name("x/.dialback-1-2.part").is_err());
+        assert!(base_name("evil\x1b]0;pwned\x07").is_err());
     }
 
     #[test]
