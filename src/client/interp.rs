@@ -47,6 +47,8 @@ pub struct Interpreter {
     pub stop_on_error: bool,
     /// Sees every control line (`-v`).
     pub trace: Option<fn(Direction, &str)>,
+    /// Why the last connection ended or failed, said with "not connected".
+    lost: Option<String>,
 }
 
 impl Interpreter {
@@ -58,6 +60,7 @@ impl Interpreter {
             options,
             stop_on_error: false,
             trace: None,
+            lost: None,
         }
     }
 
@@ -112,7 +115,10 @@ impl Interpreter {
     fn failed(&mut self, e: &Error, out: &mut dyn Output) -> bool {
         let lost = self.connection.as_ref().is_some_and(|(c, _)| c.is_broken());
         match self.connection.take_if(|_| lost) {
-            Some((_, name)) => out.error(&format!("{e} (connection to {name} lost)")),
+            Some((_, name)) => {
+                self.lost = Some(format!("the connection to {name} was lost"));
+                out.error(&format!("{e} (connection to {name} lost)"))
+            }
             None => out.error(&e.to_string()),
         }
         false
@@ -217,16 +223,19 @@ impl Interpreter {
     fn client(&mut self) -> Result<&mut Client, Error> {
         match &mut self.connection {
             Some((client, _)) => Ok(client),
-            None => Err(Error::Usage(
-                "not connected; use OPEN HOST PORT".to_string(),
-            )),
+            None => Err(Error::Usage(match &self.lost {
+                Some(why) => format!("not connected ({why}); use OPEN HOST PORT"),
+                None => "not connected; use OPEN HOST PORT".to_string(),
+            })),
         }
     }
 
     fn open(&mut self, host: &str, port: u16, out: &mut dyn Output) -> Result<(), Error> {
         self.close();
         let observer: Option<Observer> = self.trace.map(|trace| Box::new(trace) as Observer);
-        let client = Client::connect_observed(host, port, self.options.clone(), observer)?;
+        let client = Client::connect_observed(host, port, self.options.clone(), observer)
+            .inspect_err(|e| self.lost = Some(format!("{host} {port}: {e}")))?;
+        self.lost = None;
         let name = if host.contains(':') {
             format!("[{host}]:{port}")
         } else {
@@ -521,5 +530,19 @@ mod tests {
             "PUT local [remote]: upload a file\n"
         );
         assert!(screen.said.is_empty(), "EXIT ends the script before PWD");
+    }
+
+    #[test]
+    fn after_a_failed_login_not_connected_says_why() {
+        let mut interp = Interpreter::new(scratch("refused"), Options::default());
+        let mut screen = Screen::default();
+        // Nothing listens on port 1 of this machine.
+        interp.run(Some(("127.0.0.1", 1)), &mut lines("PWD"), &mut screen);
+        assert_eq!(screen.errors.len(), 2, "{:?}", screen.errors);
+        assert!(
+            screen.errors[1].starts_with("not connected (127.0.0.1 1: cannot connect"),
+            "{:?}",
+            screen.errors
+        );
     }
 }
