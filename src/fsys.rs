@@ -501,6 +501,44 @@ impl TempFile {
         }
     }
 
+    /// The partial file of a download to `target`, `.dialback-get-NAME.part`
+    /// beside it: started over, or kept to `resume` from its end. Like any
+    /// temporary file it is removed when the download fails; only a killed
+    /// client leaves it, and the next resumed download of that name goes on
+    /// from it. Two downloads to one name at once are refused.
+    pub fn partial(target: &Path, resume: bool) -> io::Result<TempFile> {
+        let name = target.file_name().unwrap_or_default().to_string_lossy();
+        let temp = target.with_file_name(format!("{TEMP_PREFIX}get-{name}.part"));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .custom_flags(O_NONBLOCK)
+            .open(&temp)?;
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::other(format!(
+                "{}: not a plain file",
+                temp.display()
+            )));
+        }
+        if let Err(fs::TryLockError::WouldBlock) = file.try_lock() {
+            return Err(io::Error::other(
+                "another download to this name is under way",
+            ));
+        }
+        if resume {
+            io::Seek::seek(&mut file, io::SeekFrom::End(0))?;
+        } else {
+            file.set_len(0)?;
+        }
+        Ok(TempFile {
+            file,
+            temp,
+            target: target.to_path_buf(),
+            committed: false,
+        })
+    }
+
     pub fn file(&mut self) -> &mut File {
         &mut self.file
     }

@@ -304,3 +304,67 @@ fn nothing_a_server_sends_reaches_the_terminal_as_a_control_sequence() {
         "a file with control characters in its name"
     );
 }
+
+#[test]
+fn a_killed_download_leaves_one_partial_file_that_get_c_resumes() {
+    use std::io::{Seek, SeekFrom};
+    let (srv, cli, out) = (
+        TempDir::new("srv"),
+        TempDir::new("cli"),
+        TempDir::new("out"),
+    );
+    // A sparse GiB with real bytes at both ends, so a resume must line up.
+    let (head, tail) = (common::pattern(4096, 1), common::pattern(4096, 2));
+    let mut big = fs::File::create(srv.join("big.bin")).unwrap();
+    big.write_all(&head).unwrap();
+    big.seek(SeekFrom::Start((1 << 30) - 4096)).unwrap();
+    big.write_all(&tail).unwrap();
+    drop(big);
+    let server = Server::start(srv.path(), &[]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(["127.0.0.1", &server.port.to_string(), "--dir"])
+        .arg(cli.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(fs::File::create(out.join("stdout")).unwrap())
+        .stderr(fs::File::create(out.join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"GET big.bin\n")
+        .unwrap();
+    let partial = cli.join(".dialback-get-big.bin.part");
+    let started = || fs::metadata(&partial).is_ok_and(|m| m.len() > 0);
+    assert!(
+        common::eventually(Duration::from_secs(20), started),
+        "the download never started"
+    );
+    // Stopped, then killed: no chance to clean up, as with SIGKILL or an unhandled SIGTERM.
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let had = fs::metadata(&partial).unwrap().len();
+    assert_eq!(names(cli.path()), [".dialback-get-big.bin.part"]);
+    assert!(had < 1 << 30, "the download finished before the kill");
+
+    let run = server.client(cli.path(), &[], "GET -c big.bin\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(names(cli.path()), ["big.bin"], "the partial file was left");
+    let mut got = fs::File::open(cli.join("big.bin")).unwrap();
+    assert_eq!(got.metadata().unwrap().len(), 1 << 30);
+    let mut ends = vec![0u8; 4096];
+    std::io::Read::read_exact(&mut got, &mut ends).unwrap();
+    assert_eq!(ends, head);
+    got.seek(SeekFrom::Start((1 << 30) - 4096)).unwrap();
+    std::io::Read::read_exact(&mut got, &mut ends).unwrap();
+    assert_eq!(ends, tail);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("received"))
+        .unwrap_or_default();
+    println!("killed download: {had} bytes kept in the partial file; GET -c: {line}");
+}

@@ -345,10 +345,16 @@ impl Client {
     ) -> Result<Transfer> {
         let size = self.size(remote)?;
         let started = Instant::now();
-        let offset = match (resume, std::fs::metadata(dest)) {
-            (true, Ok(m)) if m.is_file() => m.len(),
-            _ => 0,
+        // Resuming continues the local file itself, or else what a killed download
+        // of it left behind; a fresh download starts that partial file over.
+        let mut sink = match std::fs::metadata(dest) {
+            Ok(m) if resume && m.is_file() => Sink::InPlace(
+                open_plain(dest, OpenOptions::new().append(true))
+                    .map_err(|r| local_refusal(dest, r))?,
+            ),
+            _ => Sink::Temp(TempFile::partial(dest, resume)?),
         };
+        let offset = sink.file().metadata()?.len();
         if let Some(total) = size {
             if offset > total {
                 return Err(Error::Usage(format!(
@@ -356,28 +362,21 @@ impl Client {
                 )));
             }
             if resume && offset == total {
+                if let Sink::Temp(t) = sink {
+                    t.commit()?;
+                }
                 return Ok(Transfer {
                     bytes: 0,
                     elapsed: started.elapsed(),
                 });
             }
         }
-        let mut sink = if offset > 0 {
-            let mut file = OpenOptions::new().append(true).open(dest)?;
-            file.flush()?;
-            Sink::InPlace(file)
-        } else {
-            Sink::Temp(TempFile::beside(dest)?)
-        };
         let channel = self.open_channel()?;
         if offset > 0 {
             self.expect(&Command::Rest(offset), &[350])?;
         }
         let mut stream = self.start(&Command::Retr(remote.to_string()), channel)?;
-        let file = match &mut sink {
-            Sink::Temp(t) => t.file(),
-            Sink::InPlace(f) => f,
-        };
+        let file = sink.file();
         // One byte past the announced size is enough to know the server lies.
         let limit = size.map_or(u64::MAX, |total| total - offset + 1);
         let received = data::receive_file(&mut stream, file, limit, &mut |n| {
@@ -420,11 +419,8 @@ impl Client {
     /// so the server can tell a complete upload from a broken one.
     pub fn put(&mut self, local: &Path, remote: &str, progress: Progress) -> Result<Transfer> {
         let started = Instant::now();
-        let shown = local.display();
-        let mut file = open_plain(local, OpenOptions::new().read(true)).map_err(|r| match r {
-            Refusal::NotFound => Error::Usage(format!("{shown}: no such local file")),
-            other => Error::Usage(format!("{shown}: {other}")),
-        })?;
+        let mut file = open_plain(local, OpenOptions::new().read(true))
+            .map_err(|r| local_refusal(local, r))?;
         let meta = file.metadata()?;
         let size = meta.len();
         let channel = self.open_channel()?;
@@ -495,6 +491,23 @@ impl Client {
 enum Sink {
     Temp(TempFile),
     InPlace(File),
+}
+
+impl Sink {
+    fn file(&mut self) -> &mut File {
+        match self {
+            Sink::Temp(t) => t.file(),
+            Sink::InPlace(f) => f,
+        }
+    }
+}
+
+/// A local file that cannot be used, as an error that names it.
+fn local_refusal(path: &Path, r: Refusal) -> Error {
+    match r {
+        Refusal::NotFound => Error::Usage(format!("{}: no such local file", path.display())),
+        other => Error::Usage(format!("{}: {other}", path.display())),
+    }
 }
 
 /// Which side of a copy is the data connection.
