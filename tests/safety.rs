@@ -368,3 +368,51 @@ fn a_killed_download_leaves_one_partial_file_that_get_c_resumes() {
         .unwrap_or_default();
     println!("killed download: {had} bytes kept in the partial file; GET -c: {line}");
 }
+
+#[test]
+fn a_full_disk_answers_452_and_the_client_says_so() {
+    use std::io::BufRead;
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::write(cli.join("big.bin"), common::pattern(200 << 10, 3)).unwrap();
+    // The server's root is a 64 KiB tmpfs of its own mount namespace.
+    let script = format!(
+        "mount -t tmpfs -o size=64k tmpfs '{root}' && exec '{server}' 0 --root '{root}'",
+        root = srv.path().display(),
+        server = env!("CARGO_BIN_EXE_server")
+    );
+    let mut child = Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("unshare (util-linux)");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let port = first.trim().rsplit(':').next().unwrap().to_string();
+    let dir = cli.path().to_str().unwrap();
+    let run = common::client(&["127.0.0.1", &port, "--dir", dir], "PUT big.bin\n");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("the server's disk is full: 452 "),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_overwritten_file_keeps_its_permission_bits() {
+    use std::os::unix::fs::PermissionsExt;
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::write(srv.join("notes.txt"), b"old").unwrap();
+    fs::set_permissions(srv.join("notes.txt"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(cli.join("notes.txt"), b"new notes").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let run = server.client(cli.path(), &[], "PUT notes.txt\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    let meta = fs::metadata(srv.join("notes.txt")).unwrap();
+    assert_eq!((meta.len(), meta.permissions().mode() & 0o777), (9, 0o600));
+}
