@@ -416,3 +416,73 @@ fn an_overwritten_file_keeps_its_permission_bits() {
     let meta = fs::metadata(srv.join("notes.txt")).unwrap();
     assert_eq!((meta.len(), meta.permissions().mode() & 0o777), (9, 0o600));
 }
+
+#[test]
+fn two_servers_on_one_root_damage_nothing() {
+    let srv = TempDir::new("srv");
+    fs::write(srv.join("log.bin"), b"start").unwrap();
+    let a = Server::start(srv.path(), &[]);
+    let mut b = Server::start(srv.path(), &[]);
+    // An upload through A is under way while B restarts and sweeps.
+    let mut slow = a.login();
+    let mut slow_data = slow.epsv();
+    slow.expect("STOR held.bin", 150);
+    slow_data.write_all(b"first half, ").unwrap();
+    let temp = || {
+        names(srv.path())
+            .iter()
+            .any(|n| n.starts_with(".dialback-"))
+    };
+    assert!(common::eventually(Duration::from_secs(5), temp));
+    b.kill();
+    let b = Server::start(srv.path(), &[]);
+    let swept = || b.log().contains("start-up sweep done");
+    assert!(common::eventually(Duration::from_secs(5), swept));
+    assert!(temp(), "B's sweep removed A's upload in progress");
+    slow_data.write_all(b"second half").unwrap();
+    drop(slow_data);
+    assert_eq!(slow.reply().code, 226);
+    assert_eq!(
+        fs::read(srv.join("held.bin")).unwrap(),
+        b"first half, second half"
+    );
+
+    // Both servers, STOR to one name and APPE to another, all at once.
+    let blocks: Vec<Vec<u8>> = (0..4).map(|i| common::pattern(1 << 20, 10 + i)).collect();
+    let mut sessions = Vec::new();
+    for (i, block) in blocks.iter().enumerate() {
+        let server = if i % 2 == 0 { &a } else { &b };
+        for verb in ["STOR same.bin", "APPE log.bin"] {
+            let mut c = server.login();
+            let d = c.epsv();
+            c.expect(verb, 150);
+            sessions.push((c, d, block));
+        }
+    }
+    for (_, d, block) in &mut sessions {
+        d.write_all(&block[..1 << 19]).unwrap();
+    }
+    for (c, mut d, block) in sessions {
+        d.write_all(&block[1 << 19..]).unwrap();
+        drop(d);
+        let mut c = c;
+        assert_eq!(c.reply().code, 226);
+    }
+    let same = fs::read(srv.join("same.bin")).unwrap();
+    assert!(
+        blocks.iter().any(|b| *b == same),
+        "same.bin is no one upload"
+    );
+    let log = fs::read(srv.join("log.bin")).unwrap();
+    assert_eq!(&log[..5], b"start");
+    let mut rest: Vec<&[u8]> = log[5..].chunks(1 << 20).collect();
+    rest.sort();
+    let mut want: Vec<&[u8]> = blocks.iter().map(|b| &b[..]).collect();
+    want.sort();
+    assert!(
+        rest == want,
+        "log.bin is not the start and four whole appends"
+    );
+    assert!(!temp(), "a temporary file was left");
+    println!("two servers on one root: a restart's sweep spared an upload in progress; 4 STORs and 4 APPEs at once: files damaged 0");
+}

@@ -53,16 +53,21 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
     let root = config.root.path().to_path_buf();
     // In the background, so that a large tree does not delay serving.
     thread::Builder::new().name("sweep".into()).spawn(move || {
-        fsys::sweep(&root, &mut |path, removed| match removed {
-            Ok(()) => log(
-                "-",
-                format_args!("removed leftover temporary file {}", path.display()),
-            ),
+        let mut removed = 0;
+        fsys::sweep(&root, &mut |path, outcome| match outcome {
+            Ok(()) => {
+                removed += 1;
+                log(
+                    "-",
+                    format_args!("removed leftover temporary file {}", path.display()),
+                )
+            }
             Err(e) => log(
                 "-",
                 format_args!("cannot remove leftover {}: {e}", path.display()),
             ),
-        })
+        });
+        log("-", format_args!("start-up sweep done: {removed} removed"));
     })?;
     let config = Arc::new(config);
     let active = Arc::new(Seats::default());
