@@ -469,10 +469,7 @@ fn two_servers_on_one_root_damage_nothing() {
         assert_eq!(c.reply().code, 226);
     }
     let same = fs::read(srv.join("same.bin")).unwrap();
-    assert!(
-        blocks.iter().any(|b| *b == same),
-        "same.bin is no one upload"
-    );
+    assert!(blocks.contains(&same), "same.bin is no one upload");
     let log = fs::read(srv.join("log.bin")).unwrap();
     assert_eq!(&log[..5], b"start");
     let mut rest: Vec<&[u8]> = log[5..].chunks(1 << 20).collect();
