@@ -12,7 +12,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::{eventually, fake_server, names, pattern, Lie, Server, TempDir};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 #[test]
 fn an_upload_cut_short_is_discarded_and_the_old_file_survives() {
@@ -92,24 +92,7 @@ fn a_server_killed_mid_get_leaves_no_file_under_the_final_name() {
         .set_len(1 << 30)
         .unwrap();
     let mut server = Server::start(srv.path(), &[]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
-        .args([
-            "127.0.0.1",
-            &server.port.to_string(),
-            "--dir",
-            cli.path().to_str().unwrap(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(fs::File::create(out.join("stdout")).unwrap())
-        .stderr(fs::File::create(out.join("stderr")).unwrap())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"GET big.bin\n")
-        .unwrap();
+    let mut child = common::client_in_background(server.port, cli.path(), b"GET big.bin\n", &out);
     let downloading = || {
         names(cli.path())
             .iter()

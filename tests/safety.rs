@@ -182,7 +182,6 @@ fn a_flooding_connection_cannot_fill_the_log() {
 
 /// The real server as PID 1 of a fresh PID namespace, as in a container.
 fn server_as_pid_1(root: &std::path::Path) -> (std::process::Child, u16) {
-    use std::io::BufRead;
     let mut child = Command::new("unshare")
         .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
         .arg(env!("CARGO_BIN_EXE_server"))
@@ -192,16 +191,7 @@ fn server_as_pid_1(root: &std::path::Path) -> (std::process::Child, u16) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("unshare (util-linux) runs the server in its own PID namespace");
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let port = first
-        .trim()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {first:?}"));
+    let port = common::listening_port(&mut child);
     (child, port)
 }
 
@@ -321,20 +311,7 @@ fn a_killed_download_leaves_one_partial_file_that_get_c_resumes() {
     big.write_all(&tail).unwrap();
     drop(big);
     let server = Server::start(srv.path(), &[]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
-        .args(["127.0.0.1", &server.port.to_string(), "--dir"])
-        .arg(cli.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(fs::File::create(out.join("stdout")).unwrap())
-        .stderr(fs::File::create(out.join("stderr")).unwrap())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"GET big.bin\n")
-        .unwrap();
+    let mut child = common::client_in_background(server.port, cli.path(), b"GET big.bin\n", &out);
     let partial = cli.join(".dialback-get-big.bin.part");
     let started = || fs::metadata(&partial).is_ok_and(|m| m.len() > 0);
     assert!(
@@ -371,7 +348,6 @@ fn a_killed_download_leaves_one_partial_file_that_get_c_resumes() {
 
 #[test]
 fn a_full_disk_answers_452_and_the_client_says_so() {
-    use std::io::BufRead;
     let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
     fs::write(cli.join("big.bin"), common::pattern(200 << 10, 3)).unwrap();
     // The server's root is a 64 KiB tmpfs of its own mount namespace.
@@ -386,11 +362,7 @@ fn a_full_disk_answers_452_and_the_client_says_so() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("unshare (util-linux)");
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let port = first.trim().rsplit(':').next().unwrap().to_string();
+    let port = common::listening_port(&mut child).to_string();
     let dir = cli.path().to_str().unwrap();
     let run = common::client(&["127.0.0.1", &port, "--dir", dir], "PUT big.bin\n");
     child.kill().unwrap();

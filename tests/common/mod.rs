@@ -111,21 +111,7 @@ impl Server {
             .stderr(fs::File::create(&log).unwrap())
             .spawn()
             .expect("start server");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let port = first
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|a| a.rsplit(':').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "server said {first:?}; log: {}",
-                    fs::read_to_string(&log).unwrap_or_default()
-                )
-            });
+        let port = listening_port(&mut child);
         Server {
             child,
             port,
@@ -177,6 +163,36 @@ impl Drop for Server {
             eprintln!("--- server log ---\n{}", self.log());
         }
     }
+}
+
+/// Reads the port from the `listening on ADDR:PORT` line a server started with
+/// a piped stdout prints first (run directly or under a wrapper such as `unshare`).
+pub fn listening_port(child: &mut Child) -> u16 {
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut first)
+        .unwrap();
+    first
+        .trim()
+        .strip_prefix("listening on ")
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {first:?}"))
+}
+
+/// The client binary started on `port`, saving into `dir`, with `commands` on
+/// its stdin and its output in `out`; the caller waits for or kills it.
+pub fn client_in_background(port: u16, dir: &Path, commands: &[u8], out: &TempDir) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(["127.0.0.1", &port.to_string(), "--dir"])
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(fs::File::create(out.join("stdout")).unwrap())
+        .stderr(fs::File::create(out.join("stderr")).unwrap())
+        .spawn()
+        .expect("start client");
+    child.stdin.take().unwrap().write_all(commands).unwrap();
+    child
 }
 
 /// What a client run printed and how it ended.
