@@ -217,6 +217,14 @@ fn temporary_files_of_killed_runs_as_pid_1_are_swept() {
         assert!(common::eventually(Duration::from_secs(5), || temps() == 1));
         child.kill().unwrap();
         child.wait().unwrap();
+        // The server itself (PID 1 inside) dies a moment after unshare: wait until
+        // its lock is gone, as it would be long before a container restarts.
+        let unlocked = || {
+            names(srv.path())
+                .iter()
+                .all(|n| fs::File::open(srv.join(n)).is_ok_and(|f| f.try_lock().is_ok()))
+        };
+        assert!(common::eventually(Duration::from_secs(5), unlocked));
     }
     let (mut child, _) = server_as_pid_1(srv.path());
     let swept = common::eventually(Duration::from_secs(5), || temps() == 0);
