@@ -34,6 +34,14 @@ pub enum Refusal {
     NotAFolder,
     /// The name is not allowed (a NUL byte, an empty name).
     BadName,
+    /// Something is there already (MKD, or a rename onto a folder).
+    Exists,
+    /// The folder holds something (RMD removes empty folders only).
+    NotEmpty,
+    /// The root itself, which cannot be removed or renamed.
+    TheRoot,
+    /// A folder cannot move into itself.
+    IntoItself,
     Io(io::Error),
 }
 
@@ -46,6 +54,10 @@ impl std::fmt::Display for Refusal {
             Refusal::NotAFile => f.write_str("not a plain file"),
             Refusal::NotAFolder => f.write_str("not a folder"),
             Refusal::BadName => f.write_str("bad name"),
+            Refusal::Exists => f.write_str("already exists"),
+            Refusal::NotEmpty => f.write_str("folder not empty"),
+            Refusal::TheRoot => f.write_str("the shared folder itself cannot be changed"),
+            Refusal::IntoItself => f.write_str("a folder cannot move into itself"),
             Refusal::Io(e) => f.write_str(&crate::error::describe_io(e)),
         }
     }
@@ -55,6 +67,8 @@ impl From<io::Error> for Refusal {
     fn from(e: io::Error) -> Self {
         match e.kind() {
             io::ErrorKind::NotFound => Refusal::NotFound,
+            io::ErrorKind::AlreadyExists => Refusal::Exists,
+            io::ErrorKind::DirectoryNotEmpty => Refusal::NotEmpty,
             _ => Refusal::Io(e),
         }
     }
@@ -279,6 +293,62 @@ impl Root {
         // File to file: the kernel copies (copy_file_range); the lock goes with `target`.
         io::copy(&mut temp.file, &mut target)?;
         Ok(())
+    }
+
+    /// Where an operation on the name `v` acts (MKD, RMD, DELE, RNFR, RNTO): its
+    /// folder resolved inside the root with symlinks followed, and the last
+    /// component as it is, never followed, so removing or renaming a symlink
+    /// acts on the link and never on what it points to. The root itself has no
+    /// such name. Temporary names never get here (`resolve` refuses them).
+    fn name_path(&self, v: &VPath) -> Result<PathBuf, Refusal> {
+        let name = v.name().ok_or(Refusal::TheRoot)?;
+        Ok(self.locate(&v.parent())?.join(name))
+    }
+
+    /// Makes the folder `v` (MKD); its parent must exist.
+    pub fn make_folder(&self, v: &VPath) -> Result<(), Refusal> {
+        Ok(fs::create_dir(self.name_path(v)?)?)
+    }
+
+    /// Removes the empty folder `v` (RMD); a symlink to a folder is not a folder here.
+    pub fn remove_folder(&self, v: &VPath) -> Result<(), Refusal> {
+        let path = self.name_path(v)?;
+        if !fs::symlink_metadata(&path)?.is_dir() {
+            return Err(Refusal::NotAFolder);
+        }
+        Ok(fs::remove_dir(path)?)
+    }
+
+    /// Deletes the file (or symlink) `v` (DELE); folders go with RMD.
+    pub fn remove_file(&self, v: &VPath) -> Result<(), Refusal> {
+        let path = self.name_path(v)?;
+        if fs::symlink_metadata(&path)?.is_dir() {
+            return Err(Refusal::NotAFile);
+        }
+        Ok(fs::remove_file(path)?)
+    }
+
+    /// Checks that `v` names something that a rename could move (RNFR).
+    pub fn exists(&self, v: &VPath) -> Result<(), Refusal> {
+        fs::symlink_metadata(self.name_path(v)?)?;
+        Ok(())
+    }
+
+    /// Renames `from` to `to` (RNFR, RNTO). A file or link replaces a file or
+    /// link at `to` in one step, as sync tools need; nothing replaces a folder;
+    /// a folder cannot move into itself.
+    pub fn rename(&self, from: &VPath, to: &VPath) -> Result<(), Refusal> {
+        let (source, target) = (self.name_path(from)?, self.name_path(to)?);
+        if to.0.starts_with(&from.0) && to.0.len() > from.0.len() {
+            return Err(Refusal::IntoItself);
+        }
+        let moving = fs::symlink_metadata(&source)?;
+        match fs::symlink_metadata(&target) {
+            Ok(there) if there.is_dir() && from != to => return Err(Refusal::Exists),
+            Ok(_) if moving.is_dir() && from != to => return Err(Refusal::Exists),
+            _ => {}
+        }
+        Ok(fs::rename(source, target)?)
     }
 
     /// The entries of folder `v` (or `v` alone when it is a file), read as they
@@ -684,6 +754,59 @@ mod tests {
         let opened = root.open_at(&v("inside.txt"), 0);
         BETWEEN.with(|hook| hook.borrow_mut().take());
         assert!(matches!(opened, Err(Refusal::Escape)), "{opened:?}");
+        assert_eq!(fs::read(top.join("outside/secret.txt")).unwrap(), b"secret");
+        fs::remove_dir_all(&top).unwrap();
+    }
+
+    #[test]
+    fn name_operations_never_follow_the_last_component_nor_touch_the_root() {
+        let (top, root) = tree("names");
+        let link = root.path().join("out");
+        std::os::unix::fs::symlink(top.join("outside"), &link).unwrap();
+        std::os::unix::fs::symlink(top.join("outside/secret.txt"), root.path().join("s")).unwrap();
+        // DELE and RNFR of a symlink act on the link.
+        root.remove_file(&v("s")).unwrap();
+        assert!(top.join("outside/secret.txt").exists());
+        assert!(matches!(
+            root.remove_folder(&v("out")),
+            Err(Refusal::NotAFolder)
+        ));
+        root.rename(&v("out"), &v("moved")).unwrap();
+        assert!(top.join("outside").is_dir() && root.path().join("moved").is_symlink());
+        // A name below a symlink that leads out is outside.
+        assert!(matches!(
+            root.make_folder(&v("moved/x")),
+            Err(Refusal::Escape)
+        ));
+        assert!(matches!(
+            root.remove_file(&v("moved/secret.txt")),
+            Err(Refusal::Escape)
+        ));
+        // The root, folders into themselves, folders that are not empty.
+        assert!(matches!(root.remove_folder(&v("/")), Err(Refusal::TheRoot)));
+        assert!(matches!(
+            root.rename(&v("/"), &v("x")),
+            Err(Refusal::TheRoot)
+        ));
+        root.make_folder(&v("d")).unwrap();
+        root.make_folder(&v("d/e")).unwrap();
+        assert!(matches!(root.make_folder(&v("d")), Err(Refusal::Exists)));
+        assert!(matches!(
+            root.rename(&v("d"), &v("d/e/f")),
+            Err(Refusal::IntoItself)
+        ));
+        assert!(matches!(
+            root.remove_folder(&v("d")),
+            Err(Refusal::NotEmpty)
+        ));
+        assert!(matches!(
+            root.rename(&v("inside.txt"), &v("d")),
+            Err(Refusal::Exists)
+        ));
+        // A file replaces a file in one step.
+        fs::write(root.path().join("new.txt"), b"new").unwrap();
+        root.rename(&v("new.txt"), &v("inside.txt")).unwrap();
+        assert_eq!(fs::read(root.path().join("inside.txt")).unwrap(), b"new");
         assert_eq!(fs::read(top.join("outside/secret.txt")).unwrap(), b"secret");
         fs::remove_dir_all(&top).unwrap();
     }

@@ -118,14 +118,25 @@ pub enum Command {
     Stat(Option<String>),
     Help(Option<String>),
     Quit,
+    /// Make a folder (RFC 959 §4.1.3; XMKD is RFC 775's name for it).
+    Mkd(String),
+    /// Remove an empty folder.
+    Rmd(String),
+    /// Delete a file.
+    Dele(String),
+    /// Rename from: the first half of a rename; RNTO must come next.
+    Rnfr(String),
+    /// Rename to.
+    Rnto(String),
 }
 
 impl Command {
     /// The commands the server implements, for HELP.
     pub const VERBS: &'static [&'static str] = &[
-        "ABOR", "ALLO", "APPE", "CDUP", "CWD", "EPRT", "EPSV", "FEAT", "HELP", "LIST", "MDTM",
-        "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD", "QUIT",
-        "REST", "RETR", "SIZE", "STAT", "STOR", "STRU", "SYST", "TYPE", "USER",
+        "ABOR", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST",
+        "MDTM", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT",
+        "PWD", "QUIT", "REST", "RETR", "RMD", "RNFR", "RNTO", "SIZE", "STAT", "STOR", "STRU",
+        "SYST", "TYPE", "USER",
     ];
 }
 
@@ -138,12 +149,14 @@ pub(crate) const EXAMPLES: &[&str] = &[
     "APPE a",
     "CDUP",
     "CWD a",
+    "DELE a",
     "EPRT |1|127.0.0.1|5000|",
     "EPSV",
     "FEAT",
     "HELP",
     "LIST",
     "MDTM a",
+    "MKD a",
     "MLSD",
     "MLST a",
     "MODE S",
@@ -157,6 +170,9 @@ pub(crate) const EXAMPLES: &[&str] = &[
     "QUIT",
     "REST 5",
     "RETR a",
+    "RMD a",
+    "RNFR a",
+    "RNTO b",
     "SIZE a",
     "STAT",
     "STOR a",
@@ -247,6 +263,11 @@ impl FromStr for Command {
             "STAT" => Command::Stat(optional()),
             "HELP" => Command::Help(optional()),
             "QUIT" => none(Command::Quit)?,
+            "MKD" | "XMKD" => Command::Mkd(needs("a pathname")?),
+            "RMD" | "XRMD" => Command::Rmd(needs("a pathname")?),
+            "DELE" => Command::Dele(needs("a pathname")?),
+            "RNFR" => Command::Rnfr(needs("a pathname")?),
+            "RNTO" => Command::Rnto(needs("a pathname")?),
             _ => {
                 return Err(Reply::new(
                     502,
@@ -395,6 +416,11 @@ impl fmt::Display for Command {
             Command::Stat(a) => opt(f, "STAT", a),
             Command::Help(a) => opt(f, "HELP", a),
             Command::Quit => f.write_str("QUIT"),
+            Command::Mkd(s) => write!(f, "MKD {s}"),
+            Command::Rmd(s) => write!(f, "RMD {s}"),
+            Command::Dele(s) => write!(f, "DELE {s}"),
+            Command::Rnfr(s) => write!(f, "RNFR {s}"),
+            Command::Rnto(s) => write!(f, "RNTO {s}"),
         }
     }
 }
@@ -630,6 +656,8 @@ mod tests {
         assert_eq!(parse("\r"), Err(500));
         assert_eq!(parse("RE\0TR x"), Err(500));
         assert_eq!(parse("SITE CHMOD 777 x"), Err(502));
+        assert_eq!(parse("XMKD new"), Ok(Command::Mkd("new".into())));
+        assert_eq!(parse("DELE"), Err(501));
         assert_eq!(parse("RETR"), Err(501));
         assert_eq!(parse("RETR "), Err(501));
         assert_eq!(parse("PASV now"), Err(501));

@@ -31,9 +31,9 @@ fn malformed() -> Vec<Vec<u8>> {
     let text = [
         "XYZZY",
         "SITE EXEC /bin/sh",
-        "DELE a.txt",
-        "MKD x",
-        "RNFR a.txt",
+        "RNTO a.txt",
+        "DELE",
+        "MKD",
         "ACCT x",
         "SMNT /",
         "REIN",

@@ -1,6 +1,6 @@
 //! The one permission gate: every command names what it needs in `need`, and
 //! `Session::handle` checks that before any handler runs. Permissions are
-//! letters in the manner of pyftpdlib's `elradfmwMT`; today a login gets all of
+//! letters in the manner of pyftpdlib's `elradfmwMT` (`lradfmw` here); today a login gets all of
 //! them, or only the reading ones on a `--read-only` server. Accounts will
 //! give each user their own set here, and nowhere else.
 
@@ -28,10 +28,25 @@ pub enum Perm {
     Write,
     /// `a`: append to files (APPE).
     Append,
+    /// `d`: delete files and folders (DELE, RMD).
+    Delete,
+    /// `f`: rename files and folders (RNFR, RNTO).
+    Rename,
+    /// `m`: make folders (MKD).
+    Mkdir,
 }
 
 impl Perm {
-    const ALL: [Perm; 4] = [Perm::List, Perm::Read, Perm::Write, Perm::Append];
+    /// In pyftpdlib's order of letters.
+    const ALL: [Perm; 7] = [
+        Perm::List,
+        Perm::Read,
+        Perm::Append,
+        Perm::Delete,
+        Perm::Rename,
+        Perm::Mkdir,
+        Perm::Write,
+    ];
 
     fn bit(self) -> u8 {
         1 << (self as u8)
@@ -44,6 +59,9 @@ impl Perm {
             Perm::Read => 'r',
             Perm::Write => 'w',
             Perm::Append => 'a',
+            Perm::Delete => 'd',
+            Perm::Rename => 'f',
+            Perm::Mkdir => 'm',
         }
     }
 
@@ -54,12 +72,15 @@ impl Perm {
             Perm::Read => "reading",
             Perm::Write => "uploading",
             Perm::Append => "appending",
+            Perm::Delete => "deleting",
+            Perm::Rename => "renaming",
+            Perm::Mkdir => "making folders",
         }
     }
 
     /// Whether it changes the tree (so a read-only server never grants it).
     pub fn writes(self) -> bool {
-        matches!(self, Perm::Write | Perm::Append)
+        !matches!(self, Perm::List | Perm::Read)
     }
 }
 
@@ -115,6 +136,9 @@ pub fn need(cmd: &Command) -> Need {
         C::Retr(_) => Need::Perm(Perm::Read),
         C::Stor(_) => Need::Perm(Perm::Write),
         C::Appe(_) => Need::Perm(Perm::Append),
+        C::Mkd(_) => Need::Perm(Perm::Mkdir),
+        C::Rmd(_) | C::Dele(_) => Need::Perm(Perm::Delete),
+        C::Rnfr(_) | C::Rnto(_) => Need::Perm(Perm::Rename),
     }
 }
 
@@ -124,7 +148,7 @@ mod tests {
 
     #[test]
     fn read_only_grants_exactly_the_permissions_that_change_nothing() {
-        assert_eq!(Perms::all().letters(), "lrwa");
+        assert_eq!(Perms::all().letters(), "lradfmw");
         assert_eq!(Perms::read_only().letters(), "lr");
         for p in Perm::ALL {
             assert!(Perms::all().allows(p));
@@ -163,6 +187,11 @@ mod tests {
             ("RETR a", Perm::Read),
             ("LIST", Perm::List),
             ("SIZE a", Perm::List),
+            ("MKD a", Perm::Mkdir),
+            ("RMD a", Perm::Delete),
+            ("DELE a", Perm::Delete),
+            ("RNFR a", Perm::Rename),
+            ("RNTO a", Perm::Rename),
         ] {
             let cmd: Command = line.parse().unwrap();
             assert_eq!(need(&cmd), Need::Perm(perm), "{line}");

@@ -5,6 +5,7 @@
 
 mod config;
 mod driver;
+mod files;
 mod gate;
 mod listings;
 mod log;

@@ -4,6 +4,7 @@
 use std::fs::Metadata;
 use std::time::SystemTime;
 
+use super::files::quote;
 use super::session::Session;
 use crate::fsys::{Entry, Refusal};
 use crate::protocol::Reply;
@@ -93,11 +94,6 @@ impl<L> Session<L> {
             ],
         )
     }
-}
-
-/// RFC 959 Appendix II: a pathname in a 257 reply is quoted, inner quotes doubled.
-fn quote(path: &str) -> String {
-    format!("\"{}\"", path.replace('"', "\"\""))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! permissions, the current folder, how the next data connection is made, and
 //! the one-shot REST and ALLO. `handle` checks the login and the permission
 //! gate (`gate.rs`) once, before any handler runs; the handlers live by family
-//! in `login.rs`, `navigation.rs`, `transfers.rs` and `listings.rs`.
+//! in `login.rs`, `navigation.rs`, `transfers.rs`, `listings.rs` and `files.rs`.
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -92,6 +92,8 @@ pub struct Session<L> {
     pub(super) rest: Option<u64>,
     /// ALLO's size, for the next upload only (RFC 959 §4.1.3).
     pub(super) allo: Option<u64>,
+    /// RNFR's name, for the very next command only, which should be RNTO.
+    pub(super) rename_from: Option<VPath>,
     /// What this session may still write to the log this second.
     budget: Budget,
 }
@@ -108,12 +110,15 @@ impl<L> Session<L> {
             plan: None,
             rest: None,
             allo: None,
+            rename_from: None,
             budget: Budget::new(),
         }
     }
 
     /// Decides what `cmd` leads to. Never panics on client input.
     pub fn handle(&mut self, cmd: Command) -> Step<L> {
+        // RNFR holds for the next command alone, whatever it is (RFC 959 §4.1.3).
+        let rename_from = self.rename_from.take();
         let need = gate::need(&cmd);
         let login = match (&self.login, need) {
             (_, Need::Nothing) => None,
@@ -174,6 +179,11 @@ impl<L> Session<L> {
             Command::List(arg) => self.list(arg.as_deref(), Format::Long),
             Command::Nlst(arg) => self.list(arg.as_deref(), Format::Names),
             Command::Mlsd(arg) => self.list(arg.as_deref(), Format::Facts),
+            Command::Mkd(arg) => Step::Reply(self.mkd(&arg)),
+            Command::Rmd(arg) => Step::Reply(self.rmd(&arg)),
+            Command::Dele(arg) => Step::Reply(self.dele(&arg)),
+            Command::Rnfr(arg) => self.rnfr(&arg),
+            Command::Rnto(arg) => Step::Reply(self.rnto(&arg, rename_from)),
         }
     }
 
