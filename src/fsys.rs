@@ -365,6 +365,8 @@ impl Root {
                 first: vec![Entry { name, meta }].into_iter(),
                 rest: None,
                 root: self.real.clone(),
+                only: None,
+                folder: false,
             });
         }
         if !meta.is_dir() {
@@ -374,6 +376,8 @@ impl Root {
             first: Vec::new().into_iter(),
             rest: Some(fs::read_dir(&real)?),
             root: self.real.clone(),
+            only: None,
+            folder: true,
         };
         let mut first = Vec::new();
         while first.len() < SORTED {
@@ -402,6 +406,10 @@ pub struct Listing {
     /// The rest of the folder, still to be read.
     rest: Option<fs::ReadDir>,
     root: PathBuf,
+    /// A wildcard pattern the names must match.
+    only: Option<String>,
+    /// Whether this lists a folder, rather than one file named on its own.
+    pub folder: bool,
 }
 
 impl Listing {
@@ -430,11 +438,25 @@ impl Listing {
     }
 }
 
+impl Listing {
+    /// The entries whose names match a wildcard pattern (`*`, `?`, `[...]`).
+    pub fn only(mut self, pattern: &str) -> Listing {
+        self.only = Some(pattern.to_string());
+        self
+    }
+}
+
 impl Iterator for Listing {
     type Item = Entry;
 
     fn next(&mut self) -> Option<Entry> {
-        self.first.next().or_else(|| self.next_unsorted())
+        loop {
+            let entry = self.first.next().or_else(|| self.next_unsorted())?;
+            match &self.only {
+                Some(p) if !crate::glob::glob_match(p, &entry.name) => continue,
+                _ => return Some(entry),
+            }
+        }
     }
 }
 

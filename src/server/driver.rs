@@ -161,9 +161,11 @@ impl Driver {
             Job::Receive(upload) => {
                 data::receive_file(&mut stream, upload.file(), u64::MAX, &mut |_| {})
             }
-            Job::List { entries, format } => {
-                listings::write(entries, *format, &mut stream).map_err(CopyError::Write)
-            }
+            Job::List {
+                entries,
+                format,
+                prefix,
+            } => listings::write(entries, *format, prefix, &mut stream).map_err(CopyError::Write),
         };
         drop(stream);
         let reply = self.session.finish(job, moved, started.elapsed());

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use super::session::{Job, Session, Step};
 use crate::fsys::Listing;
+use crate::glob::is_pattern;
 use crate::protocol::one_line;
 
 /// How a listing's lines look.
@@ -21,19 +22,47 @@ pub enum Format {
 
 impl<L> Session<L> {
     /// LIST, NLST, MLSD. `LIST -la dir`: ls options, which clients send out of
-    /// habit, are ignored.
+    /// habit, are ignored. A wildcard pattern in the last component (`*.txt`,
+    /// `sub/f[0-9]?`) lists the matching names of its folder. NLST of a path
+    /// answers names with that path in front, as vsftpd and proftpd do, since
+    /// classic clients' `mget sub/x` then SIZE and RETR exactly what NLST said.
     pub(super) fn list(&mut self, arg: Option<&str>, format: Format) -> Step<L> {
         let path = match arg {
-            Some(a) if a.starts_with('-') => a.split_once(' ').map_or(".", |(_, p)| p.trim_start()),
+            Some(a) if a.starts_with('-') => a.split_once(' ').map_or("", |(_, p)| p.trim_start()),
             Some(a) => a,
-            None => ".",
+            None => "",
         };
-        let entries = match self.resolve(path).and_then(|v| self.root().list(&v)) {
+        let (folder, pattern) = match path.rsplit_once('/') {
+            Some((f, last)) if is_pattern(last) => (if f.is_empty() { "/" } else { f }, Some(last)),
+            None if is_pattern(path) => ("", Some(path)),
+            _ => (path, None),
+        };
+        let target = if folder.is_empty() { "." } else { folder };
+        let listed = self.resolve(target).and_then(|v| self.root().list(&v));
+        let mut entries = match listed {
             Ok(e) => e,
-            Err(r) => return Step::Reply(self.refuse(path, r)),
+            Err(r) => return Step::Reply(self.refuse(target, r)),
+        };
+        if let Some(p) = pattern {
+            entries = entries.only(p);
+        }
+        // What goes in front of each name NLST sends: the folder as the client wrote it.
+        let prefix = match (folder, entries.folder) {
+            ("", _) => String::new(),
+            (f, true) => format!("{}/", f.trim_end_matches('/')),
+            (f, false) => f
+                .rsplit_once('/')
+                .map_or(String::new(), |(d, _)| format!("{d}/")),
         };
         match self.take_plan() {
-            Ok(plan) => Step::Transfer(plan, Job::List { entries, format }),
+            Ok(plan) => Step::Transfer(
+                plan,
+                Job::List {
+                    entries,
+                    format,
+                    prefix,
+                },
+            ),
             Err(r) => Step::Reply(r),
         }
     }
@@ -62,14 +91,20 @@ pub fn write_status(arg: &str, listing: Listing, out: &mut dyn Write) -> io::Res
     Ok(out.1)
 }
 
-/// Writes `entries` to `out` in `format`, each line ending in CRLF; returns the bytes written.
-pub fn write(entries: &mut Listing, format: Format, out: &mut dyn Write) -> io::Result<u64> {
+/// Writes `entries` to `out` in `format`, each line ending in CRLF, names (in
+/// NLST's format) with `prefix` in front; returns the bytes written.
+pub fn write(
+    entries: &mut Listing,
+    format: Format,
+    prefix: &str,
+    out: &mut dyn Write,
+) -> io::Result<u64> {
     let now = SystemTime::now();
     let mut out = Counter(BufWriter::new(out), 0);
     for e in entries {
         let line = match format {
             Format::Long => e.ls_line(now),
-            Format::Names => e.name.clone(),
+            Format::Names => format!("{prefix}{}", e.name),
             Format::Facts => e.mlsx_line(),
         };
         write!(out, "{}\r\n", one_line(&line))?;
@@ -106,13 +141,14 @@ mod tests {
             Job::List {
                 mut entries,
                 format,
+                prefix,
             },
         ) = s.line(line)
         else {
             panic!("{line}")
         };
         let mut out = Vec::new();
-        write(&mut entries, format, &mut out).unwrap();
+        write(&mut entries, format, &prefix, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -121,7 +157,17 @@ mod tests {
         let dir = Scratch::new("list");
         let mut s = dir.logged_in(|_| {});
         assert_eq!(listed(&mut s, "NLST"), "a.txt\r\nsub\r\n");
-        assert_eq!(listed(&mut s, "NLST sub"), "b.txt\r\n");
+        // NLST of a path puts the path in front, as vsftpd and proftpd do.
+        assert_eq!(listed(&mut s, "NLST sub"), "sub/b.txt\r\n");
+        assert_eq!(listed(&mut s, "NLST sub/"), "sub/b.txt\r\n");
+        assert_eq!(listed(&mut s, "NLST sub/b.txt"), "sub/b.txt\r\n");
+        assert_eq!(listed(&mut s, "NLST a.txt"), "a.txt\r\n");
+        // Wildcards in the last component.
+        assert_eq!(listed(&mut s, "NLST *.txt"), "a.txt\r\n");
+        assert_eq!(listed(&mut s, "NLST sub/?.t[a-x]t"), "sub/b.txt\r\n");
+        assert_eq!(listed(&mut s, "NLST /sub/*"), "/sub/b.txt\r\n");
+        assert_eq!(listed(&mut s, "NLST *.zip"), "");
+        assert!(listed(&mut s, "LIST -la *.txt").ends_with(" a.txt\r\n"));
         assert!(listed(&mut s, "LIST -la sub").starts_with("-rw"));
         assert!(listed(&mut s, "MLSD").contains("type=dir;"));
         assert_eq!(code(s.line("NLST ..")), 550);

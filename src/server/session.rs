@@ -65,8 +65,12 @@ pub enum Job {
     Send { file: File, name: String, left: u64 },
     /// Receive into an upload's file.
     Receive(Upload),
-    /// Send a listing.
-    List { entries: Listing, format: Format },
+    /// Send a listing; NLST's names with `prefix` in front.
+    List {
+        entries: Listing,
+        format: Format,
+        prefix: String,
+    },
 }
 
 /// Who is logged in, and what they may do.
@@ -92,6 +96,8 @@ pub struct Session<L> {
     pub(super) rest: Option<u64>,
     /// ALLO's size, for the next upload only (RFC 959 §4.1.3).
     pub(super) allo: Option<u64>,
+    /// After `EPSV ALL` only EPSV may set up data connections (RFC 2428 §4).
+    pub(super) epsv_only: bool,
     /// RNFR's name, for the very next command only, which should be RNTO.
     pub(super) rename_from: Option<VPath>,
     /// What this session may still write to the log this second.
@@ -111,6 +117,7 @@ impl<L> Session<L> {
             rest: None,
             allo: None,
             rename_from: None,
+            epsv_only: false,
             budget: Budget::new(),
         }
     }

@@ -62,6 +62,9 @@ impl<L> Session<L> {
     /// PORT and EPRT: RFC 2577 §3, a data connection goes only to the client
     /// itself, never to a privileged port.
     pub(super) fn dial_back_to(&mut self, addr: SocketAddr) -> Reply {
+        if self.epsv_only {
+            return Reply::new(501, "EPSV ALL is in effect: use EPSV.");
+        }
         let ip = data::canonical(addr.ip());
         if ip != self.peer.ip() || addr.port() < 1024 {
             self.log(format_args!(
@@ -78,6 +81,9 @@ impl<L> Session<L> {
 
     /// PASV (`extended` false) and EPSV: asks the driver for a listener.
     pub(super) fn passive(&mut self, extended: bool) -> Step<L> {
+        if self.epsv_only && !extended {
+            return reply(501, "EPSV ALL is in effect: use EPSV.");
+        }
         self.plan = None;
         let advertise = match (extended, self.local, self.config.public_address) {
             (true, _, _) => Advertise::Epsv,
@@ -93,7 +99,10 @@ impl<L> Session<L> {
         let family = if self.local.is_ipv4() { "1" } else { "2" };
         match arg.map(str::to_ascii_uppercase).as_deref() {
             None => self.passive(true),
-            Some("ALL") => reply(200, "EPSV ALL accepted."),
+            Some("ALL") => {
+                self.epsv_only = true;
+                reply(200, "EPSV ALL accepted: only EPSV from now on.")
+            }
             Some(f) if f == family => self.passive(true),
             Some("1" | "2") => reply(522, &format!("Use protocol ({family}).")),
             Some(_) => reply(501, "EPSV takes 1, 2 or ALL."),
@@ -364,6 +373,17 @@ mod tests {
         let failed = s.listening(how, Err(io::ErrorKind::AddrInUse.into()));
         assert_eq!(failed.code, 425);
         assert_eq!(code(s.line("LIST")), 503, "a failed PASV leaves no plan");
+    }
+
+    #[test]
+    fn after_epsv_all_only_epsv_sets_up_data_connections() {
+        let dir = Scratch::new("epsv-all");
+        let mut s = dir.logged_in(|_| {});
+        assert_eq!(code(s.line("EPSV ALL")), 200);
+        for line in ["PORT 127,0,0,1,19,137", "EPRT |1|127.0.0.1|5000|", "PASV"] {
+            assert_eq!(code(s.line(line)), 501, "{line}");
+        }
+        assert!(matches!(s.line("EPSV"), Step::Listen(Advertise::Epsv)));
     }
 
     #[test]
