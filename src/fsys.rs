@@ -239,6 +239,25 @@ impl Root {
         Ok(file)
     }
 
+    /// Opens the file or folder `v` (following symlinks inside the root) to
+    /// change its time or mode through the handle; never blocks, never anything
+    /// but a file or a folder.
+    pub fn open_entry(&self, v: &VPath) -> Result<File, Refusal> {
+        let path = self.locate(v)?;
+        between_check_and_open();
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(O_NONBLOCK)
+            .open(path)?;
+        self.confirm(&file)?;
+        let meta = file.metadata()?;
+        if meta.is_file() || meta.is_dir() {
+            Ok(file)
+        } else {
+            Err(Refusal::NotAFile)
+        }
+    }
+
     /// Opens an existing plain file inside the root for writing.
     fn open_existing(&self, path: &Path) -> Result<File, Refusal> {
         between_check_and_open();

@@ -9,6 +9,8 @@ use std::io::{self, BufRead};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::str::FromStr;
 
+use crate::time::Civil;
+
 /// The longest control line either side accepts, CRLF included. Anything longer
 /// is refused without being buffered.
 pub const MAX_LINE: usize = 4096;
@@ -128,15 +130,21 @@ pub enum Command {
     Rnfr(String),
     /// Rename to.
     Rnto(String),
+    /// Set a file's modification time (draft-somers-ftp-mfxx): `YYYYMMDDHHMMSS` UTC, then the path.
+    Mfmt(Civil, String),
+    /// `SITE CHMOD mode path`: a file's or folder's permission bits (the low nine).
+    SiteChmod(u32, String),
+    /// `SITE HELP`.
+    SiteHelp,
 }
 
 impl Command {
     /// The commands the server implements, for HELP.
     pub const VERBS: &'static [&'static str] = &[
         "ABOR", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST",
-        "MDTM", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT",
-        "PWD", "QUIT", "REST", "RETR", "RMD", "RNFR", "RNTO", "SIZE", "STAT", "STOR", "STRU",
-        "SYST", "TYPE", "USER",
+        "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV",
+        "PORT", "PWD", "QUIT", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT",
+        "STOR", "STRU", "SYST", "TYPE", "USER",
     ];
 }
 
@@ -156,6 +164,7 @@ pub(crate) const EXAMPLES: &[&str] = &[
     "HELP",
     "LIST",
     "MDTM a",
+    "MFMT 20261121070511 a",
     "MKD a",
     "MLSD",
     "MLST a",
@@ -173,6 +182,7 @@ pub(crate) const EXAMPLES: &[&str] = &[
     "RMD a",
     "RNFR a",
     "RNTO b",
+    "SITE CHMOD 640 a",
     "SIZE a",
     "STAT",
     "STOR a",
@@ -268,6 +278,14 @@ impl FromStr for Command {
             "DELE" => Command::Dele(needs("a pathname")?),
             "RNFR" => Command::Rnfr(needs("a pathname")?),
             "RNTO" => Command::Rnto(needs("a pathname")?),
+            "MFMT" => {
+                let arg = needs("a time and a pathname")?;
+                let bad = || syntax("MFMT wants YYYYMMDDHHMMSS and a pathname.");
+                let (time, path) = arg.split_once(' ').ok_or_else(bad)?;
+                let time = Civil::parse_compact(time).ok_or_else(bad)?;
+                Command::Mfmt(time, path.to_string())
+            }
+            "SITE" => parse_site(&needs("a command")?)?,
             _ => {
                 return Err(Reply::new(
                     502,
@@ -275,6 +293,24 @@ impl FromStr for Command {
                 ))
             }
         })
+    }
+}
+
+/// `SITE CHMOD mode path` (mode in octal, the low nine bits) and `SITE HELP`.
+fn parse_site(arg: &str) -> Result<Command, Reply> {
+    let (sub, rest) = arg.split_once(' ').unwrap_or((arg, ""));
+    match sub.to_ascii_uppercase().as_str() {
+        "HELP" => Ok(Command::SiteHelp),
+        "CHMOD" => {
+            let bad = || syntax("SITE CHMOD wants an octal mode (up to 777) and a pathname.");
+            let (mode, path) = rest.split_once(' ').ok_or_else(bad)?;
+            let mode = u32::from_str_radix(mode, 8).ok().filter(|m| *m <= 0o777);
+            match (mode, path) {
+                (Some(m), p) if !p.is_empty() => Ok(Command::SiteChmod(m, p.to_string())),
+                _ => Err(bad()),
+            }
+        }
+        _ => Err(Reply::new(504, "SITE takes CHMOD or HELP.")),
     }
 }
 
@@ -421,6 +457,9 @@ impl fmt::Display for Command {
             Command::Dele(s) => write!(f, "DELE {s}"),
             Command::Rnfr(s) => write!(f, "RNFR {s}"),
             Command::Rnto(s) => write!(f, "RNTO {s}"),
+            Command::Mfmt(t, s) => write!(f, "MFMT {} {s}", t.compact()),
+            Command::SiteChmod(m, s) => write!(f, "SITE CHMOD {m:o} {s}"),
+            Command::SiteHelp => f.write_str("SITE HELP"),
         }
     }
 }
@@ -655,7 +694,15 @@ mod tests {
         assert_eq!(parse(""), Err(500));
         assert_eq!(parse("\r"), Err(500));
         assert_eq!(parse("RE\0TR x"), Err(500));
-        assert_eq!(parse("SITE CHMOD 777 x"), Err(502));
+        assert_eq!(
+            parse("SITE CHMOD 777 x"),
+            Ok(Command::SiteChmod(0o777, "x".into()))
+        );
+        assert_eq!(parse("SITE CHMOD 4755 x"), Err(501), "no set-id bits");
+        assert_eq!(parse("SITE CHMOD 9 x"), Err(501));
+        assert_eq!(parse("SITE EXEC sh"), Err(504));
+        assert_eq!(parse("MFMT 20260230000000 a"), Err(501), "no such date");
+        assert_eq!(parse("MFMT 20261121070511"), Err(501));
         assert_eq!(parse("XMKD new"), Ok(Command::Mkd("new".into())));
         assert_eq!(parse("DELE"), Err(501));
         assert_eq!(parse("RETR"), Err(501));

@@ -53,6 +53,42 @@ impl Civil {
         }
     }
 
+    /// Seconds since the epoch of this moment (the inverse of `from_unix`).
+    pub fn to_unix(&self) -> i64 {
+        // Days from 0000-03-01, as in `from_unix`, then shifted to the epoch.
+        let (y, m) = if self.month <= 2 {
+            (self.year - 1, self.month + 9)
+        } else {
+            (self.year, self.month - 3)
+        };
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let doy = (153 * i64::from(m) + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        days * 86_400 + i64::from(self.hour * 3600 + self.minute * 60 + self.second)
+    }
+
+    /// Parses `YYYYMMDDHHMMSS` (RFC 3659 §2.3, fractions of a second ignored);
+    /// `None` for anything else, or a date that does not exist.
+    pub fn parse_compact(text: &str) -> Option<Civil> {
+        let digits = text.split('.').next()?;
+        if digits.len() != 14 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n = |a: usize, b: usize| digits[a..b].parse::<u32>().ok();
+        let c = Civil {
+            year: i64::from(n(0, 4)?),
+            month: n(4, 6)?,
+            day: n(6, 8)?,
+            hour: n(8, 10)?,
+            minute: n(10, 12)?,
+            second: n(12, 14)?,
+        };
+        // A date that does not exist comes back different from the calendar.
+        (Civil::from_unix(c.to_unix()) == c).then_some(c)
+    }
+
     pub fn of(t: SystemTime) -> Civil {
         Civil::from_unix(unix_seconds(t))
     }
@@ -102,6 +138,24 @@ mod tests {
             Civil::from_unix(4_107_542_400).iso(),
             "2100-03-01T00:00:00Z"
         );
+    }
+
+    #[test]
+    fn compact_dates_parse_back_to_the_same_moment() {
+        for secs in [0, 951_782_400, 1_795_244_711, -1, 4_107_542_400] {
+            let c = Civil::from_unix(secs);
+            assert_eq!(c.to_unix(), secs);
+            assert_eq!(Civil::parse_compact(&c.compact()), Some(c));
+        }
+        assert!(Civil::parse_compact("20261121070511.123").is_some());
+        for bad in [
+            "20260230120000",
+            "2026112107051",
+            "2026-11-21 07:05",
+            "20261321000000",
+        ] {
+            assert_eq!(Civil::parse_compact(bad), None, "{bad}");
+        }
     }
 
     #[test]

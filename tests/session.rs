@@ -41,6 +41,7 @@ fn a_whole_passive_session_gets_the_exact_reply_codes() {
             "EPRT",
             "EPSV",
             "MDTM",
+            "MFMT",
             "MLST type*;size*;modify*;",
             "PASV",
             "REST STREAM",
@@ -93,7 +94,11 @@ fn a_whole_passive_session_gets_the_exact_reply_codes() {
     c.expect("HELP", 214);
     c.expect("NOOP", 200);
     c.expect("ABOR", 226);
-    c.expect("SITE CHMOD 777 a.txt", 502);
+    c.expect("SITE CHMOD 777 a.txt", 550);
+    c.expect("SITE CHMOD 640 sub/a.txt", 200);
+    c.expect("SITE EXEC /bin/sh", 504);
+    c.expect("MFMT 20200102030405 sub/a.txt", 213);
+    c.expect("MDTM sub/a.txt", 213);
     c.expect("RETR sub/a.txt", 503);
     c.expect("EPSV 2", 522);
     c.expect("EPSV ALL", 200);

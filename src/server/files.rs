@@ -1,9 +1,14 @@
-//! File management handlers: MKD, RMD, DELE, RNFR and RNTO. They act on
+//! File management handlers: MKD, RMD, DELE, RNFR, RNTO, MFMT and SITE CHMOD. They act on
 //! names, not open files: `fsys` resolves the folder inside the root and
 //! never follows the last component (see the README's security model).
 
+use std::fs::Permissions;
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, UNIX_EPOCH};
+
 use super::session::{Session, Step};
 use crate::protocol::Reply;
+use crate::time::Civil;
 
 impl<L> Session<L> {
     /// MKD (RFC 959 §4.1.3): 257 with the new folder's path, quoted.
@@ -65,6 +70,33 @@ impl<L> Session<L> {
     }
 }
 
+impl<L> Session<L> {
+    /// MFMT (draft-somers-ftp-mfxx): 213 with the time set.
+    pub(super) fn mfmt(&self, time: Civil, arg: &str) -> Reply {
+        let when = UNIX_EPOCH.checked_add(Duration::from_secs(time.to_unix().max(0) as u64));
+        let set = self.resolve(arg).and_then(|v| {
+            let file = self.root().open_entry(&v)?;
+            Ok(file.set_modified(when.unwrap_or(UNIX_EPOCH))?)
+        });
+        match set {
+            Ok(()) => Reply::new(213, &format!("Modify={}; {arg}", time.compact())),
+            Err(r) => self.refuse(arg, r),
+        }
+    }
+
+    /// SITE CHMOD: the low nine permission bits of a file or folder.
+    pub(super) fn chmod(&self, mode: u32, arg: &str) -> Reply {
+        let set = self.resolve(arg).and_then(|v| {
+            let file = self.root().open_entry(&v)?;
+            Ok(file.set_permissions(Permissions::from_mode(mode & 0o777))?)
+        });
+        match set {
+            Ok(()) => Reply::new(200, &format!("{arg}: mode set to {mode:03o}.")),
+            Err(r) => self.refuse(arg, r),
+        }
+    }
+}
+
 /// RFC 959 Appendix II: a pathname in a 257 reply is quoted, inner quotes doubled.
 pub fn quote(path: &str) -> String {
     format!("\"{}\"", path.replace('"', "\"\""))
@@ -121,10 +153,40 @@ mod tests {
     }
 
     #[test]
+    fn times_and_modes_change_only_inside_the_root() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = Scratch::new("mfmt");
+        let mut s = dir.logged_in(|_| {});
+        assert_eq!(
+            text(s.line("MFMT 20200102030405 a.txt")),
+            "Modify=20200102030405; a.txt"
+        );
+        assert_eq!(text(s.line("MDTM a.txt")), "20200102030405");
+        assert_eq!(code(s.line("MFMT 20200102030405 ../x")), 550);
+        assert_eq!(code(s.line("SITE CHMOD 600 a.txt")), 200);
+        let mode = fs::metadata(dir.0.join("a.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(code(s.line("SITE CHMOD 750 sub")), 200);
+        assert_eq!(code(s.line("SITE CHMOD 600 /../etc")), 550);
+        assert_eq!(code(s.line("SITE HELP")), 214);
+    }
+
+    #[test]
     fn a_read_only_server_refuses_every_change() {
         let dir = Scratch::new("ro-files");
         let mut s = dir.logged_in(|c| c.read_only = true);
-        for line in ["MKD x", "RMD sub", "DELE a.txt", "RNFR a.txt", "RNTO b"] {
+        for line in [
+            "MKD x",
+            "RMD sub",
+            "DELE a.txt",
+            "RNFR a.txt",
+            "RNTO b",
+            "MFMT 20200102030405 a.txt",
+            "SITE CHMOD 777 a.txt",
+        ] {
             assert_eq!(
                 text(s.line(line)),
                 "Permission denied: this server is read-only.",

@@ -1,6 +1,6 @@
 //! The one permission gate: every command names what it needs in `need`, and
 //! `Session::handle` checks that before any handler runs. Permissions are
-//! letters in the manner of pyftpdlib's `elradfmwMT` (`lradfmw` here); today a login gets all of
+//! letters in the manner of pyftpdlib's `elradfmwMT` (`lradfmwMT` here); today a login gets all of
 //! them, or only the reading ones on a `--read-only` server. Accounts will
 //! give each user their own set here, and nowhere else.
 
@@ -34,11 +34,15 @@ pub enum Perm {
     Rename,
     /// `m`: make folders (MKD).
     Mkdir,
+    /// `M`: change permission bits (SITE CHMOD).
+    Mode,
+    /// `T`: change modification times (MFMT).
+    Times,
 }
 
 impl Perm {
     /// In pyftpdlib's order of letters.
-    const ALL: [Perm; 7] = [
+    const ALL: [Perm; 9] = [
         Perm::List,
         Perm::Read,
         Perm::Append,
@@ -46,9 +50,11 @@ impl Perm {
         Perm::Rename,
         Perm::Mkdir,
         Perm::Write,
+        Perm::Mode,
+        Perm::Times,
     ];
 
-    fn bit(self) -> u8 {
+    fn bit(self) -> u16 {
         1 << (self as u8)
     }
 
@@ -62,6 +68,8 @@ impl Perm {
             Perm::Delete => 'd',
             Perm::Rename => 'f',
             Perm::Mkdir => 'm',
+            Perm::Mode => 'M',
+            Perm::Times => 'T',
         }
     }
 
@@ -75,6 +83,8 @@ impl Perm {
             Perm::Delete => "deleting",
             Perm::Rename => "renaming",
             Perm::Mkdir => "making folders",
+            Perm::Mode => "changing permissions",
+            Perm::Times => "changing times",
         }
     }
 
@@ -86,7 +96,7 @@ impl Perm {
 
 /// A set of permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Perms(u8);
+pub struct Perms(u16);
 
 impl Perms {
     /// Every permission.
@@ -139,6 +149,9 @@ pub fn need(cmd: &Command) -> Need {
         C::Mkd(_) => Need::Perm(Perm::Mkdir),
         C::Rmd(_) | C::Dele(_) => Need::Perm(Perm::Delete),
         C::Rnfr(_) | C::Rnto(_) => Need::Perm(Perm::Rename),
+        C::Mfmt(..) => Need::Perm(Perm::Times),
+        C::SiteChmod(..) => Need::Perm(Perm::Mode),
+        C::SiteHelp => Need::Login,
     }
 }
 
@@ -148,7 +161,7 @@ mod tests {
 
     #[test]
     fn read_only_grants_exactly_the_permissions_that_change_nothing() {
-        assert_eq!(Perms::all().letters(), "lradfmw");
+        assert_eq!(Perms::all().letters(), "lradfmwMT");
         assert_eq!(Perms::read_only().letters(), "lr");
         for p in Perm::ALL {
             assert!(Perms::all().allows(p));

@@ -12,6 +12,7 @@ pub const FEATURES: &[&str] = &[
     "EPRT",
     "EPSV",
     "MDTM",
+    "MFMT",
     "MLST type*;size*;modify*;",
     "PASV",
     "REST STREAM",

@@ -191,6 +191,17 @@ impl<L> Session<L> {
             Command::Dele(arg) => Step::Reply(self.dele(&arg)),
             Command::Rnfr(arg) => self.rnfr(&arg),
             Command::Rnto(arg) => Step::Reply(self.rnto(&arg, rename_from)),
+            Command::Mfmt(time, arg) => Step::Reply(self.mfmt(time, &arg)),
+            Command::SiteChmod(mode, arg) => Step::Reply(self.chmod(mode, &arg)),
+            Command::SiteHelp => Step::Reply(Reply::multi(
+                214,
+                vec![
+                    "SITE commands:".into(),
+                    " CHMOD mode path".into(),
+                    " HELP".into(),
+                    "End.".into(),
+                ],
+            )),
         }
     }
 
@@ -394,7 +405,8 @@ pub(super) mod tests {
             ("EPSV 3", 501),
             ("OPTS FROB", 501),
             ("RETR", 501),
-            ("SITE CHMOD 777 a.txt", 502),
+            ("SITE EXEC sh", 504),
+            ("SITE CHMOD 1777 a.txt", 501),
         ] {
             assert_eq!(code(s.line(line)), want, "{line}");
         }
