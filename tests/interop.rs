@@ -382,3 +382,64 @@ fn our_client_logs_in_with_a_name_and_the_password_from_the_environment() {
     assert_eq!(right.status.code(), Some(0), "{right:?}");
     assert_eq!(fs::read(cli.join("private.txt")).unwrap(), b"for alice");
 }
+
+#[test]
+#[ignore = "needs lftp and curl: run with --include-ignored after .ci/install-peers"]
+fn lftp_mirror_up_with_delete_and_curl_file_management_change_our_tree() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    let up = cli.sub("up");
+    fs::create_dir_all(up.join("a/b")).unwrap();
+    fs::write(up.join("top.txt"), pattern(3000, 1)).unwrap();
+    fs::write(up.join("a/mid.bin"), pattern(70_000, 2)).unwrap();
+    fs::write(up.join("a/b/deep.bin"), pattern(5000, 3)).unwrap();
+    // On the server already: something mirror --delete must remove.
+    fs::create_dir_all(srv.join("dest/gone")).unwrap();
+    fs::write(srv.join("dest/gone/old.txt"), b"old").unwrap();
+    fs::write(srv.join("dest/stale.txt"), b"stale").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let script = format!(
+        "set net:max-retries 1; set net:timeout 10; open -u anonymous,x -p {} 127.0.0.1; \
+         mirror -R --no-perms --delete {} dest; mkdir made; mv dest/top.txt dest/moved.txt; \
+         rm dest/a/b/deep.bin; rmdir dest/a/b; quit",
+        server.port,
+        up.display()
+    );
+    ok("lftp", &["-c", &script]);
+    same(&up.join("top.txt"), &srv.join("dest/moved.txt"));
+    same(&up.join("a/mid.bin"), &srv.join("dest/a/mid.bin"));
+    assert_eq!(names(&srv.join("dest")), ["a", "moved.txt"]);
+    assert_eq!(names(&srv.join("dest/a")), ["mid.bin"]);
+    assert!(srv.join("made").is_dir());
+
+    // curl: folders made on the way up, DELE and RNFR/RNTO as quote commands.
+    let url = format!("ftp://127.0.0.1:{}/new/deeper/file.bin", server.port);
+    let local = cli.join("up/a/mid.bin");
+    ok(
+        "curl",
+        &[
+            "-s",
+            "--ftp-create-dirs",
+            "-T",
+            local.to_str().unwrap(),
+            &url,
+        ],
+    );
+    same(&local, &srv.join("new/deeper/file.bin"));
+    let base = format!("ftp://127.0.0.1:{}/", server.port);
+    ok(
+        "curl",
+        &[
+            "-s",
+            "-Q",
+            "RNFR new/deeper/file.bin",
+            "-Q",
+            "RNTO new/renamed.bin",
+            "-Q",
+            "DELE made/../dest/moved.txt",
+            &base,
+        ],
+    );
+    assert_eq!(names(&srv.join("new")), ["deeper", "renamed.bin"]);
+    assert!(!srv.join("dest/moved.txt").exists());
+    println!("lftp mirror -R --delete, mkdir, mv, rm, rmdir; curl --ftp-create-dirs, RNFR/RNTO, DELE: trees as expected");
+}
