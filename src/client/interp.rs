@@ -212,6 +212,22 @@ impl Interpreter {
                 let now = client.pwd()?;
                 out.say(&format!("remote folder: {now}"));
             }
+            UserCommand::Mkdir(path) => {
+                self.client()?.mkdir(&path)?;
+                out.say(&format!("made {path}"));
+            }
+            UserCommand::Rmdir(path) => {
+                self.client()?.rmdir(&path)?;
+                out.say(&format!("removed {path}"));
+            }
+            UserCommand::Delete(path) => {
+                self.client()?.delete(&path)?;
+                out.say(&format!("deleted {path}"));
+            }
+            UserCommand::Rename { from, to } => {
+                self.client()?.rename(&from, &to)?;
+                out.say(&format!("renamed {from} to {to}"));
+            }
             UserCommand::Pwd => {
                 let now = self.client()?.pwd()?;
                 out.say(&now);
@@ -514,6 +530,31 @@ mod tests {
         let script = "GET missing; PWD";
         assert!(!stopping.run(Some(("127.0.0.1", port)), &mut lines(script), &mut screen));
         assert_eq!(screen.said, [format!("connected to 127.0.0.1:{port}")]);
+        std::fs::remove_dir_all(&srv).unwrap();
+        std::fs::remove_dir_all(&cli).unwrap();
+    }
+
+    #[test]
+    fn folders_are_made_renamed_and_removed_on_the_server() {
+        let (srv, cli) = (scratch("srv-files"), scratch("cli-files"));
+        std::fs::write(srv.join("a.txt"), b"a").unwrap();
+        let port = serve(&srv);
+        let mut interp = Interpreter::new(cli.clone(), Options::default());
+        let mut screen = Screen::default();
+        let script = "mkdir d; mv a.txt d/b.txt; rm d/b.txt; rmdir d; rmdir nothere";
+        assert!(!interp.run(Some(("127.0.0.1", port)), &mut lines(script), &mut screen));
+        assert_eq!(
+            screen.said[1..],
+            [
+                "made d",
+                "renamed a.txt to d/b.txt",
+                "deleted d/b.txt",
+                "removed d"
+            ]
+        );
+        assert_eq!(screen.errors.len(), 1, "{:?}", screen.errors);
+        assert!(screen.errors[0].starts_with("refused by the server: 550 "));
+        assert_eq!(std::fs::read_dir(&srv).unwrap().count(), 0);
         std::fs::remove_dir_all(&srv).unwrap();
         std::fs::remove_dir_all(&cli).unwrap();
     }

@@ -475,6 +475,27 @@ impl Client {
         self.expect(&Command::Cwd(path.to_string()), &[200, 250])
     }
 
+    /// Makes a remote folder.
+    pub fn mkdir(&mut self, path: &str) -> Result<Reply> {
+        self.expect(&Command::Mkd(path.to_string()), &[257])
+    }
+
+    /// Removes an empty remote folder.
+    pub fn rmdir(&mut self, path: &str) -> Result<Reply> {
+        self.expect(&Command::Rmd(path.to_string()), &[250])
+    }
+
+    /// Deletes a remote file.
+    pub fn delete(&mut self, path: &str) -> Result<Reply> {
+        self.expect(&Command::Dele(path.to_string()), &[250])
+    }
+
+    /// Renames a remote file or folder: RNFR, then RNTO.
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<Reply> {
+        self.expect(&Command::Rnfr(from.to_string()), &[350])?;
+        self.expect(&Command::Rnto(to.to_string()), &[250])
+    }
+
     /// The remote folder, as the server quotes it in its 257 reply.
     pub fn pwd(&mut self) -> Result<String> {
         let reply = self.expect(&Command::Pwd, &[257])?;

@@ -30,6 +30,17 @@ pub enum UserCommand {
     Exit,
     Help(Option<String>),
     Passive,
+    /// Make a remote folder.
+    Mkdir(String),
+    /// Remove an empty remote folder.
+    Rmdir(String),
+    /// Delete a remote file.
+    Delete(String),
+    /// Rename (or move) a remote file or folder.
+    Rename {
+        from: String,
+        to: String,
+    },
     /// A blank line or a `#` comment.
     Nothing,
 }
@@ -93,6 +104,25 @@ pub const WORDS: &[Word] = &[
     ),
     word("CD", &["CWD"], "CD path", "change the remote folder"),
     word("PWD", &[], "PWD", "show the remote folder"),
+    word("MKDIR", &["MKD"], "MKDIR path", "make a remote folder"),
+    word(
+        "RMDIR",
+        &["RMD"],
+        "RMDIR path",
+        "remove an empty remote folder",
+    ),
+    word(
+        "DELETE",
+        &["RM", "DEL"],
+        "DELETE path",
+        "delete a remote file",
+    ),
+    word(
+        "RENAME",
+        &["MV"],
+        "RENAME from to",
+        "rename or move a remote file or folder",
+    ),
     word(
         "OPEN",
         &[],
@@ -148,6 +178,10 @@ impl UserCommand {
             UserCommand::Close => "CLOSE",
             UserCommand::Exit => "EXIT",
             UserCommand::Help(_) => "HELP",
+            UserCommand::Mkdir(_) => "MKDIR",
+            UserCommand::Rmdir(_) => "RMDIR",
+            UserCommand::Delete(_) => "DELETE",
+            UserCommand::Rename { .. } => "RENAME",
             UserCommand::Passive => "PASSIVE",
             UserCommand::Nothing => return None,
         })
@@ -231,6 +265,13 @@ impl std::str::FromStr for UserCommand {
             ("OPEN", [host, port]) => UserCommand::Open {
                 host: Some(host.to_string()),
                 port: parse_port(port)?,
+            },
+            ("MKDIR", [path]) => UserCommand::Mkdir(path.to_string()),
+            ("RMDIR", [path]) => UserCommand::Rmdir(path.to_string()),
+            ("DELETE", [path]) => UserCommand::Delete(path.to_string()),
+            ("RENAME", [from, to]) => UserCommand::Rename {
+                from: from.to_string(),
+                to: to.to_string(),
             },
             ("HELP", []) => UserCommand::Help(None),
             ("HELP", [topic]) => UserCommand::Help(Some(topic.to_ascii_uppercase())),
@@ -425,6 +466,8 @@ mod tests {
                     "port" => "6789",
                     "command" => "ls",
                     "pattern" => "*.txt",
+                    "from" => "a.txt",
+                    "to" => "b.txt",
                     other => other,
                 },
             )
