@@ -620,6 +620,10 @@ impl TempFile {
     pub fn partial(target: &Path, resume: bool) -> io::Result<TempFile> {
         let name = target.file_name().unwrap_or_default().to_string_lossy();
         let temp = target.with_file_name(format!("{TEMP_PREFIX}get-{name}.part"));
+        // Never through a symlink someone put there: it could lead to a file to cut.
+        if fs::symlink_metadata(&temp).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(io::Error::other(format!("{}: a symlink", temp.display())));
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
