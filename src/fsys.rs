@@ -307,10 +307,14 @@ impl Root {
                 Err(fs::TryLockError::Error(e)) => return Err(e.into()),
             }
         }
-        io::Seek::seek(&mut target, io::SeekFrom::End(0))?;
+        let end = io::Seek::seek(&mut target, io::SeekFrom::End(0))?;
         io::Seek::seek(&mut temp.file, io::SeekFrom::Start(0))?;
         // File to file: the kernel copies (copy_file_range); the lock goes with `target`.
-        io::copy(&mut temp.file, &mut target)?;
+        if let Err(e) = io::copy(&mut temp.file, &mut target) {
+            // A copy cut short (a full disk) takes back what it added, lock still held.
+            let _ = target.set_len(end);
+            return Err(e.into());
+        }
         Ok(())
     }
 
@@ -624,18 +628,12 @@ impl TempFile {
         if fs::symlink_metadata(&temp).is_ok_and(|m| m.file_type().is_symlink()) {
             return Err(io::Error::other(format!("{}: a symlink", temp.display())));
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .custom_flags(O_NONBLOCK)
-            .open(&temp)?;
-        if !file.metadata()?.is_file() {
-            return Err(io::Error::other(format!(
-                "{}: not a plain file",
-                temp.display()
-            )));
-        }
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true);
+        let mut file = open_plain(&temp, &mut options).map_err(|r| match r {
+            Refusal::Io(e) => e,
+            other => io::Error::other(format!("{}: {other}", temp.display())),
+        })?;
         if let Err(fs::TryLockError::WouldBlock) = file.try_lock() {
             return Err(io::Error::other(
                 "another download to this name is under way",
