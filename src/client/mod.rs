@@ -433,9 +433,10 @@ impl Client {
         let sent = data::send_file(&mut file, &mut stream, &mut |n| progress(n, Some(size)));
         let _ = stream.shutdown(Shutdown::Write);
         drop(stream);
-        let done = self.finished();
+        // The server's reply says why a send broke off (a full disk closes
+        // the data connection under our writes), so it speaks first.
+        self.finished()?;
         let bytes = sent.map_err(|e| interrupted(e, Side::Write))?;
-        done?;
         if bytes != size {
             return Err(Error::Protocol(format!(
                 "sent {bytes} bytes but the file has {size}; it changed while sending"
