@@ -6,7 +6,8 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::units::result_line;
+use super::tree;
+use super::units::{human_bytes, human_duration, human_rate, result_line};
 use super::words::{self, UserCommand};
 use super::{Client, Direction, Observer, Options};
 use crate::fsys::TEMP_PREFIX;
@@ -187,6 +188,36 @@ impl Interpreter {
                 let line = self.put(&local, &remote, out)?;
                 out.say(&line);
             }
+            UserCommand::GetTree {
+                remote,
+                local,
+                delete,
+            } => {
+                let name = match local {
+                    Some(local) => local,
+                    None => base_name(&remote)?,
+                };
+                let dest = self.dir.join(&name);
+                let client = self.client()?;
+                let summary =
+                    client.get_tree(&remote, &dest, delete, &mut |p| tell(out, "received", p))?;
+                summarize("received", &name, summary, out)?;
+            }
+            UserCommand::PutTree {
+                local,
+                remote,
+                delete,
+            } => {
+                let remote = match remote {
+                    Some(remote) => remote,
+                    None => base_name(&local)?,
+                };
+                let source = self.dir.join(&local);
+                let client = self.client()?;
+                let summary =
+                    client.put_tree(&source, &remote, delete, &mut |p| tell(out, "sent", p))?;
+                summarize("sent", &remote, summary, out)?;
+            }
             UserCommand::Mget(patterns) => {
                 let mut names = Vec::new();
                 for pattern in &patterns {
@@ -335,6 +366,50 @@ impl Interpreter {
         }
         Ok(found)
     }
+}
+
+/// Reports one file of a recursive transfer.
+fn tell(out: &mut dyn Output, verb: &str, progress: tree::Progress) {
+    match progress {
+        tree::Progress::Moving(path, done, total) => out.progress(path, done, Some(total)),
+        tree::Progress::Moved(path, result) => {
+            out.progress_done();
+            match result {
+                Ok(t) => out.say(&result_line(verb, path, *t)),
+                Err(e) => out.error(&format!("{path}: {e}")),
+            }
+        }
+    }
+}
+
+/// The summary line of a recursive transfer, `received photos: 20 files, 1.2 MiB
+/// in 0.21 s (5.7 MiB/s); 3 unchanged, 1 deleted`; an error if anything failed.
+fn summarize(verb: &str, name: &str, s: tree::Summary, out: &mut dyn Output) -> Result<(), Error> {
+    let mut line = format!(
+        "{verb} {name}: {} file{}, {} in {} ({}); {} unchanged",
+        s.files,
+        if s.files == 1 { "" } else { "s" },
+        human_bytes(s.bytes),
+        human_duration(s.elapsed),
+        human_rate(s.bytes, s.elapsed),
+        s.unchanged
+    );
+    if s.deleted > 0 {
+        line.push_str(&format!(", {} deleted", s.deleted));
+    }
+    out.say(&line);
+    if s.failed.is_empty() {
+        return Ok(());
+    }
+    let mut names: Vec<&str> = s.failed.iter().take(5).map(|(p, _)| p.as_str()).collect();
+    if s.failed.len() > 5 {
+        names.push("...");
+    }
+    Err(Error::Usage(format!(
+        "{} failed: {}",
+        s.failed.len(),
+        names.join(", ")
+    )))
 }
 
 /// `sub/*.txt` is the folder `sub` and the pattern `*.txt`; `/x*` is `/` and `x*`.

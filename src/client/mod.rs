@@ -9,6 +9,8 @@
 
 pub mod console;
 pub mod interp;
+pub mod pipeline;
+pub mod tree;
 pub mod units;
 pub mod words;
 
@@ -80,6 +82,8 @@ pub struct Client {
     /// Set once a control read or write fails: the dialogue is out of step for good.
     broken: bool,
     observer: Option<Observer>,
+    /// What FEAT said, once asked.
+    features: Option<Vec<String>>,
 }
 
 /// A data connection being set up.
@@ -135,6 +139,7 @@ impl Client {
             extended: true,
             broken: false,
             observer,
+            features: None,
         };
         client.greet_and_log_in()?;
         Ok(client)
@@ -256,19 +261,37 @@ impl Client {
         if self.options.passive {
             return self.dial_passive().map(Channel::Connected);
         }
-        let local = self.ctrl.local_addr()?.ip();
-        let listener = TcpListener::bind((local, 0))?;
-        let addr = SocketAddr::new(data::canonical(local), listener.local_addr()?.port());
-        if self.extended || addr.is_ipv6() {
-            let reply = self.command(&Command::Eprt(addr))?;
-            match reply.code {
-                200 => return Ok(Channel::Listening(listener)),
-                500 | 502 if addr.is_ipv4() => self.extended = false,
-                _ => return Err(Error::Remote(reply)),
-            }
-        }
-        self.expect(&Command::Port(addr), &[200])?;
+        let listener = self.data_listener()?;
+        self.announce(&listener)?;
         Ok(Channel::Listening(listener))
+    }
+
+    /// A listener for the server's dial-back, on the control connection's local address.
+    fn data_listener(&self) -> Result<TcpListener> {
+        Ok(TcpListener::bind((self.ctrl.local_addr()?.ip(), 0))?)
+    }
+
+    /// The EPRT (or PORT) command that tells the server where `listener` is.
+    fn port_command(&self, listener: &TcpListener) -> Result<Command> {
+        let local = listener.local_addr()?;
+        let addr = SocketAddr::new(data::canonical(local.ip()), local.port());
+        Ok(match self.extended || addr.is_ipv6() {
+            true => Command::Eprt(addr),
+            false => Command::Port(addr),
+        })
+    }
+
+    /// Tells the server to dial `listener` next: EPRT, or PORT if it does not know EPRT.
+    fn announce(&mut self, listener: &TcpListener) -> Result<()> {
+        let cmd = self.port_command(listener)?;
+        let reply = self.command(&cmd)?;
+        match reply.code {
+            200 => return Ok(()),
+            500 | 502 if matches!(cmd, Command::Eprt(a) if a.is_ipv4()) => self.extended = false,
+            _ => return Err(Error::Remote(reply)),
+        }
+        let cmd = self.port_command(listener)?;
+        self.expect(&cmd, &[200]).map(|_| ())
     }
 
     fn dial_passive(&mut self) -> Result<TcpStream> {
@@ -292,6 +315,11 @@ impl Client {
                 .find_map(|l| parse_pasv_reply(l))
                 .map(|a| a.port()),
         };
+        self.dial(port)
+    }
+
+    /// Connects to the server's `port` (from a passive reply) for data.
+    fn dial(&self, port: Option<u16>) -> Result<TcpStream> {
         let port = port.ok_or_else(|| Error::Protocol("no port in the passive reply".into()))?;
         let addr = SocketAddr::new(self.server, port);
         TcpStream::connect_timeout(&addr, self.options.connect_timeout).map_err(|source| {

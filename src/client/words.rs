@@ -15,6 +15,18 @@ pub enum UserCommand {
         local: String,
         remote: Option<String>,
     },
+    /// GET -r: make the local folder like the remote one.
+    GetTree {
+        remote: String,
+        local: Option<String>,
+        delete: bool,
+    },
+    /// PUT -r: make the remote folder like the local one.
+    PutTree {
+        local: String,
+        remote: Option<String>,
+        delete: bool,
+    },
     /// GET every remote file matching any of these `*`/`?` patterns.
     Mget(Vec<String>),
     /// PUT every local file matching any of these patterns.
@@ -74,8 +86,10 @@ pub const WORDS: &[Word] = &[
     word(
         "GET",
         &["RECV"],
-        "GET [-c] remote [local]",
-        "download a file into the local folder (-c resumes a partial one)",
+        "GET [-c] [-r [--delete]] remote [local]",
+        "download a file into the local folder (-c resumes a partial one); \
+         -r a whole folder as a mirror: only what differs, --delete removes \
+         local files the server no longer has",
     ),
     word(
         "REGET",
@@ -83,7 +97,13 @@ pub const WORDS: &[Word] = &[
         "REGET remote [local]",
         "resume a partial download (same as GET -c)",
     ),
-    word("PUT", &["SEND"], "PUT local [remote]", "upload a file"),
+    word(
+        "PUT",
+        &["SEND"],
+        "PUT [-r [--delete]] local [remote]",
+        "upload a file; -r a whole folder as a mirror: only what differs, \
+         --delete removes remote files the local folder no longer has",
+    ),
     word(
         "MGET",
         &[],
@@ -169,6 +189,8 @@ impl UserCommand {
         Some(match self {
             UserCommand::Get { .. } => "GET",
             UserCommand::Put { .. } => "PUT",
+            UserCommand::GetTree { .. } => "GET",
+            UserCommand::PutTree { .. } => "PUT",
             UserCommand::Mget(_) => "MGET",
             UserCommand::Mput(_) => "MPUT",
             UserCommand::List(_) => "LIST",
@@ -235,24 +257,9 @@ impl std::str::FromStr for UserCommand {
         let owned = |s: &&str| s.to_string();
         let usage = || format!("usage: {}", row.usage);
         Ok(match (row.verb, &args[..]) {
-            ("GET", ["-c", remote, rest @ ..]) | ("REGET", [remote, rest @ ..])
-                if rest.len() <= 1 =>
-            {
-                UserCommand::Get {
-                    remote: remote.to_string(),
-                    local: rest.first().map(owned),
-                    resume: true,
-                }
+            ("GET" | "REGET" | "PUT", _) => {
+                transfer(row.verb, &args).map_err(|e| format!("{e}; usage: {}", row.usage))?
             }
-            ("GET", [remote, rest @ ..]) if rest.len() <= 1 => UserCommand::Get {
-                remote: remote.to_string(),
-                local: rest.first().map(owned),
-                resume: false,
-            },
-            ("PUT", [local, rest @ ..]) if rest.len() <= 1 => UserCommand::Put {
-                local: local.to_string(),
-                remote: rest.first().map(owned),
-            },
             ("MGET", [_, ..]) => UserCommand::Mget(args.iter().map(owned).collect()),
             ("MPUT", [_, ..]) => UserCommand::Mput(args.iter().map(owned).collect()),
             ("LIST", []) => UserCommand::List(None),
@@ -285,6 +292,55 @@ impl std::str::FromStr for UserCommand {
             _ => return Err(usage()),
         })
     }
+}
+
+/// GET, REGET and PUT with their options (`-c`, `-r`, `--delete`) before the names.
+fn transfer(verb: &str, args: &[&str]) -> Result<UserCommand, String> {
+    let names = args
+        .iter()
+        .position(|a| !a.starts_with('-'))
+        .unwrap_or(args.len());
+    let (mut resume, mut recursive, mut delete) = (verb == "REGET", false, false);
+    for option in &args[..names] {
+        match *option {
+            "-c" if verb != "PUT" => resume = true,
+            "-r" if verb != "REGET" => recursive = true,
+            "--delete" if verb != "REGET" => delete = true,
+            other => return Err(format!("{verb} has no option {other}")),
+        }
+    }
+    let (first, second) = match &args[names..] {
+        [first] => (first.to_string(), None),
+        [first, second] => (first.to_string(), Some(second.to_string())),
+        _ => return Err(format!("{verb} takes one or two names")),
+    };
+    if delete && !recursive {
+        return Err("--delete goes with -r".to_string());
+    }
+    if resume && recursive {
+        return Err("-c goes with one file, not with -r".to_string());
+    }
+    Ok(match (verb, recursive) {
+        ("PUT", false) => UserCommand::Put {
+            local: first,
+            remote: second,
+        },
+        ("PUT", true) => UserCommand::PutTree {
+            local: first,
+            remote: second,
+            delete,
+        },
+        (_, false) => UserCommand::Get {
+            remote: first,
+            local: second,
+            resume,
+        },
+        (_, true) => UserCommand::GetTree {
+            remote: first,
+            local: second,
+            delete,
+        },
+    })
 }
 
 fn parse_port(word: &str) -> Result<u16, String> {

@@ -1,0 +1,526 @@
+//! Recursive transfers that work as a mirror: walk the source and the target
+//! tree, plan what differs (`plan`, pure), then make folders, copy files and,
+//! when asked, delete what the source no longer has, in pipelined batches.
+//!
+//! A file is copied when the target lacks it or its size or modification
+//! time differs; the copy then gets the source's time (downloads locally,
+//! uploads with MFMT), so a second run finds nothing to do. Against a server
+//! without MFMT an upload counts as current when it is no older than the
+//! local file. Remote trees are read with MLSD, or with LIST and MDTM where
+//! the server has no MLSD (vsftpd). A name a server sends is used only if it
+//! is one plain path component, so no listing can write outside the target.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use super::pipeline::{Done, Event, Job};
+use super::{local_refusal, Client, Transfer};
+use crate::fsys::{open_plain, TempFile, TEMP_PREFIX};
+use crate::protocol::Command;
+use crate::time::{unix_seconds, Civil};
+use crate::{Error, Result};
+
+/// A file's size and modification time (Unix seconds), when known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub size: u64,
+    pub time: Option<i64>,
+}
+
+/// A tree: folders and files by their path below its top (`a/b.txt`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tree {
+    pub folders: BTreeSet<String>,
+    pub files: BTreeMap<String, Stamp>,
+}
+
+/// What a mirror run does to make the target like the source.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Folders to make, parents first.
+    pub make: Vec<String>,
+    /// Files to copy.
+    pub copy: Vec<String>,
+    /// Files already the same.
+    pub unchanged: usize,
+    /// Paths that are a file on one side and a folder on the other.
+    pub clashes: Vec<String>,
+    /// Files to delete from the target (with `delete` only).
+    pub remove_files: Vec<String>,
+    /// Folders to remove from the target, children first.
+    pub remove_folders: Vec<String>,
+}
+
+/// Whether `target` needs the `source` file copied over it. With `exact` the
+/// times must match (the copy will get the source's time); without, a target
+/// no older than the source is current.
+pub fn differs(source: Stamp, target: Option<Stamp>, exact: bool) -> bool {
+    let Some(target) = target else {
+        return true;
+    };
+    if source.size != target.size {
+        return true;
+    }
+    match (source.time, target.time) {
+        (Some(s), Some(t)) if exact => s != t,
+        (Some(s), Some(t)) => s > t,
+        _ => false,
+    }
+}
+
+/// The plan that makes `target` like `source` (see `differs` for `exact`).
+pub fn plan(source: &Tree, target: &Tree, exact: bool, delete: bool) -> Plan {
+    let mut plan = Plan::default();
+    for folder in &source.folders {
+        if target.files.contains_key(folder) {
+            plan.clashes.push(folder.clone());
+        } else if !target.folders.contains(folder) {
+            plan.make.push(folder.clone());
+        }
+    }
+    for (path, &stamp) in &source.files {
+        if target.folders.contains(path) {
+            plan.clashes.push(path.clone());
+        } else if differs(stamp, target.files.get(path).copied(), exact) {
+            plan.copy.push(path.clone());
+        } else {
+            plan.unchanged += 1;
+        }
+    }
+    if delete {
+        plan.remove_files = (target.files.keys())
+            .filter(|p| !source.files.contains_key(*p) && !source.folders.contains(*p))
+            .cloned()
+            .collect();
+        plan.remove_folders = (target.folders.iter().rev())
+            .filter(|p| !source.folders.contains(*p) && !source.files.contains_key(*p))
+            .cloned()
+            .collect();
+    }
+    plan
+}
+
+/// Whether a name from a listing can be used as one local path component:
+/// not empty, `.` or `..`, without `/`, NUL or other control characters, and
+/// not one of our temporary files.
+pub fn plain_name(name: &str) -> bool {
+    !matches!(name, "" | "." | "..")
+        && !name.contains('/')
+        && !name.chars().any(char::is_control)
+        && !name.starts_with(TEMP_PREFIX)
+}
+
+/// An entry of a remote listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    File(String, Stamp),
+    Folder(String),
+}
+
+/// The entries of an MLSD listing (RFC 3659 §7): `type=file;size=3;modify=...; name`.
+/// Links, the folder itself, its parent and unusable names are left out.
+pub fn parse_mlsd(text: &str) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for line in text.lines() {
+        let Some((facts, name)) = line.split_once(' ') else {
+            continue;
+        };
+        let (mut kind, mut size, mut time) = (String::new(), None, None);
+        for fact in facts.split(';') {
+            let Some((key, value)) = fact.split_once('=') else {
+                continue;
+            };
+            match key.to_ascii_lowercase().as_str() {
+                "type" => kind = value.to_ascii_lowercase(),
+                "size" => size = value.parse().ok(),
+                "modify" => time = Civil::parse_compact(value).map(|c| c.to_unix()),
+                _ => {}
+            }
+        }
+        if !plain_name(name) {
+            continue;
+        }
+        match (kind.as_str(), size) {
+            ("file", Some(size)) => entries.push(Entry::File(name.into(), Stamp { size, time })),
+            ("dir", _) => entries.push(Entry::Folder(name.into())),
+            _ => {}
+        }
+    }
+    entries
+}
+
+/// The entries of a Unix `ls -l` style LIST (what vsftpd and proftpd send):
+/// `-rw-r--r-- 1 owner group 4096 Nov 21 10:00 name`, files and folders only,
+/// without times (the minute is all LIST says; MDTM tells the second).
+pub fn parse_list(text: &str) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for line in text.lines() {
+        // The name is what follows the eighth field, spaces and all.
+        let mut rest = line;
+        let mut fields = Vec::new();
+        for _ in 0..8 {
+            rest = rest.trim_start_matches(' ');
+            let end = rest.find(' ').unwrap_or(rest.len());
+            fields.push(&rest[..end]);
+            rest = &rest[end..];
+        }
+        let name = rest.strip_prefix(' ').unwrap_or("");
+        if !plain_name(name) {
+            continue;
+        }
+        match (line.chars().next(), fields[4].parse()) {
+            (Some('-'), Ok(size)) => {
+                entries.push(Entry::File(name.into(), Stamp { size, time: None }))
+            }
+            (Some('d'), _) => entries.push(Entry::Folder(name.into())),
+            _ => {}
+        }
+    }
+    entries
+}
+
+/// The tree below the local folder `top` (empty if it does not exist). Links
+/// to files count as files; links to folders are not followed (no loops).
+pub fn local_tree(top: &Path) -> io::Result<Tree> {
+    let mut tree = Tree::default();
+    if !top.exists() {
+        return Ok(tree);
+    }
+    let mut todo = vec![String::new()];
+    while let Some(folder) = todo.pop() {
+        for entry in fs::read_dir(top.join(&folder))? {
+            let entry = entry?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if !plain_name(&name) {
+                continue;
+            }
+            let path = join(&folder, &name);
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                tree.folders.insert(path.clone());
+                todo.push(path);
+            } else if let Some(meta) = fs::metadata(entry.path()).ok().filter(|m| m.is_file()) {
+                let time = meta.modified().ok().map(unix_seconds);
+                let size = meta.len();
+                tree.files.insert(path, Stamp { size, time });
+            }
+        }
+    }
+    Ok(tree)
+}
+
+/// `folder/name`, or `name` at the top.
+fn join(folder: &str, name: &str) -> String {
+    match folder {
+        "" => name.to_string(),
+        _ => format!("{folder}/{name}"),
+    }
+}
+
+/// What a recursive transfer did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub files: u64,
+    pub bytes: u64,
+    pub unchanged: usize,
+    pub deleted: usize,
+    /// Paths that failed, each with why.
+    pub failed: Vec<(String, Error)>,
+    pub elapsed: Duration,
+}
+
+/// What a recursive transfer tells its caller as it goes.
+pub enum Progress<'a> {
+    /// `path` has moved `bytes` of `total`.
+    Moving(&'a str, u64, u64),
+    /// `path` is done (or failed).
+    Moved(&'a str, &'a Result<Transfer>),
+}
+
+impl Client {
+    /// The names FEAT lists, asked once per connection (none if FEAT is unknown).
+    pub fn features(&mut self) -> Result<&[String]> {
+        if self.features.is_none() {
+            let reply = self.command(&Command::Feat)?;
+            let lines = match reply.code {
+                211 => reply.lines.get(1..).unwrap_or_default(),
+                _ => &[],
+            };
+            self.features = Some(
+                lines
+                    .iter()
+                    .map(|l| l.trim().to_ascii_uppercase())
+                    .collect(),
+            );
+        }
+        Ok(self.features.as_deref().unwrap_or_default())
+    }
+
+    fn has_feature(&mut self, name: &str) -> Result<bool> {
+        let found = self
+            .features()?
+            .iter()
+            .any(|f| f.split(' ').next() == Some(name));
+        Ok(found)
+    }
+
+    /// The remote tree below `top`, read a level at a time with pipelined
+    /// listings: MLSD, or LIST and then MDTM for every file.
+    pub fn remote_tree(&mut self, top: &str) -> Result<Tree> {
+        let mlsd = self.has_feature("MLST")?;
+        let mut tree = Tree::default();
+        let mut level = vec![String::new()];
+        while !level.is_empty() {
+            let mut listings = vec![None; level.len()];
+            let jobs = level.iter().map(|folder| {
+                let path = Some(remote_path(top, folder));
+                Ok(Job::List(match mlsd {
+                    true => Command::Mlsd(path),
+                    false => Command::List(path),
+                }))
+            });
+            let mut failure = None;
+            self.pipeline(jobs, &mut |event| match event {
+                Event::Finished(i, Ok(Done::Listed(text))) => listings[i] = Some(text),
+                Event::Finished(_, Err(e)) => failure = failure.take().or(Some(e)),
+                _ => {}
+            })?;
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            let mut next = Vec::new();
+            for (folder, text) in level.iter().zip(listings) {
+                let text = String::from_utf8_lossy(text.as_deref().unwrap_or_default());
+                let entries = match mlsd {
+                    true => parse_mlsd(&text),
+                    false => parse_list(&text),
+                };
+                for entry in entries {
+                    match entry {
+                        Entry::File(name, stamp) => {
+                            tree.files.insert(join(folder, &name), stamp);
+                        }
+                        Entry::Folder(name) => {
+                            let path = join(folder, &name);
+                            tree.folders.insert(path.clone());
+                            next.push(path);
+                        }
+                    }
+                }
+            }
+            level = next;
+        }
+        if !mlsd && self.has_feature("MDTM")? {
+            self.ask_times(top, &mut tree)?;
+        }
+        Ok(tree)
+    }
+
+    /// Fills in the files' times with pipelined MDTMs.
+    fn ask_times(&mut self, top: &str, tree: &mut Tree) -> Result<()> {
+        let paths: Vec<String> = tree.files.keys().cloned().collect();
+        let jobs = (paths.iter()).map(|p| Ok(Job::Ask(Command::Mdtm(remote_path(top, p)), &[213])));
+        self.pipeline(jobs, &mut |event| {
+            if let Event::Finished(i, Ok(Done::Answered(reply))) = event {
+                let time = Civil::parse_compact(reply.text().trim()).map(|c| c.to_unix());
+                if let Some(stamp) = tree.files.get_mut(&paths[i]) {
+                    stamp.time = time;
+                }
+            }
+        })
+    }
+
+    /// Makes the local folder `local` like the remote folder `remote`.
+    pub fn get_tree(
+        &mut self,
+        remote: &str,
+        local: &Path,
+        delete: bool,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Summary> {
+        let started = Instant::now();
+        let source = self.remote_tree(remote)?;
+        let target = local_tree(local)?;
+        let plan = plan(&source, &target, true, delete);
+        let mut summary = Summary {
+            unchanged: plan.unchanged,
+            ..Summary::default()
+        };
+        fail_clashes(&plan, &mut summary);
+        fs::create_dir_all(local)?;
+        for folder in &plan.make {
+            if let Err(e) = fs::create_dir(local.join(folder)) {
+                summary.failed.push((folder.clone(), e.into()));
+            }
+        }
+        let jobs = plan.copy.iter().map(|path| {
+            let sink = TempFile::partial(&local.join(path), false)?;
+            let remote = remote_path(remote, path);
+            let size = source.files[path].size;
+            Ok(Job::Get { remote, sink, size })
+        });
+        self.pipeline(jobs, &mut |event| match event {
+            Event::Progress(i, n) => {
+                let path = &plan.copy[i];
+                progress(Progress::Moving(path, n, source.files[path].size));
+            }
+            Event::Finished(i, result) => {
+                let path = &plan.copy[i];
+                let result = result.and_then(|done| match done {
+                    Done::Got(mut sink, transfer) => {
+                        if let Some(t) = source.files[path].time {
+                            let time = UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
+                            sink.file().set_modified(time)?;
+                        }
+                        sink.commit()?;
+                        Ok(transfer)
+                    }
+                    _ => Err(Error::Protocol("a download ended without its file".into())),
+                });
+                summary.count(path, result, progress);
+            }
+        })?;
+        for path in &plan.remove_files {
+            summary.removed(path, fs::remove_file(local.join(path)).map_err(Error::from));
+        }
+        for path in &plan.remove_folders {
+            summary.removed(path, fs::remove_dir(local.join(path)).map_err(Error::from));
+        }
+        summary.elapsed = started.elapsed();
+        Ok(summary)
+    }
+
+    /// Makes the remote folder `remote` like the local folder `local`.
+    pub fn put_tree(
+        &mut self,
+        local: &Path,
+        remote: &str,
+        delete: bool,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Summary> {
+        let started = Instant::now();
+        if !fs::metadata(local).is_ok_and(|m| m.is_dir()) {
+            return Err(Error::Usage(format!(
+                "{}: no such local folder",
+                local.display()
+            )));
+        }
+        let source = local_tree(local)?;
+        // A folder that is not there yet reads as empty (vsftpd lists nothing,
+        // others say 550); MKD then makes it, or says why it cannot.
+        let target = match self.remote_tree(remote) {
+            Ok(tree) => Some(tree),
+            Err(Error::Remote(r)) if r.code == 550 || r.code == 450 => None,
+            Err(e) => return Err(e),
+        };
+        let exact = self.has_feature("MFMT")?;
+        let mut summary = Summary::default();
+        if target
+            .as_ref()
+            .is_none_or(|t| t.files.is_empty() && t.folders.is_empty())
+        {
+            let mkd = Job::Ask(Command::Mkd(remote.to_string()), &[257]);
+            self.pipeline([Ok(mkd)], &mut |_| {})?;
+        }
+        let plan = plan(&source, &target.unwrap_or_default(), exact, delete);
+        summary.unchanged = plan.unchanged;
+        fail_clashes(&plan, &mut summary);
+        let mkd = |p: &String| Ok(Job::Ask(Command::Mkd(remote_path(remote, p)), &[257]));
+        self.pipeline(plan.make.iter().map(mkd), &mut |event| {
+            if let Event::Finished(i, Err(e)) = event {
+                summary.failed.push((plan.make[i].clone(), e));
+            }
+        })?;
+        let jobs = plan.copy.iter().map(|path| {
+            let at = local.join(path);
+            let file = open_plain(&at, fs::OpenOptions::new().read(true))
+                .map_err(|r| local_refusal(&at, r))?;
+            let size = file.metadata()?.len();
+            let time = source.files[path]
+                .time
+                .filter(|_| exact)
+                .map(Civil::from_unix);
+            let remote = remote_path(remote, path);
+            Ok(Job::Put {
+                file,
+                remote,
+                size,
+                time,
+            })
+        });
+        self.pipeline(jobs, &mut |event| match event {
+            Event::Progress(i, n) => {
+                let path = &plan.copy[i];
+                progress(Progress::Moving(path, n, source.files[path].size));
+            }
+            Event::Finished(i, result) => {
+                let result = result.map(|done| match done {
+                    Done::Sent(t) => t,
+                    _ => Transfer {
+                        bytes: 0,
+                        elapsed: Duration::ZERO,
+                    },
+                });
+                summary.count(&plan.copy[i], result, progress);
+            }
+        })?;
+        let removals: Vec<(&String, Command)> = (plan.remove_files.iter())
+            .map(|p| (p, Command::Dele(remote_path(remote, p))))
+            .chain(
+                plan.remove_folders
+                    .iter()
+                    .map(|p| (p, Command::Rmd(remote_path(remote, p)))),
+            )
+            .collect();
+        let jobs = removals
+            .iter()
+            .map(|(_, cmd)| Ok(Job::Ask(cmd.clone(), &[250])));
+        self.pipeline(jobs, &mut |event| {
+            if let Event::Finished(i, result) = event {
+                summary.removed(removals[i].0, result.map(|_| ()));
+            }
+        })?;
+        summary.elapsed = started.elapsed();
+        Ok(summary)
+    }
+}
+
+impl Summary {
+    fn count(&mut self, path: &str, result: Result<Transfer>, progress: &mut dyn FnMut(Progress)) {
+        progress(Progress::Moved(path, &result));
+        match result {
+            Ok(t) => {
+                self.files += 1;
+                self.bytes += t.bytes;
+            }
+            Err(e) => self.failed.push((path.to_string(), e)),
+        }
+    }
+
+    fn removed(&mut self, path: &str, result: Result<()>) {
+        match result {
+            Ok(()) => self.deleted += 1,
+            Err(e) => self.failed.push((path.to_string(), e)),
+        }
+    }
+}
+
+fn fail_clashes(plan: &Plan, summary: &mut Summary) {
+    for path in &plan.clashes {
+        let e = Error::Usage("a file on one side and a folder on the other".into());
+        summary.failed.push((path.clone(), e));
+    }
+}
+
+/// The remote path of `path` below `top` (`top` itself for the top).
+fn remote_path(top: &str, path: &str) -> String {
+    match path {
+        "" => top.to_string(),
+        _ => format!("{}/{path}", top.trim_end_matches('/')),
+    }
+}
