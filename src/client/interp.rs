@@ -643,7 +643,7 @@ mod tests {
         assert_eq!(screen.errors, ["not connected; use OPEN HOST PORT"]);
         assert_eq!(
             String::from_utf8(screen.text).unwrap(),
-            "PUT local [remote]: upload a file\n"
+            words::help(Some("PUT")).unwrap()
         );
         assert!(screen.said.is_empty(), "EXIT ends the script before PWD");
     }

@@ -68,7 +68,7 @@ pub enum Direction {
 }
 
 /// Sees every control line, for `-v`.
-pub type Observer = Box<dyn FnMut(Direction, &str)>;
+pub type Observer = Box<dyn FnMut(Direction, &str) + Send>;
 
 /// A logged-in control connection.
 pub struct Client {

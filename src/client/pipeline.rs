@@ -6,6 +6,10 @@
 //! broken control dialogue, or a data connection that never comes after the
 //! server said 150, ends the batch (the dialogue is out of step for good).
 //!
+//! Big batches can also be spread over a few sessions at once (`spread`), so
+//! that one session's file work overlaps another's waits, as `lftp mirror
+//! --parallel` does.
+//!
 //! The first job's data channel is set up alone, the way single transfers do
 //! it (EPRT falling back to PORT, EPSV to PASV), so the rest know which
 //! command the server takes. In active mode one listener serves the batch:
@@ -15,6 +19,8 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::thread;
 use std::time::Instant;
 
 use super::{interrupted, reported_bytes, Client, Direction, Side, Transfer};
@@ -27,6 +33,12 @@ use crate::{Error, Result};
 /// How many jobs may be sent ahead of the one whose replies are being read:
 /// a few KiB of commands, well inside any socket buffer.
 const WINDOW: usize = 32;
+
+/// The most sessions a spread batch uses, counting the one it starts from.
+const SESSIONS: usize = 4;
+
+/// A spread batch opens another session for each this many jobs.
+const JOBS_PER_SESSION: usize = 16;
 
 /// The most listing text one folder may send (a million entries or so).
 const MAX_LISTING: u64 = 64 << 20;
@@ -180,6 +192,74 @@ impl Client {
             }
             events(Event::Finished(index, result));
         }
+    }
+
+    /// Runs jobs `0..count`, made by `make`, over this session and up to
+    /// `SESSIONS - 1` more logged in the same way and in the same remote folder,
+    /// each taking every n-th job. Works with fewer (or this one alone) when the
+    /// server turns extra sessions away. Events arrive here, on this thread.
+    pub fn spread(
+        &mut self,
+        count: usize,
+        make: &(dyn Fn(usize) -> Result<Job> + Sync),
+        events: &mut dyn FnMut(Event),
+    ) -> Result<()> {
+        let wanted = SESSIONS.min(count.div_ceil(JOBS_PER_SESSION)).max(1);
+        let mut others = Vec::new();
+        if wanted > 1 {
+            if let Ok(folder) = self.pwd() {
+                let host = self.ctrl.peer_addr()?.ip().to_string();
+                let port = self.ctrl.peer_addr()?.port();
+                for _ in 1..wanted {
+                    let Ok(mut other) = Client::connect(&host, port, self.options.clone()) else {
+                        break;
+                    };
+                    if other.cd(&folder).is_err() {
+                        break;
+                    }
+                    other.extended = self.extended;
+                    others.push(other);
+                }
+            }
+        }
+        let n = others.len() + 1;
+        let (tx, rx) = mpsc::channel();
+        let results = thread::scope(|scope| {
+            let workers: Vec<_> = std::iter::once(self)
+                .chain(others.iter_mut())
+                .enumerate()
+                .map(|(w, client)| {
+                    let tx = tx.clone();
+                    scope.spawn(move || {
+                        let jobs = (w..count).step_by(n).map(make);
+                        client.pipeline(jobs, &mut |event| {
+                            // The receiver lives until every worker is done.
+                            let _ = tx.send(match event {
+                                Event::Progress(k, bytes) => Event::Progress(w + k * n, bytes),
+                                Event::Finished(k, result) => Event::Finished(w + k * n, result),
+                            });
+                        })
+                    })
+                })
+                .collect();
+            drop(tx);
+            for event in rx {
+                events(event);
+            }
+            let joined = workers.into_iter().map(|w| w.join());
+            joined.collect::<Vec<_>>()
+        });
+        for other in others {
+            // The work is done; a failed goodbye changes nothing.
+            let _ = other.quit();
+        }
+        for result in results {
+            match result {
+                Ok(result) => result?,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok(())
     }
 
     /// Adds `cmd` to the commands about to be sent.

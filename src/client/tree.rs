@@ -358,13 +358,14 @@ impl Client {
                 summary.failed.push((folder.clone(), e.into()));
             }
         }
-        let jobs = plan.copy.iter().map(|path| {
+        let make = |i: usize| {
+            let path = &plan.copy[i];
             let sink = TempFile::partial(&local.join(path), false)?;
             let remote = remote_path(remote, path);
             let size = source.files[path].size;
             Ok(Job::Get { remote, sink, size })
-        });
-        self.pipeline(jobs, &mut |event| match event {
+        };
+        self.spread(plan.copy.len(), &make, &mut |event| match event {
             Event::Progress(i, n) => {
                 let path = &plan.copy[i];
                 progress(Progress::Moving(path, n, source.files[path].size));
@@ -436,7 +437,8 @@ impl Client {
                 summary.failed.push((plan.make[i].clone(), e));
             }
         })?;
-        let jobs = plan.copy.iter().map(|path| {
+        let make = |i: usize| {
+            let path = &plan.copy[i];
             let at = local.join(path);
             let file = open_plain(&at, fs::OpenOptions::new().read(true))
                 .map_err(|r| local_refusal(&at, r))?;
@@ -452,8 +454,8 @@ impl Client {
                 size,
                 time,
             })
-        });
-        self.pipeline(jobs, &mut |event| match event {
+        };
+        self.spread(plan.copy.len(), &make, &mut |event| match event {
             Event::Progress(i, n) => {
                 let path = &plan.copy[i];
                 progress(Progress::Moving(path, n, source.files[path].size));
@@ -522,5 +524,176 @@ fn remote_path(top: &str, path: &str) -> String {
     match path {
         "" => top.to_string(),
         _ => format!("{}/{path}", top.trim_end_matches('/')),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(size: u64, time: i64) -> Stamp {
+        Stamp {
+            size,
+            time: Some(time),
+        }
+    }
+
+    fn tree(folders: &[&str], files: &[(&str, Stamp)]) -> Tree {
+        Tree {
+            folders: folders.iter().map(|f| f.to_string()).collect(),
+            files: files.iter().map(|(p, s)| (p.to_string(), *s)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_file_differs_by_size_or_time() {
+        assert!(differs(stamp(3, 10), None, true));
+        assert!(differs(stamp(3, 10), Some(stamp(4, 10)), true));
+        assert!(differs(stamp(3, 10), Some(stamp(3, 11)), true));
+        assert!(!differs(stamp(3, 10), Some(stamp(3, 10)), true));
+        // Without exact times, a target no older than the source is current.
+        assert!(!differs(stamp(3, 10), Some(stamp(3, 11)), false));
+        assert!(differs(stamp(3, 12), Some(stamp(3, 11)), false));
+        // An unknown time leaves the size to decide.
+        let unknown = Stamp {
+            size: 3,
+            time: None,
+        };
+        assert!(!differs(stamp(3, 10), Some(unknown), true));
+    }
+
+    #[test]
+    fn a_plan_copies_what_differs_and_deletes_only_when_asked() {
+        let source = tree(
+            &["a", "a/b", "new"],
+            &[
+                ("a/same", stamp(1, 5)),
+                ("a/b/changed", stamp(2, 6)),
+                ("top", stamp(3, 7)),
+            ],
+        );
+        let target = tree(
+            &["a", "a/b", "gone", "gone/deeper"],
+            &[
+                ("a/same", stamp(1, 5)),
+                ("a/b/changed", stamp(2, 1)),
+                ("gone/deeper/x", stamp(1, 1)),
+                ("old", stamp(1, 1)),
+            ],
+        );
+        let mirror = plan(&source, &target, true, false);
+        assert_eq!(mirror.make, ["new"]);
+        assert_eq!(mirror.copy, ["a/b/changed", "top"]);
+        assert_eq!(mirror.unchanged, 1);
+        assert!(mirror.remove_files.is_empty() && mirror.remove_folders.is_empty());
+        let sync = plan(&source, &target, true, true);
+        assert_eq!(sync.remove_files, ["gone/deeper/x", "old"]);
+        assert_eq!(
+            sync.remove_folders,
+            ["gone/deeper", "gone"],
+            "children first"
+        );
+        // A name that is a file on one side and a folder on the other is neither
+        // copied over nor deleted.
+        let clash = plan(
+            &tree(&["x"], &[]),
+            &tree(&[], &[("x", stamp(1, 1))]),
+            true,
+            true,
+        );
+        assert_eq!(clash.clashes, ["x"]);
+        assert!(clash.make.is_empty() && clash.remove_files.is_empty());
+    }
+
+    #[test]
+    fn names_from_a_server_are_single_plain_components() {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "/etc",
+            "a\nb",
+            "a\rb",
+            "a\0b",
+            ".dialback-1-2.part",
+        ] {
+            assert!(!plain_name(bad), "{bad:?}");
+        }
+        for good in ["a", "..a", "a b", "naïve.txt", ".hidden"] {
+            assert!(plain_name(good), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn mlsd_listings_give_files_folders_and_times() {
+        let text = "type=cdir;modify=20261121101010; .\r\n\
+                    type=pdir; ..\r\n\
+                    type=file;size=12;modify=20261121101010.123; a b.txt\r\n\
+                    Type=DIR;Modify=20260101000000; sub\r\n\
+                    type=OS.unix=symlink;size=3; link\r\n\
+                    type=file;size=1; ../../etc/passwd\r\n\
+                    type=dir; ..\r\n\
+                    type=file;size=nope; broken\r\n\
+                    garbage\r\n";
+        let time = Civil::parse_compact("20261121101010").map(|c| c.to_unix());
+        assert_eq!(
+            parse_mlsd(text),
+            [
+                Entry::File("a b.txt".into(), Stamp { size: 12, time }),
+                Entry::Folder("sub".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn unix_listings_give_files_and_folders() {
+        let text = "total 8\r\n\
+                    -rw-r--r--    1 1000     1000         4096 Nov 21 10:00 two  spaces.txt\r\n\
+                    drwxr-xr-x    2 ftp      ftp          4096 Jan  1  2025 sub\r\n\
+                    lrwxrwxrwx    1 ftp      ftp             3 Jan  1  2025 link -> sub\r\n\
+                    drwxr-xr-x    2 ftp      ftp          4096 Jan  1  2025 ..\r\n\
+                    -rw-r--r--    1 ftp      ftp            5 Jan  1  2025 a\\nb/../x\r\n";
+        assert_eq!(
+            parse_list(text),
+            [
+                Entry::File(
+                    "two  spaces.txt".into(),
+                    Stamp {
+                        size: 4096,
+                        time: None
+                    }
+                ),
+                Entry::Folder("sub".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn remote_paths_join_below_the_top() {
+        assert_eq!(remote_path("photos", ""), "photos");
+        assert_eq!(remote_path("photos/", "a/b"), "photos/a/b");
+        assert_eq!(remote_path("/", "a"), "/a");
+    }
+
+    #[test]
+    fn the_local_tree_skips_temporary_files_and_folder_links() {
+        let top = std::env::temp_dir().join(format!("dialback-tree-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&top);
+        fs::create_dir_all(top.join("a/b")).unwrap();
+        fs::write(top.join("a/b/f"), b"four").unwrap();
+        fs::write(top.join(".dialback-get-f.part"), b"").unwrap();
+        std::os::unix::fs::symlink(&top, top.join("a/loop")).unwrap();
+        std::os::unix::fs::symlink(top.join("a/b/f"), top.join("to-f")).unwrap();
+        let t = local_tree(&top).unwrap();
+        fs::remove_dir_all(&top).unwrap();
+        assert_eq!(t.folders.iter().collect::<Vec<_>>(), ["a", "a/b"]);
+        assert_eq!(t.files.keys().collect::<Vec<_>>(), ["a/b/f", "to-f"]);
+        assert_eq!(t.files["to-f"].size, 4);
+        assert!(
+            local_tree(&top).unwrap().files.is_empty(),
+            "a missing folder is empty"
+        );
     }
 }

@@ -86,10 +86,10 @@ pub const WORDS: &[Word] = &[
     word(
         "GET",
         &["RECV"],
-        "GET [-c] [-r [--delete]] remote [local]",
-        "download a file into the local folder (-c resumes a partial one); \
-         -r a whole folder as a mirror: only what differs, --delete removes \
-         local files the server no longer has",
+        "GET [-c | -r [--delete]] remote [local]",
+        "download a file (-c resumes a partial one), or with -r a folder as a \
+         mirror: only what differs (--delete also removes local files the \
+         server lacks)",
     ),
     word(
         "REGET",
@@ -101,8 +101,8 @@ pub const WORDS: &[Word] = &[
         "PUT",
         &["SEND"],
         "PUT [-r [--delete]] local [remote]",
-        "upload a file; -r a whole folder as a mirror: only what differs, \
-         --delete removes remote files the local folder no longer has",
+        "upload a file, or with -r a folder as a mirror: only what differs \
+         (--delete also removes remote files the local folder lacks)",
     ),
     word(
         "MGET",
@@ -486,8 +486,42 @@ mod tests {
                 port: 21
             })
         );
-        assert_eq!(parse("GET"), Err("usage: GET [-c] remote [local]".into()));
-        assert_eq!(parse("PUT a b c"), Err("usage: PUT local [remote]".into()));
+        assert_eq!(
+            parse("GET"),
+            Err(
+                "GET takes one or two names; usage: GET [-c | -r [--delete]] remote [local]".into()
+            )
+        );
+        assert_eq!(
+            parse("PUT a b c"),
+            Err("PUT takes one or two names; usage: PUT [-r [--delete]] local [remote]".into())
+        );
+        let tree = |remote: &str, delete| UserCommand::GetTree {
+            remote: remote.into(),
+            local: None,
+            delete,
+        };
+        assert_eq!(parse("get -r photos"), Ok(tree("photos", false)));
+        assert_eq!(parse("GET -r --delete photos"), Ok(tree("photos", true)));
+        assert_eq!(parse("GET --delete -r photos"), Ok(tree("photos", true)));
+        assert_eq!(
+            parse("PUT -r --delete photos up"),
+            Ok(UserCommand::PutTree {
+                local: "photos".into(),
+                remote: Some("up".into()),
+                delete: true
+            })
+        );
+        for (line, why) in [
+            ("GET --delete a", "--delete goes with -r"),
+            ("GET -c -r a", "-c goes with one file, not with -r"),
+            ("PUT -c a", "PUT has no option -c"),
+            ("REGET -r a", "REGET has no option -r"),
+            ("GET -x a", "GET has no option -x"),
+        ] {
+            let said = parse(line).unwrap_err();
+            assert!(said.starts_with(why), "{line}: {said}");
+        }
         assert_eq!(
             parse("OPEN host 99999"),
             Err("not a port number: 99999".into())
@@ -514,8 +548,12 @@ mod tests {
     /// A line that follows a usage row: `[-c]` kept as `-c` (or dropped), other
     /// optional words filled in (or dropped), placeholders given sample values.
     fn example(usage: &str, full: bool) -> String {
-        usage
-            .split(' ')
+        // Of `a | b`, the full line takes `b`.
+        let words: Vec<&str> = usage.split(' ').collect();
+        let chosen =
+            (0..words.len()).filter(|&i| words[i] != "|" && words.get(i + 1) != Some(&"|"));
+        chosen
+            .map(|i| words[i])
             .filter(|w| full || !w.starts_with('['))
             .map(
                 |w| match w.trim_matches(['[', ']']).trim_end_matches("...") {
