@@ -76,6 +76,27 @@ pub fn names(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Every folder (ending in `/`) and file below `top` with its bytes, by path
+/// below `top`: two trees are the same when these are equal.
+pub fn tree_of(top: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![PathBuf::new()];
+    while let Some(rel) = todo.pop() {
+        for entry in fs::read_dir(top.join(&rel)).unwrap() {
+            let entry = entry.unwrap();
+            let path = rel.join(entry.file_name());
+            let name = path.to_str().unwrap().to_string();
+            if entry.file_type().unwrap().is_dir() {
+                out.insert(name + "/", Vec::new());
+                todo.push(path);
+            } else {
+                out.insert(name, fs::read(entry.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
 /// Waits for `cond` to hold, up to `limit`.
 pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();

@@ -1,0 +1,227 @@
+//! Recursive transfers end to end through the real binaries: `GET -r` and
+//! `PUT -r` copy trees byte for byte in both data-connection modes, a second
+//! run moves nothing, a changed file moves alone, `--delete` removes what the
+//! source lacks, and failures are counted, named and end with status 1.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use common::{names, pattern, tree_of, Server, TempDir};
+
+/// A tree of 120 files (enough for the client to use several sessions) in
+/// nested folders, with an empty file, an empty folder, a name with spaces
+/// and one file of a few MiB.
+fn make_tree(top: &Path) {
+    for d in 0..6 {
+        let folder = top.join(format!("d{d}/inner {d}"));
+        fs::create_dir_all(&folder).unwrap();
+        for f in 0..20 {
+            let len = (d * 20 + f) * 97;
+            fs::write(
+                folder.join(format!("f{f:02}.bin")),
+                pattern(len, (d * 20 + f) as u64),
+            )
+            .unwrap();
+        }
+    }
+    fs::create_dir_all(top.join("empty folder")).unwrap();
+    fs::write(top.join("d0/zero"), b"").unwrap();
+    fs::write(top.join("big.bin"), pattern(3 << 20, 99)).unwrap();
+}
+
+fn modified(path: &Path) -> SystemTime {
+    fs::metadata(path).unwrap().modified().unwrap()
+}
+
+/// Both trees hold the same folders and bytes, and every file has its source's
+/// modification time to the second.
+fn assert_mirrored(source: &Path, copy: &Path) {
+    assert_eq!(tree_of(source), tree_of(copy), "the trees differ");
+    for (path, _) in tree_of(source).iter().filter(|(p, _)| !p.ends_with('/')) {
+        let secs = |p: &Path| {
+            modified(p)
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        };
+        assert_eq!(
+            secs(&source.join(path)),
+            secs(&copy.join(path)),
+            "time of {path}"
+        );
+    }
+}
+
+/// Sets a file's modification time `secs` seconds into the past.
+fn age(path: &Path, secs: u64) {
+    let file = fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.set_modified(SystemTime::now() - Duration::from_secs(secs))
+        .unwrap();
+}
+
+fn mirror_both_ways(mode: &[&str]) {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    make_tree(&srv.join("photos"));
+    age(&srv.join("photos/big.bin"), 3600);
+    let server = Server::start(srv.path(), &[]);
+
+    let run = server.client(cli.path(), mode, "GET -r photos\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_mirrored(&srv.join("photos"), &cli.join("photos"));
+    assert!(
+        run.stdout.contains("received d0/inner 0/f01.bin: 97 B in "),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("received photos: 122 files, "),
+        "{}",
+        run.stdout
+    );
+
+    // Nothing changed: nothing moves.
+    let again = server.client(cli.path(), mode, "GET -r photos\n");
+    assert_eq!(again.code(), 0, "{again:?}");
+    assert!(
+        again.stdout.contains("received photos: 0 files, 0 B in "),
+        "{}",
+        again.stdout
+    );
+    assert!(again.stdout.contains("; 122 unchanged"), "{}", again.stdout);
+
+    // One file changes on the server, same size, another time: it alone moves.
+    let changed = srv.join("photos/d1/inner 1/f03.bin");
+    let len = fs::metadata(&changed).unwrap().len() as usize;
+    fs::write(&changed, pattern(len, 1234)).unwrap();
+    age(&changed, 7200);
+    let third = server.client(cli.path(), mode, "GET -r photos\n");
+    assert_eq!(third.code(), 0, "{third:?}");
+    assert!(
+        third.stdout.contains("received photos: 1 file, "),
+        "{}",
+        third.stdout
+    );
+    assert_mirrored(&srv.join("photos"), &cli.join("photos"));
+
+    // Up again under another name, then once more with nothing to do.
+    let run = server.client(cli.path(), mode, "PUT -r photos backup/photos\n");
+    assert_eq!(run.code(), 1, "backup/ does not exist yet: {run:?}");
+    let run = server.client(
+        cli.path(),
+        mode,
+        "MKDIR backup\nPUT -r photos backup/photos\n",
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout.contains("sent backup/photos: 122 files, "),
+        "{}",
+        run.stdout
+    );
+    assert_mirrored(&cli.join("photos"), &srv.join("backup/photos"));
+    let again = server.client(cli.path(), mode, "PUT -r photos backup/photos\n");
+    assert!(
+        again.stdout.contains(": 0 files, 0 B in "),
+        "{}",
+        again.stdout
+    );
+    // No temporary file is left on either side.
+    for top in [srv.path(), cli.path()] {
+        let text = format!("{:?}", tree_of(top).keys().collect::<Vec<_>>());
+        assert!(!text.contains(".dialback-"), "{text}");
+    }
+}
+
+#[test]
+fn trees_mirror_both_ways_in_active_mode() {
+    mirror_both_ways(&[]);
+}
+
+#[test]
+fn trees_mirror_both_ways_in_passive_mode() {
+    mirror_both_ways(&["--passive"]);
+}
+
+#[test]
+fn delete_removes_what_the_source_lacks_and_only_with_the_option() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    make_tree(&cli.join("site"));
+    let server = Server::start(srv.path(), &[]);
+    let run = server.client(cli.path(), &[], "PUT -r site\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+
+    fs::remove_dir_all(cli.join("site/d2")).unwrap();
+    fs::remove_file(cli.join("site/big.bin")).unwrap();
+    let run = server.client(cli.path(), &[], "PUT -r site\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        srv.join("site/d2/inner 2/f00.bin").exists(),
+        "deleted without --delete"
+    );
+    let run = server.client(cli.path(), &[], "PUT -r --delete site\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout.contains("; 101 unchanged, 23 deleted"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(tree_of(&cli.join("site")), tree_of(&srv.join("site")));
+
+    // And the other way: what the server no longer has goes from the local copy.
+    let copy = TempDir::new("copy");
+    let run = server.client(copy.path(), &[], "GET -r site\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    fs::remove_dir_all(srv.join("site/d3")).unwrap();
+    let run = server.client(copy.path(), &[], "GET -r --delete site\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(tree_of(&srv.join("site")), tree_of(&copy.join("site")));
+}
+
+#[test]
+fn failures_are_counted_and_named_and_the_rest_goes_on() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    make_tree(&srv.join("t"));
+    // A local file where the server has a folder: that path clashes.
+    fs::create_dir_all(cli.join("t")).unwrap();
+    fs::write(cli.join("t/d4"), b"a file, not a folder").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let run = server.client(cli.path(), &[], "GET -r t\nPWD\n");
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(run.stderr.contains("failed: d4"), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("received t: 102 files"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(fs::read(cli.join("t/d4")).unwrap(), b"a file, not a folder");
+    assert!(
+        run.stdout.ends_with("/\n"),
+        "the session went on: {}",
+        run.stdout
+    );
+
+    // A read-only server refuses every upload and folder; nothing lands.
+    let ro = TempDir::new("ro");
+    let before = names(ro.path());
+    let server = Server::start(ro.path(), &["--read-only"]);
+    let run = server.client(cli.path(), &[], "PUT -r t\n");
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("550") || run.stderr.contains("553"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(names(ro.path()), before);
+
+    // No such folder on either side.
+    let run = server.client(cli.path(), &[], "GET -r nowhere\nPUT -r nowhere\n");
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("nowhere: no such local folder"),
+        "{}",
+        run.stderr
+    );
+    assert!(!cli.join("nowhere").exists());
+}
