@@ -68,15 +68,34 @@ pub fn read_line(r: &mut impl BufRead, max: usize) -> io::Result<Line> {
 }
 
 /// Removes Telnet IAC sequences (RFC 854), which some clients put before ABOR;
-/// `IAC IAC` stands for a literal 0xFF byte.
+/// `IAC IAC` stands for a literal 0xFF byte. The BSD clients send ABOR after
+/// `IAC IP IAC` as urgent data and then `DM ABOR`: the urgent byte (the second
+/// IAC) leaves the stream, so the line arrives as `IAC IP DM ABOR` and the Data
+/// Mark stands alone. A line never starts with 0xF2 otherwise (in UTF-8 it
+/// would begin a four-byte character, never a verb), so a leading one goes too.
 pub fn strip_telnet(line: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(line.len());
-    let mut bytes = line.iter().copied();
+    let mut bytes = line.iter().copied().peekable();
     while let Some(b) = bytes.next() {
-        if b != 0xFF {
-            out.push(b);
-        } else if let Some(0xFF) = bytes.next() {
-            out.push(0xFF);
+        match b {
+            0xFF => match bytes.peek() {
+                Some(0xFF) => {
+                    out.push(0xFF);
+                    bytes.next();
+                }
+                // WILL, WONT, DO, DONT and their option.
+                Some(0xFB..=0xFE) => {
+                    bytes.next();
+                    bytes.next();
+                }
+                Some(0xF0..=0xFA) => {
+                    bytes.next();
+                }
+                // An IAC whose command went as urgent data.
+                _ => {}
+            },
+            0xF2 if out.is_empty() => {}
+            _ => out.push(b),
         }
     }
     out
@@ -677,6 +696,12 @@ mod tests {
     fn telnet_sequences_are_removed() {
         assert_eq!(strip_telnet(b"\xff\xf4\xff\xf2ABOR"), b"ABOR");
         assert_eq!(strip_telnet(b"RETR a\xff\xffb"), b"RETR a\xffb");
+        // What arrives from the BSD clients (inetutils-ftp, tnftp): the second IAC
+        // went as urgent data, leaving the Data Mark alone before ABOR.
+        assert_eq!(strip_telnet(b"\xff\xf4\xf2ABOR"), b"ABOR");
+        // The same with the Data Mark as the urgent byte: the IAC before it is alone.
+        assert_eq!(strip_telnet(b"\xff\xf4\xffABOR"), b"ABOR");
+        assert_eq!(strip_telnet(b"\xff\xfd\x01NOOP"), b"NOOP");
     }
 
     #[test]
