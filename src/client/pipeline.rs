@@ -1,19 +1,25 @@
 //! Pipelined batches: many transfers and questions over one control
-//! connection, with the commands of up to `WINDOW` jobs sent ahead instead of
-//! one round trip per command. RFC 959 servers read commands in order and
-//! answer each in turn, so every reply is matched with the job that asked for
+//! connection without a round trip per command. RFC 959 servers answer
+//! commands in order, so every reply is matched with the job that asked for
 //! it by counting. A job that fails is reported and the batch goes on; a
 //! broken control dialogue, or a data connection that never comes after the
 //! server said 150, ends the batch (the dialogue is out of step for good).
 //!
-//! Big batches can also be spread over a few sessions at once (`spread`), so
-//! that one session's file work overlaps another's waits, as `lftp mirror
-//! --parallel` does.
+//! How far ahead it sends: commands without data (MKD, DELE, MDTM) up to
+//! `WINDOW` at a time. A transfer goes step by step, since servers that read
+//! commands while a transfer runs act on them at once and answer out of
+//! order: pyftpdlib answers an EPRT only once it has connected, after the
+//! RETR sent behind it, and answers an EPRT sent behind a RETR before that
+//! RETR's 226. So a transfer's EPRT (or EPSV) waits for what was sent before
+//! it, its RETR (or ALLO and STOR) for the EPRT's reply, and the next command
+//! for the final reply. What is saved per file is what single transfers
+//! spend on SIZE and on the MFMT after an upload (sent with the next EPRT).
 //!
-//! The first job's data channel is set up alone, the way single transfers do
-//! it (EPRT falling back to PORT, EPSV to PASV), so the rest know which
-//! command the server takes. In active mode one listener serves the batch:
-//! the server dials it once per job, in order.
+//! So that one session's file work overlaps another's waits, big batches are
+//! spread over a few sessions at once (`spread`), as `lftp mirror --parallel`
+//! does. Each transfer has a listener of its own in active mode: pyftpdlib
+//! dials at EPRT, so a transfer that then fails would leave its connection
+//! waiting for the next one to accept.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -30,8 +36,8 @@ use crate::protocol::{parse_epsv_reply, parse_pasv_reply, Command, Reply};
 use crate::time::Civil;
 use crate::{Error, Result};
 
-/// How many jobs may be sent ahead of the one whose replies are being read:
-/// a few KiB of commands, well inside any socket buffer.
+/// How many commands without data may be sent ahead of the replies being read:
+/// a few KiB, well inside any socket buffer.
 const WINDOW: usize = 32;
 
 /// The most sessions a spread batch uses, counting the one it starts from.
@@ -82,15 +88,13 @@ pub enum Event {
     Finished(usize, Result<Done>),
 }
 
-/// A job whose commands are on their way.
+/// A job whose first command is on its way: the channel command (EPRT,
+/// PORT, EPSV or PASV) of a transfer, or the command of an `Ask`.
 struct Flight {
     index: usize,
     job: Job,
-    /// The data connection, when it was made before sending (the first job in
-    /// passive mode), or `None` with `announced` when the port is already set.
-    stream: Option<TcpStream>,
-    /// Whether the channel command was sent with the job (its reply is due).
-    channel_sent: bool,
+    /// Where the server dials back for this transfer (active mode).
+    listener: Option<TcpListener>,
 }
 
 /// A reply the batch is owed, in the order the commands went out.
@@ -109,22 +113,14 @@ impl Client {
         jobs: impl IntoIterator<Item = Result<Job>>,
         events: &mut dyn FnMut(Event),
     ) -> Result<()> {
-        let mut jobs = jobs.into_iter().enumerate().peekable();
-        let listener = match self.options.passive {
-            true => None,
-            false => Some(self.data_listener()?),
-        };
+        let mut jobs = jobs.into_iter().enumerate();
         let mut owed: VecDeque<Owed> = VecDeque::new();
         let mut out = String::new();
-        let mut first = true;
         loop {
-            // Top up the window, then send it all in one write.
-            while owed.iter().filter(|o| matches!(o, Owed::Job(_))).count() < WINDOW {
-                // The first channel is set up alone, so wait until nothing is owed.
-                let channel = |j: &(usize, Result<Job>)| matches!(j, (_, Ok(job)) if !matches!(job, Job::Ask(..)));
-                if first && !owed.is_empty() && jobs.peek().is_some_and(channel) {
-                    break;
-                }
+            // Top up the window, then send it all in one write. Nothing goes
+            // after a transfer until it is done.
+            let transfer = |o: &Owed| matches!(o, Owed::Job(f) if !matches!(f.job, Job::Ask(..)));
+            while owed.len() < WINDOW && !owed.iter().any(transfer) {
                 let Some((index, job)) = jobs.next() else {
                     break;
                 };
@@ -135,40 +131,22 @@ impl Client {
                         continue;
                     }
                 };
-                let mut flight = Flight {
+                let listener = match (&job, self.options.passive) {
+                    (Job::Ask(..), _) | (_, true) => None,
+                    (_, false) => Some(self.data_listener()?),
+                };
+                let cmd = match (&job, &listener) {
+                    (Job::Ask(cmd, _), _) => cmd.clone(),
+                    (_, Some(l)) => self.port_command(l)?,
+                    (_, None) if self.extended => Command::Epsv(None),
+                    (_, None) => Command::Pasv,
+                };
+                self.queue(&mut out, &cmd);
+                owed.push_back(Owed::Job(Flight {
                     index,
                     job,
-                    stream: None,
-                    channel_sent: false,
-                };
-                if !matches!(flight.job, Job::Ask(..)) {
-                    if first {
-                        // Alone, with the fallbacks, before anything else is sent.
-                        self.flush(&mut out)?;
-                        match &listener {
-                            Some(l) => self.announce(l)?,
-                            None => flight.stream = Some(self.dial_passive()?),
-                        }
-                        first = false;
-                    } else {
-                        let cmd = match &listener {
-                            Some(l) => self.port_command(l)?,
-                            None if self.extended => Command::Epsv(None),
-                            None => Command::Pasv,
-                        };
-                        self.queue(&mut out, &cmd);
-                        flight.channel_sent = true;
-                    }
-                }
-                match &flight.job {
-                    Job::Get { remote, .. } => self.queue(&mut out, &Command::Retr(remote.clone())),
-                    Job::Put { remote, size, .. } => {
-                        self.queue(&mut out, &Command::Allo(*size));
-                        self.queue(&mut out, &Command::Stor(remote.clone()));
-                    }
-                    Job::List(cmd) | Job::Ask(cmd, _) => self.queue(&mut out, &cmd.clone()),
-                }
-                owed.push_back(Owed::Job(flight));
+                    listener,
+                }));
             }
             self.flush(&mut out)?;
             let Some(next) = owed.pop_front() else {
@@ -185,7 +163,7 @@ impl Client {
                 Owed::Job(flight) => flight,
             };
             let index = flight.index;
-            let (result, mfmt) = self.land(flight, listener.as_ref(), events)?;
+            let (result, mfmt) = self.land(flight, events)?;
             if let Some(cmd) = mfmt {
                 self.queue(&mut out, &cmd);
                 owed.push_back(Owed::Quiet);
@@ -281,38 +259,45 @@ impl Client {
         Ok(sent?)
     }
 
+    /// Finishes a transfer's channel from the reply to its EPRT or EPSV: falls
+    /// back to PORT or PASV where the server does not know those, and dials the
+    /// passive port. The outer error ends the batch, the inner fails the job.
+    fn channel(
+        &mut self,
+        reply: Reply,
+        listener: Option<&TcpListener>,
+    ) -> Result<Result<Option<TcpStream>>> {
+        let unknown = matches!(reply.code, 500 | 502) && self.extended && self.server.is_ipv4();
+        if unknown {
+            self.extended = false;
+        }
+        Ok(match (listener, reply.code) {
+            (Some(_), 200) => Ok(None),
+            (Some(l), _) if unknown => self.announce(l).map(|()| None),
+            (None, 229) => self.dial(parse_epsv_reply(&reply.text())).map(Some),
+            (None, _) if unknown => self.dial_passive().map(Some),
+            (None, 227) => {
+                let port = reply.lines.iter().find_map(|l| parse_pasv_reply(l));
+                self.dial(port.map(|a| a.port())).map(Some)
+            }
+            _ => Err(Error::Remote(reply)),
+        })
+    }
+
     /// Reads one job's replies and moves its data. The outer error ends the
     /// batch; the inner result is the job's. Also returns the MFMT to send
     /// after an upload that landed.
     fn land(
         &mut self,
         flight: Flight,
-        listener: Option<&TcpListener>,
         events: &mut dyn FnMut(Event),
     ) -> Result<(Result<Done>, Option<Command>)> {
         let Flight {
             index,
             mut job,
-            mut stream,
-            channel_sent,
+            listener,
         } = flight;
-        let mut failure = None;
-        if channel_sent {
-            let reply = self.reply()?;
-            match (reply.code, listener) {
-                (200, Some(_)) => {}
-                (229, None) => stream = Some(self.dial(parse_epsv_reply(&reply.text()))?),
-                (227, None) => {
-                    let port = reply.lines.iter().find_map(|l| parse_pasv_reply(l));
-                    stream = Some(self.dial(port.map(|a| a.port()))?);
-                }
-                _ => failure = Some(Error::Remote(reply)),
-            }
-        }
-        if let Job::Put { .. } = job {
-            // ALLO: servers that do not know it say so, and that is fine.
-            self.reply()?;
-        }
+        let listener = listener.as_ref();
         let reply = self.reply()?;
         if self.broken {
             return Err(Error::Remote(reply));
@@ -324,8 +309,32 @@ impl Client {
             };
             return Ok((result, None));
         }
+        let stream = match self.channel(reply, listener)? {
+            Ok(stream) => stream,
+            Err(e) => return Ok((Err(e), None)),
+        };
+        let mut out = String::new();
+        match &job {
+            Job::Get { remote, .. } => self.queue(&mut out, &Command::Retr(remote.clone())),
+            Job::Put { remote, size, .. } => {
+                // ALLO is answered at once everywhere, so STOR goes with it.
+                self.queue(&mut out, &Command::Allo(*size));
+                self.queue(&mut out, &Command::Stor(remote.clone()));
+            }
+            Job::List(cmd) => self.queue(&mut out, cmd),
+            Job::Ask(..) => unreachable!("answered above"),
+        }
+        self.flush(&mut out)?;
+        if let Job::Put { .. } = job {
+            // Servers that do not know ALLO say so, and that is fine.
+            self.reply()?;
+        }
+        let reply = self.reply()?;
+        if self.broken {
+            return Err(Error::Remote(reply));
+        }
         if !reply.is_preliminary() {
-            return Ok((Err(failure.unwrap_or(Error::Remote(reply))), None));
+            return Ok((Err(Error::Remote(reply)), None));
         }
         let mut stream = match (stream, listener) {
             (Some(s), _) => s,
@@ -333,12 +342,7 @@ impl Client {
                 let s = data::accept_from(l, self.server, self.options.connect_timeout, |_| {});
                 s.inspect_err(|_| self.broken = true)?
             }
-            (None, None) => {
-                self.broken = true;
-                return Err(Error::Protocol(
-                    "the server said 150 without a channel".into(),
-                ));
-            }
+            (None, None) => unreachable!("a passive channel is connected"),
         };
         stream.set_read_timeout(Some(self.options.stall_timeout))?;
         stream.set_write_timeout(Some(self.options.stall_timeout))?;

@@ -412,23 +412,19 @@ impl Client {
             )));
         }
         let source = local_tree(local)?;
-        // A folder that is not there yet reads as empty (vsftpd lists nothing,
-        // others say 550); MKD then makes it, or says why it cannot.
+        // A folder that is not there yet lists as empty (vsftpd) or is refused
+        // (550, or 501 from pyftpdlib): MKD makes it, or says why it cannot.
         let target = match self.remote_tree(remote) {
-            Ok(tree) => Some(tree),
-            Err(Error::Remote(r)) if r.code == 550 || r.code == 450 => None,
-            Err(e) => return Err(e),
+            Ok(tree) if !(tree.files.is_empty() && tree.folders.is_empty()) => tree,
+            listed => match (listed, self.mkdir(remote)) {
+                (Ok(tree), _) => tree,
+                (Err(Error::Remote(_)), Ok(_)) => Tree::default(),
+                (Err(e), _) => return Err(e),
+            },
         };
         let exact = self.has_feature("MFMT")?;
         let mut summary = Summary::default();
-        if target
-            .as_ref()
-            .is_none_or(|t| t.files.is_empty() && t.folders.is_empty())
-        {
-            let mkd = Job::Ask(Command::Mkd(remote.to_string()), &[257]);
-            self.pipeline([Ok(mkd)], &mut |_| {})?;
-        }
-        let plan = plan(&source, &target.unwrap_or_default(), exact, delete);
+        let plan = plan(&source, &target, exact, delete);
         summary.unchanged = plan.unchanged;
         fail_clashes(&plan, &mut summary);
         let mkd = |p: &String| Ok(Job::Ask(Command::Mkd(remote_path(remote, p)), &[257]));
