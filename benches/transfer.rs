@@ -136,6 +136,56 @@ fn race(mut makers: Vec<Maker>, between: &mut dyn FnMut()) -> Vec<(f64, u64)> {
     out
 }
 
+/// Each command's times over `rounds` rounds, the commands taking turns (so
+/// that all see the same machine), as (median, fastest, slowest); `between`
+/// runs before each run.
+fn medians(mut makers: Vec<Maker>, rounds: usize, between: &mut dyn FnMut()) -> Vec<[f64; 3]> {
+    let mut times = vec![Vec::new(); makers.len()];
+    for _ in 0..rounds {
+        for (make, t) in makers.iter_mut().zip(times.iter_mut()) {
+            between();
+            t.push(timed(&mut make()).0);
+        }
+    }
+    between();
+    (times.into_iter())
+        .map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            [t[t.len() / 2], t[0], t[t.len() - 1]]
+        })
+        .collect()
+}
+
+/// `0.21 s (0.19-0.30)`: a median with its spread.
+fn spread(m: [f64; 3]) -> String {
+    format!("{:.3} s ({:.3}-{:.3})", m[0], m[1], m[2])
+}
+
+/// Makes the benchmark's tree: `folders` folders of `files` files of 4 KiB.
+fn make_tree(top: &Path, folders: usize, files: usize) {
+    for d in 0..folders {
+        let folder = top.join(format!("d{d:02}"));
+        fs::create_dir_all(&folder).unwrap();
+        for f in 0..files {
+            make_file(
+                &folder.join(format!("f{f:02}.bin")),
+                4096,
+                (d * files + f) as u64,
+            );
+        }
+    }
+}
+
+/// Whether two folders hold the same tree, byte for byte (`diff -r`).
+fn same_tree(a: &Path, b: &Path) -> bool {
+    Command::new("diff")
+        .arg("-rq")
+        .args([a, b])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Ours raced against the peer's command, when the peers are there.
 fn pair<'a>(
     ours: Maker<'a>,
@@ -227,6 +277,7 @@ fn start_vsftpd(work: &Work, root: &Path) -> Result<(Started, u16), String> {
         "no_anon_password=YES",
         "write_enable=YES",
         "anon_upload_enable=YES",
+        "anon_mkdir_write_enable=YES",
         "anon_umask=022",
         "pasv_enable=YES",
         "port_enable=YES",
@@ -612,7 +663,101 @@ fn main() {
         "(figure)",
     );
 
-    // 8. Memory.
+    // 8. A tree of 2,000 files of 4 KiB in 50 folders, down and up: our
+    // client's GET -r / PUT -r against lftp's mirror with four connections
+    // on vsftpd; then a second GET -r with nothing changed.
+    let lftp_ok = have("lftp") && vport.is_some();
+    if !have("lftp") {
+        missing.push("lftp not installed (apt-get install lftp)".to_string());
+    }
+    let rounds = if quick { 3 } else { 7 };
+    make_tree(&srv.join("tree"), 50, 40);
+    make_tree(&vs_root.join("tree"), 50, 40);
+    make_tree(&cli.join("tree"), 50, 40);
+    let (down, vs_down) = (work.dir("tree-down"), work.dir("tree-down-lftp"));
+    let lftp = |script: String| {
+        let mut c = Command::new("lftp");
+        let url = format!("ftp://anonymous:x@127.0.0.1:{}", vport.unwrap_or(0));
+        c.args([
+            "-e",
+            &format!("set net:max-retries 1; {script}; quit"),
+            &url,
+        ]);
+        c
+    };
+    let mut clear_down = || {
+        for (copy, source) in [(&down, &srv), (&vs_down, &vs_root)] {
+            let got = copy.join("tree");
+            if got.exists() {
+                assert!(
+                    same_tree(&source.join("tree"), &got),
+                    "{} differs",
+                    got.display()
+                );
+                fs::remove_dir_all(&got).unwrap();
+            }
+        }
+    };
+    let vs_down_s = vs_down.join("tree").to_str().unwrap().to_string();
+    let mut makers: Vec<Maker> = vec![Box::new(|| client(port, &down, "GET -r tree"))];
+    if lftp_ok {
+        makers.push(Box::new(|| {
+            lftp(format!("mirror --parallel=4 tree {vs_down_s}"))
+        }));
+    }
+    let got = medians(makers, rounds, &mut clear_down);
+    let files_s = |m: [f64; 3]| format!("{:.0}/s, {}", 2000.0 / m[0], spread(m));
+    table.row(
+        "GET -r 2,000 x 4 KiB in 50 folders, files/s: client<-server vs lftp mirror --parallel=4<-vsftpd",
+        files_s(got[0]),
+        got.get(1).map_or_else(na, |&p| files_s(p)),
+        got.get(1).map_or_else(na, |p| verdict(p[0] / got[0][0], 2.0, true)),
+        ">= 2x",
+    );
+    // Nothing changed since the last run: nothing moves.
+    timed(&mut client(port, &down, "GET -r tree"));
+    let again = medians(
+        vec![Box::new(|| client(port, &down, "GET -r tree"))],
+        rounds,
+        &mut || {},
+    );
+    assert!(same_tree(&srv.join("tree"), &down.join("tree")));
+    table.row(
+        "GET -r again with nothing changed: time of the first run",
+        spread(again[0]),
+        "-".into(),
+        verdict(again[0][0] / got[0][0], 0.10, false),
+        "<= 0.10x",
+    );
+    let cli_tree = cli.join("tree").to_str().unwrap().to_string();
+    let mut clear_up = || {
+        for copy in [srv.join("up-tree"), vs_root.join("up/tree")] {
+            if copy.exists() {
+                assert!(
+                    same_tree(&cli.join("tree"), &copy),
+                    "{} differs",
+                    copy.display()
+                );
+                fs::remove_dir_all(&copy).unwrap();
+            }
+        }
+    };
+    let mut makers: Vec<Maker> = vec![Box::new(|| client(port, &cli, "PUT -r tree up-tree"))];
+    if lftp_ok {
+        makers.push(Box::new(|| {
+            lftp(format!("mirror -R --parallel=4 {cli_tree} up/tree"))
+        }));
+    }
+    let sent = medians(makers, rounds, &mut clear_up);
+    table.row(
+        "PUT -r 2,000 x 4 KiB in 50 folders, files/s: client->server vs lftp mirror -R --parallel=4->vsftpd",
+        files_s(sent[0]),
+        sent.get(1).map_or_else(na, |&p| files_s(p)),
+        sent.get(1).map_or_else(na, |p| verdict(p[0] / sent[0][0], 2.0, true)),
+        ">= 2x",
+    );
+
+    // 9. Memory.
     let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
     table.row(
         &format!(

@@ -410,7 +410,7 @@ impl Client {
         let received = data::receive_file(&mut stream, file, limit, &mut |n| {
             progress(offset + n, size)
         });
-        drop(stream);
+        data::close_received(stream);
         let done = self.finished();
         let bytes = received.map_err(|e| interrupted(e, Side::Read))?;
         let done = done?;
@@ -492,7 +492,7 @@ impl Client {
         };
         let mut stream = self.start(&cmd, channel)?;
         let received = data::copy(&mut stream, out, &mut |_| {});
-        drop(stream);
+        data::close_received(stream);
         let done = self.finished();
         let bytes = received.map_err(|e| interrupted(e, Side::Read))?;
         done?;

@@ -368,12 +368,15 @@ impl Client {
                     Ok(_) => Ok(Done::Listed(text)),
                     Err(e) => Err(interrupted(e, Side::Read)),
                 };
-                drop(stream);
+                data::close_received(stream);
                 return Ok((self.finished().and(result), None));
             }
             Job::Ask(..) => unreachable!("answered above"),
         };
-        drop(stream);
+        match side {
+            Side::Read => data::close_received(stream),
+            Side::Write => drop(stream),
+        }
         // The server's final word first: it says why a copy broke off.
         let done = match self.finished() {
             Ok(done) => done,

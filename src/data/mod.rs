@@ -11,7 +11,10 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod linger;
 mod zerocopy;
+
+pub use linger::close_received;
 
 use zerocopy::Outcome;
 

@@ -195,7 +195,10 @@ impl Driver {
                 prefix,
             } => listings::write(entries, *format, prefix, &mut stream).map_err(CopyError::Write),
         };
-        drop(stream);
+        match job {
+            Job::Receive(_) => data::close_received(stream),
+            _ => drop(stream),
+        }
         let reply = self.session.finish(job, moved, started.elapsed());
         self.send(&reply)
     }

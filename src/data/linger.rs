@@ -1,0 +1,110 @@
+//! Closing a data connection without leaving it in TIME_WAIT. Whichever end
+//! closes first keeps the connection's address pair for a minute; a mirror of
+//! a few thousand small files (its own data connection each) leaves that many
+//! behind, and on one machine (loopback) ports run out: binding and
+//! connecting slow down, then fail with "address already in use".
+//!
+//! The receiver, once it has read the sender's FIN, has everything and owes
+//! nothing, so it can close with a reset (SO_LINGER with a zero timeout):
+//! neither end then keeps the pair. A sender never does this, since a reset
+//! throws away what it has not sent yet. std has no stable `set_linger`, so
+//! this is one `setsockopt(2)`, the module's only `unsafe`.
+
+#![allow(unsafe_code)]
+
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::os::raw::c_void;
+
+mod sys {
+    use std::os::raw::{c_int, c_void};
+
+    pub const SOL_SOCKET: c_int = 1;
+    pub const SO_LINGER: c_int = 13;
+
+    #[repr(C)]
+    pub struct Linger {
+        pub l_onoff: c_int,
+        pub l_linger: c_int,
+    }
+
+    extern "C" {
+        pub fn setsockopt(
+            fd: c_int,
+            level: c_int,
+            name: c_int,
+            value: *const c_void,
+            len: u32,
+        ) -> c_int;
+    }
+}
+
+/// Closes a data connection whose sender has finished (its end of file has
+/// been read), leaving nothing in TIME_WAIT on either end. If the socket
+/// option cannot be set, it closes the ordinary way.
+pub fn close_received(stream: TcpStream) {
+    let linger = sys::Linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the descriptor is open for as long as `stream` lives, and the
+    // pointer and length describe `linger`, which outlives the call.
+    unsafe {
+        sys::setsockopt(
+            stream.as_raw_fd(),
+            sys::SOL_SOCKET,
+            sys::SO_LINGER,
+            (&linger as *const sys::Linger).cast::<c_void>(),
+            std::mem::size_of::<sys::Linger>() as u32,
+        );
+    }
+    drop(stream);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener};
+
+    /// Whether /proc/net/tcp lists a connection on `port` in TIME_WAIT (state 06).
+    fn time_wait_on(port: u16) -> bool {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        let port = format!(":{port:04X}");
+        table.lines().skip(1).any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (f[1].ends_with(&port) || f[2].ends_with(&port)) && f[3] == "06"
+        })
+    }
+
+    /// A sender writes and closes; the receiver reads to the end and closes,
+    /// with `close_received` or the ordinary way. Returns whether TIME_WAIT is left.
+    fn transfer(at_once: bool) -> bool {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut sender = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (mut receiver, _) = listener.accept().unwrap();
+        sender.write_all(b"every byte").unwrap();
+        sender.shutdown(Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        receiver.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"every byte");
+        if at_once {
+            close_received(receiver);
+        } else {
+            drop(receiver);
+        }
+        // The sender learns of the close, as it would on a real transfer.
+        let mut rest = Vec::new();
+        let _ = sender.read_to_end(&mut rest);
+        drop(sender);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        time_wait_on(port)
+    }
+
+    #[test]
+    fn a_receiver_closing_after_the_end_leaves_no_time_wait() {
+        assert!(transfer(false), "an ordinary close leaves TIME_WAIT");
+        assert!(!transfer(true), "close_received left TIME_WAIT");
+    }
+}
