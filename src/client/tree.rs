@@ -269,23 +269,23 @@ impl Client {
         Ok(found)
     }
 
-    /// The remote tree below `top`, read a level at a time with pipelined
-    /// listings: MLSD, or LIST and then MDTM for every file.
+    /// The remote tree below `top`, read a level at a time (a wide level over
+    /// several sessions): MLSD, or LIST and then pipelined MDTMs for the files.
     pub fn remote_tree(&mut self, top: &str) -> Result<Tree> {
         let mlsd = self.has_feature("MLST")?;
         let mut tree = Tree::default();
         let mut level = vec![String::new()];
         while !level.is_empty() {
             let mut listings = vec![None; level.len()];
-            let jobs = level.iter().map(|folder| {
-                let path = Some(remote_path(top, folder));
+            let make = |i: usize| {
+                let path = Some(remote_path(top, &level[i]));
                 Ok(Job::List(match mlsd {
                     true => Command::Mlsd(path),
                     false => Command::List(path),
                 }))
-            });
+            };
             let mut failure = None;
-            self.pipeline(jobs, &mut |event| match event {
+            self.spread(level.len(), &make, &mut |event| match event {
                 Event::Finished(i, Ok(Done::Listed(text))) => listings[i] = Some(text),
                 Event::Finished(_, Err(e)) => failure = failure.take().or(Some(e)),
                 _ => {}
