@@ -757,6 +757,21 @@ fn main() {
         ">= 2x",
     );
 
+    timed(&mut client(port, &cli, "PUT -r tree up-tree"));
+    let again = medians(
+        vec![Box::new(|| client(port, &cli, "PUT -r tree up-tree"))],
+        rounds,
+        &mut || {},
+    );
+    clear_up();
+    table.row(
+        "PUT -r again with nothing changed: time of the first run",
+        spread(again[0]),
+        "-".into(),
+        verdict(again[0][0] / sent[0][0], 0.10, false),
+        "<= 0.10x",
+    );
+
     // 9. Memory.
     let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
     table.row(
