@@ -1,6 +1,6 @@
 //! Linux zero-copy transfer: `sendfile(2)` from a file to a socket, and
-//! `splice(2)` from a socket through a pipe into a file. The only `unsafe`
-//! code in the crate, kept to the four system calls and behind two safe
+//! `splice(2)` from a socket through a pipe into a file. Its `unsafe`
+//! code is kept to the four system calls and behind two safe
 //! functions. Both honour the sockets' timeouts (SO_SNDTIMEO, SO_RCVTIMEO).
 //!
 //! Why: std's `io::copy` uses neither towards or from a socket. Measured here,
