@@ -319,3 +319,92 @@ fn a_passive_port_taken_by_another_address_is_refused_and_the_real_transfer_unha
         server.log()
     );
 }
+
+/// Every file-management command through the real server: what may change
+/// changes, and nothing outside the root ever does, whatever the names.
+#[test]
+fn file_management_acts_on_names_inside_the_root_only() {
+    let top = TempDir::new("top");
+    let root = top.sub("root");
+    let outside = top.sub("outside");
+    fs::create_dir(outside.join("folder")).unwrap();
+    fs::write(outside.join("secret.txt"), b"secret").unwrap();
+    fs::write(outside.join("folder/inside.txt"), b"in").unwrap();
+    fs::create_dir_all(root.join("full/deeper")).unwrap();
+    fs::write(root.join("full/deeper/f.txt"), b"f").unwrap();
+    fs::write(root.join("a.txt"), b"a").unwrap();
+    // An upload in progress: its writer holds a lock, so the sweep spares it.
+    fs::write(root.join(".dialback-1-1.part"), b"someone's upload").unwrap();
+    let writer = fs::File::open(root.join(".dialback-1-1.part")).unwrap();
+    writer.lock().unwrap();
+    symlink(outside.join("secret.txt"), root.join("link.txt")).unwrap();
+    symlink(outside.join("folder"), root.join("linkdir")).unwrap();
+    let outside_before = snapshot(&outside);
+
+    let server = Server::start(&root, &[]);
+    let mut c = server.login();
+    for line in [
+        // Outside the root, by `..`, by absolute path, through a linked folder.
+        "MKD ../made",
+        "MKD linkdir/made",
+        "RMD ../outside/folder",
+        "RMD linkdir",
+        "DELE ../outside/secret.txt",
+        "DELE linkdir/inside.txt",
+        "MFMT 20000101000000 link.txt",
+        "MFMT 20000101000000 linkdir/inside.txt",
+        "SITE CHMOD 777 link.txt",
+        "SITE CHMOD 777 ../outside/secret.txt",
+        // The root itself, a folder that is not empty, temporary names.
+        "RMD /",
+        "RMD full",
+        "DELE full",
+        "DELE .dialback-1-1.part",
+        "RNFR .dialback-1-1.part",
+        "MKD .dialback-mine",
+    ] {
+        let reply = c.expect_class(line, 5);
+        assert!(reply.code != 502, "{line}: {reply:?}");
+    }
+    c.expect("RNFR /", 550);
+    c.expect("RNFR ../outside/secret.txt", 550);
+    c.expect("RNTO b.txt", 503);
+    c.expect("RNFR a.txt", 350);
+    c.expect("RNTO ../outside/a.txt", 550);
+    c.expect("RNFR full", 350);
+    c.expect("RNTO full/deeper/full", 550);
+    // A symlink at the last component is acted on itself, never followed.
+    c.expect("RNFR linkdir", 350);
+    c.expect("RNTO moved-link", 250);
+    c.expect("DELE link.txt", 250);
+    c.expect("DELE moved-link", 250);
+    c.expect("MKD made", 257);
+    c.expect("RMD made", 250);
+    assert_eq!(
+        snapshot(&outside),
+        outside_before,
+        "something outside changed"
+    );
+    assert_eq!(
+        fs::read(root.join(".dialback-1-1.part")).unwrap(),
+        b"someone's upload"
+    );
+    assert!(root.join("a.txt").exists() && root.join("full/deeper/f.txt").exists());
+
+    // A read-only server changes nothing at all.
+    let ro = Server::start(&root, &["--read-only"]);
+    let mut c = ro.login();
+    for line in [
+        "MKD x",
+        "RMD full/deeper",
+        "DELE a.txt",
+        "RNFR a.txt",
+        "MFMT 20000101000000 a.txt",
+        "SITE CHMOD 600 a.txt",
+    ] {
+        c.expect_class(line, 5);
+    }
+    assert!(root.join("a.txt").exists() && root.join("full/deeper").is_dir());
+    assert_eq!(snapshot(&outside), outside_before);
+    drop(writer);
+}

@@ -308,6 +308,14 @@ impl Ctrl {
         reply
     }
 
+    /// Sends a line and checks the reply's first digit (5 for a refusal).
+    pub fn expect_class(&mut self, line: &str, class: u16) -> Reply {
+        self.send(line);
+        let reply = self.reply();
+        assert_eq!(reply.code / 100, class, "{line:?} got {reply:?}");
+        reply
+    }
+
     /// Reads whatever else comes until the server closes (or 5 s pass).
     pub fn rest(&mut self) -> String {
         self.stream
