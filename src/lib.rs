@@ -27,6 +27,7 @@ pub mod data;
 pub mod error;
 pub mod fsys;
 pub mod glob;
+pub mod password;
 pub mod protocol;
 pub mod server;
 pub mod time;
