@@ -772,7 +772,59 @@ fn main() {
         "<= 0.10x",
     );
 
-    // 9. Memory.
+    // 9. One password check at the default iteration count, beside Python's
+    // hashlib (OpenSSL) with the same parameters.
+    let (mut ours_kdf, mut py_kdf) = (Vec::new(), Vec::new());
+    let py = format!(
+        "import hashlib,time\nt=time.perf_counter()\n\
+         hashlib.pbkdf2_hmac('sha256',b'password',b'0123456789abcdef',{},32)\n\
+         print(time.perf_counter()-t)",
+        dialback::password::ITERATIONS
+    );
+    for _ in 0..rounds {
+        let start = Instant::now();
+        let mut key = [0u8; 32];
+        let iterations = dialback::password::ITERATIONS;
+        dialback::password::pbkdf2_sha256(b"password", b"0123456789abcdef", iterations, &mut key);
+        ours_kdf.push(start.elapsed().as_secs_f64());
+        let out = Command::new("python3").args(["-c", &py]).output();
+        let secs = out.ok().and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        });
+        py_kdf.extend(secs);
+    }
+    let ms = |mut t: Vec<f64>| {
+        t.sort_by(f64::total_cmp);
+        let median = t[t.len() / 2];
+        (
+            median,
+            format!(
+                "{:.0} ms ({:.0}-{:.0})",
+                median * 1e3,
+                t[0] * 1e3,
+                t[t.len() - 1] * 1e3
+            ),
+        )
+    };
+    let (ours_median, ours_text) = ms(ours_kdf);
+    let py_row = (!py_kdf.is_empty()).then(|| ms(py_kdf));
+    table.row(
+        &format!(
+            "PBKDF2-HMAC-SHA256, {} iterations: ours vs Python hashlib (OpenSSL)",
+            dialback::password::ITERATIONS
+        ),
+        ours_text,
+        py_row.as_ref().map_or_else(na, |p| p.1.clone()),
+        py_row
+            .as_ref()
+            .map_or_else(na, |p| verdict(ours_median / p.0, 1.5, false)),
+        "<= 1.5x",
+    );
+
+    // 10. Memory.
     let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
     table.row(
         &format!(
