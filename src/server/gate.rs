@@ -118,6 +118,27 @@ impl Perms {
         self.0 & perm.bit() != 0
     }
 
+    /// Permissions from their letters (`lr`, `elradfmwMT`); `e`, pyftpdlib's
+    /// letter for changing folders, is accepted and always held.
+    pub fn parse(letters: &str) -> Result<Perms, String> {
+        letters.chars().try_fold(Perms(0), |held, c| {
+            if c == 'e' {
+                return Ok(held);
+            }
+            match Perm::ALL.iter().find(|p| p.letter() == c) {
+                Some(p) => Ok(Perms(held.0 | p.bit())),
+                None => Err(format!(
+                    "unknown permission letter {c:?} (known: elradfmwMT)"
+                )),
+            }
+        })
+    }
+
+    /// These permissions less every one that changes the tree.
+    pub fn reading_only(self) -> Perms {
+        Perms(self.0 & Perms::read_only().0)
+    }
+
     /// The letters of the permissions held, in pyftpdlib's order.
     pub fn letters(self) -> String {
         Perm::ALL

@@ -3,10 +3,11 @@
 //! sweep. A session is a state machine (`session`, with its handlers by family
 //! and the permission gate) driven by the socket code in `driver`.
 
+pub mod accounts;
 mod config;
 mod driver;
 mod files;
-mod gate;
+pub mod gate;
 mod listings;
 mod log;
 mod login;
