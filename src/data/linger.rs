@@ -67,13 +67,16 @@ mod tests {
     use std::io::{Read, Write};
     use std::net::{Shutdown, TcpListener};
 
-    /// Whether /proc/net/tcp lists a connection on `port` in TIME_WAIT (state 06).
-    fn time_wait_on(port: u16) -> bool {
+    /// Whether /proc/net/tcp lists the connection between ports `a` and `b`
+    /// (either way round) in TIME_WAIT (state 06).
+    fn time_wait_between(a: u16, b: u16) -> bool {
         let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
-        let port = format!(":{port:04X}");
+        let (a, b) = (format!(":{a:04X}"), format!(":{b:04X}"));
         table.lines().skip(1).any(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            (f[1].ends_with(&port) || f[2].ends_with(&port)) && f[3] == "06"
+            let pair = (f[1].ends_with(&a) && f[2].ends_with(&b))
+                || (f[1].ends_with(&b) && f[2].ends_with(&a));
+            pair && f[3] == "06"
         })
     }
 
@@ -83,6 +86,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let mut sender = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let sender_port = sender.local_addr().unwrap().port();
         let (mut receiver, _) = listener.accept().unwrap();
         sender.write_all(b"every byte").unwrap();
         sender.shutdown(Shutdown::Write).unwrap();
@@ -99,7 +103,7 @@ mod tests {
         let _ = sender.read_to_end(&mut rest);
         drop(sender);
         std::thread::sleep(std::time::Duration::from_millis(50));
-        time_wait_on(port)
+        time_wait_between(port, sender_port)
     }
 
     #[test]
