@@ -331,34 +331,36 @@ impl Client {
     }
 
     /// Finishes a data connection after the server's 150: accept the dial-back
-    /// from the server's address only, within the connect timeout.
+    /// from the server's address only, within the connect timeout. If that
+    /// fails, the server's final reply is read so the control dialogue stays
+    /// in step.
     fn finish_channel(&mut self, channel: Channel) -> Result<TcpStream> {
         let stream = match channel {
-            Channel::Connected(s) => s,
+            Channel::Connected(s) => Ok(s),
             Channel::Listening(l) => {
-                data::accept_from(&l, self.server, self.options.connect_timeout, |_| {})?
+                data::accept_from(&l, self.server, self.options.connect_timeout, |_| {})
             }
         };
-        stream.set_read_timeout(Some(self.options.stall_timeout))?;
-        stream.set_write_timeout(Some(self.options.stall_timeout))?;
-        Ok(stream)
+        let timeouts = |s: TcpStream| {
+            s.set_read_timeout(Some(self.options.stall_timeout))?;
+            s.set_write_timeout(Some(self.options.stall_timeout))?;
+            Ok(s)
+        };
+        let stream = stream.and_then(timeouts);
+        if stream.is_err() {
+            let _ = self.reply();
+        }
+        Ok(stream?)
     }
 
-    /// Sends a transfer command on a prepared channel; returns the data stream once
-    /// the server has said 150/125. If the data connection then fails, the
-    /// server's final reply is read so the control dialogue stays in step.
+    /// Sends a transfer command on a prepared channel; returns the data stream
+    /// once the server has said 150/125.
     fn start(&mut self, cmd: &Command, channel: Channel) -> Result<TcpStream> {
         let reply = self.command(cmd)?;
         if !reply.is_preliminary() {
             return Err(Error::Remote(reply));
         }
-        match self.finish_channel(channel) {
-            Ok(s) => Ok(s),
-            Err(e) => {
-                let _ = self.reply();
-                Err(e)
-            }
-        }
+        self.finish_channel(channel)
     }
 
     /// Downloads `remote` to the file `dest`. The bytes go to a temporary file that

@@ -1,9 +1,9 @@
 //! Pipelined batches: many transfers and questions over one control
 //! connection without a round trip per command. RFC 959 servers answer
 //! commands in order, so every reply is matched with the job that asked for
-//! it by counting. A job that fails is reported and the batch goes on; a
-//! broken control dialogue, or a data connection that never comes after the
-//! server said 150, ends the batch (the dialogue is out of step for good).
+//! it by counting. A job that fails (its data connection never coming after
+//! the server said 150 included) is reported and the batch goes on; a broken
+//! control dialogue ends the batch.
 //!
 //! How far ahead it sends: commands without data (MKD, DELE, MDTM) up to
 //! `WINDOW` at a time. A transfer goes step by step, since servers that read
@@ -24,12 +24,12 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
-use super::{interrupted, reported_bytes, Client, Direction, Side, Transfer};
+use super::{interrupted, reported_bytes, Channel, Client, Direction, Side, Transfer};
 use crate::data;
 use crate::fsys::TempFile;
 use crate::protocol::{parse_epsv_reply, parse_pasv_reply, Command, Reply};
@@ -262,23 +262,21 @@ impl Client {
     /// Finishes a transfer's channel from the reply to its EPRT or EPSV: falls
     /// back to PORT or PASV where the server does not know those, and dials the
     /// passive port. The outer error ends the batch, the inner fails the job.
-    fn channel(
-        &mut self,
-        reply: Reply,
-        listener: Option<&TcpListener>,
-    ) -> Result<Result<Option<TcpStream>>> {
+    fn channel(&mut self, reply: Reply, listener: Option<TcpListener>) -> Result<Result<Channel>> {
         let unknown = matches!(reply.code, 500 | 502) && self.extended && self.server.is_ipv4();
         if unknown {
             self.extended = false;
         }
         Ok(match (listener, reply.code) {
-            (Some(_), 200) => Ok(None),
-            (Some(l), _) if unknown => self.announce(l).map(|()| None),
-            (None, 229) => self.dial(parse_epsv_reply(&reply.text())).map(Some),
-            (None, _) if unknown => self.dial_passive().map(Some),
+            (Some(l), 200) => Ok(Channel::Listening(l)),
+            (Some(l), _) if unknown => self.announce(&l).map(|()| Channel::Listening(l)),
+            (None, 229) => self
+                .dial(parse_epsv_reply(&reply.text()))
+                .map(Channel::Connected),
+            (None, _) if unknown => self.dial_passive().map(Channel::Connected),
             (None, 227) => {
                 let port = reply.lines.iter().find_map(|l| parse_pasv_reply(l));
-                self.dial(port.map(|a| a.port())).map(Some)
+                self.dial(port.map(|a| a.port())).map(Channel::Connected)
             }
             _ => Err(Error::Remote(reply)),
         })
@@ -297,7 +295,6 @@ impl Client {
             mut job,
             listener,
         } = flight;
-        let listener = listener.as_ref();
         let reply = self.reply()?;
         if self.broken {
             return Err(Error::Remote(reply));
@@ -309,8 +306,8 @@ impl Client {
             };
             return Ok((result, None));
         }
-        let stream = match self.channel(reply, listener)? {
-            Ok(stream) => stream,
+        let channel = match self.channel(reply, listener)? {
+            Ok(channel) => channel,
             Err(e) => return Ok((Err(e), None)),
         };
         let mut out = String::new();
@@ -336,16 +333,11 @@ impl Client {
         if !reply.is_preliminary() {
             return Ok((Err(Error::Remote(reply)), None));
         }
-        let mut stream = match (stream, listener) {
-            (Some(s), _) => s,
-            (None, Some(l)) => {
-                let s = data::accept_from(l, self.server, self.options.connect_timeout, |_| {});
-                s.inspect_err(|_| self.broken = true)?
-            }
-            (None, None) => unreachable!("a passive channel is connected"),
+        let mut stream = match self.finish_channel(channel) {
+            Ok(stream) => stream,
+            Err(e) if self.broken => return Err(e),
+            Err(e) => return Ok((Err(e), None)),
         };
-        stream.set_read_timeout(Some(self.options.stall_timeout))?;
-        stream.set_write_timeout(Some(self.options.stall_timeout))?;
         let started = Instant::now();
         let progress = &mut |n| events(Event::Progress(index, n));
         let (moved, side) = match &mut job {
