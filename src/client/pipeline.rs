@@ -88,6 +88,51 @@ pub enum Event {
     Finished(usize, Result<Done>),
 }
 
+/// The extra sessions of one recursive transfer: opened when a batch is first
+/// big enough for them, kept for the batches after it (each login costs the
+/// server a password check), and closed when dropped.
+#[derive(Default)]
+pub struct Crew {
+    others: Vec<Client>,
+    /// The server turned one away, or it could not enter the folder: ask no more.
+    full: bool,
+}
+
+impl Crew {
+    /// Opens sessions like `main` (same login, same remote folder) until there
+    /// are `count`, or the server refuses one.
+    fn hire(&mut self, main: &mut Client, count: usize) -> Result<()> {
+        let Ok(folder) = main.pwd() else {
+            self.full = true;
+            return Ok(());
+        };
+        let peer = main.ctrl.peer_addr()?;
+        while self.others.len() < count {
+            let other = Client::connect(&peer.ip().to_string(), peer.port(), main.options.clone());
+            let Ok(mut other) = other else {
+                self.full = true;
+                break;
+            };
+            if other.cd(&folder).is_err() {
+                self.full = true;
+                break;
+            }
+            other.extended = main.extended;
+            self.others.push(other);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Crew {
+    fn drop(&mut self) {
+        for other in self.others.drain(..) {
+            // The work is done; a failed goodbye changes nothing.
+            let _ = other.quit();
+        }
+    }
+}
+
 /// A job whose first command is on its way: the channel command (EPRT,
 /// PORT, EPSV or PASV) of a transfer, or the command of an `Ask`.
 struct Flight {
@@ -173,33 +218,22 @@ impl Client {
     }
 
     /// Runs jobs `0..count`, made by `make`, over this session and up to
-    /// `SESSIONS - 1` more logged in the same way and in the same remote folder,
-    /// each taking every n-th job. Works with fewer (or this one alone) when the
-    /// server turns extra sessions away. Events arrive here, on this thread.
+    /// `SESSIONS - 1` of `crew`'s (hired as needed), each taking every n-th
+    /// job. Works with fewer (or this one alone) when the server turns extra
+    /// sessions away. Events arrive here, on this thread.
     pub fn spread(
         &mut self,
+        crew: &mut Crew,
         count: usize,
         make: &(dyn Fn(usize) -> Result<Job> + Sync),
         events: &mut dyn FnMut(Event),
     ) -> Result<()> {
-        let wanted = SESSIONS.min(count.div_ceil(JOBS_PER_SESSION)).max(1);
-        let mut others = Vec::new();
-        if wanted > 1 {
-            if let Ok(folder) = self.pwd() {
-                let host = self.ctrl.peer_addr()?.ip().to_string();
-                let port = self.ctrl.peer_addr()?.port();
-                for _ in 1..wanted {
-                    let Ok(mut other) = Client::connect(&host, port, self.options.clone()) else {
-                        break;
-                    };
-                    if other.cd(&folder).is_err() {
-                        break;
-                    }
-                    other.extended = self.extended;
-                    others.push(other);
-                }
-            }
+        let helpers = SESSIONS.min(count.div_ceil(JOBS_PER_SESSION)).max(1) - 1;
+        if crew.others.len() < helpers && !crew.full {
+            crew.hire(self, helpers)?;
         }
+        let hired = helpers.min(crew.others.len());
+        let others = &mut crew.others[..hired];
         let n = others.len() + 1;
         let (tx, rx) = mpsc::channel();
         let results = thread::scope(|scope| {
@@ -227,10 +261,6 @@ impl Client {
             let joined = workers.into_iter().map(|w| w.join());
             joined.collect::<Vec<_>>()
         });
-        for other in others {
-            // The work is done; a failed goodbye changes nothing.
-            let _ = other.quit();
-        }
         for result in results {
             match result {
                 Ok(result) => result?,

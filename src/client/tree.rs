@@ -16,7 +16,7 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use super::pipeline::{Done, Event, Job};
+use super::pipeline::{Crew, Done, Event, Job};
 use super::{local_refusal, Client, Transfer};
 use crate::fsys::{open_plain, TempFile, TEMP_PREFIX};
 use crate::protocol::Command;
@@ -270,8 +270,8 @@ impl Client {
     }
 
     /// The remote tree below `top`, read a level at a time (a wide level over
-    /// several sessions): MLSD, or LIST and then pipelined MDTMs for the files.
-    pub fn remote_tree(&mut self, top: &str) -> Result<Tree> {
+    /// `crew`'s sessions too): MLSD, or LIST and then pipelined MDTMs for the files.
+    pub fn remote_tree(&mut self, top: &str, crew: &mut Crew) -> Result<Tree> {
         let mlsd = self.has_feature("MLST")?;
         let mut tree = Tree::default();
         let mut level = vec![String::new()];
@@ -285,7 +285,7 @@ impl Client {
                 }))
             };
             let mut failure = None;
-            self.spread(level.len(), &make, &mut |event| match event {
+            self.spread(crew, level.len(), &make, &mut |event| match event {
                 Event::Finished(i, Ok(Done::Listed(text))) => listings[i] = Some(text),
                 Event::Finished(_, Err(e)) => failure = failure.take().or(Some(e)),
                 _ => {}
@@ -344,7 +344,8 @@ impl Client {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Summary> {
         let started = Instant::now();
-        let source = self.remote_tree(remote)?;
+        let mut crew = Crew::default();
+        let source = self.remote_tree(remote, &mut crew)?;
         let target = local_tree(local)?;
         let plan = plan(&source, &target, true, delete);
         let mut summary = Summary {
@@ -365,27 +366,32 @@ impl Client {
             let size = source.files[path].size;
             Ok(Job::Get { remote, sink, size })
         };
-        self.spread(plan.copy.len(), &make, &mut |event| match event {
-            Event::Progress(i, n) => {
-                let path = &plan.copy[i];
-                progress(Progress::Moving(path, n, source.files[path].size));
-            }
-            Event::Finished(i, result) => {
-                let path = &plan.copy[i];
-                let result = result.and_then(|done| match done {
-                    Done::Got(mut sink, transfer) => {
-                        if let Some(t) = source.files[path].time {
-                            let time = UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
-                            sink.file().set_modified(time)?;
+        self.spread(
+            &mut crew,
+            plan.copy.len(),
+            &make,
+            &mut |event| match event {
+                Event::Progress(i, n) => {
+                    let path = &plan.copy[i];
+                    progress(Progress::Moving(path, n, source.files[path].size));
+                }
+                Event::Finished(i, result) => {
+                    let path = &plan.copy[i];
+                    let result = result.and_then(|done| match done {
+                        Done::Got(mut sink, transfer) => {
+                            if let Some(t) = source.files[path].time {
+                                let time = UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
+                                sink.file().set_modified(time)?;
+                            }
+                            sink.commit()?;
+                            Ok(transfer)
                         }
-                        sink.commit()?;
-                        Ok(transfer)
-                    }
-                    _ => Err(Error::Protocol("a download ended without its file".into())),
-                });
-                summary.count(path, result, progress);
-            }
-        })?;
+                        _ => Err(Error::Protocol("a download ended without its file".into())),
+                    });
+                    summary.count(path, result, progress);
+                }
+            },
+        )?;
         for path in &plan.remove_files {
             summary.removed(path, fs::remove_file(local.join(path)).map_err(Error::from));
         }
@@ -414,7 +420,8 @@ impl Client {
         let source = local_tree(local)?;
         // A folder that is not there yet lists as empty (vsftpd) or is refused
         // (550, or 501 from pyftpdlib): MKD makes it, or says why it cannot.
-        let target = match self.remote_tree(remote) {
+        let mut crew = Crew::default();
+        let target = match self.remote_tree(remote, &mut crew) {
             Ok(tree) if !(tree.files.is_empty() && tree.folders.is_empty()) => tree,
             listed => match (listed, self.mkdir(remote)) {
                 (Ok(tree), _) => tree,
@@ -451,22 +458,27 @@ impl Client {
                 time,
             })
         };
-        self.spread(plan.copy.len(), &make, &mut |event| match event {
-            Event::Progress(i, n) => {
-                let path = &plan.copy[i];
-                progress(Progress::Moving(path, n, source.files[path].size));
-            }
-            Event::Finished(i, result) => {
-                let result = result.map(|done| match done {
-                    Done::Sent(t) => t,
-                    _ => Transfer {
-                        bytes: 0,
-                        elapsed: Duration::ZERO,
-                    },
-                });
-                summary.count(&plan.copy[i], result, progress);
-            }
-        })?;
+        self.spread(
+            &mut crew,
+            plan.copy.len(),
+            &make,
+            &mut |event| match event {
+                Event::Progress(i, n) => {
+                    let path = &plan.copy[i];
+                    progress(Progress::Moving(path, n, source.files[path].size));
+                }
+                Event::Finished(i, result) => {
+                    let result = result.map(|done| match done {
+                        Done::Sent(t) => t,
+                        _ => Transfer {
+                            bytes: 0,
+                            elapsed: Duration::ZERO,
+                        },
+                    });
+                    summary.count(&plan.copy[i], result, progress);
+                }
+            },
+        )?;
         let removals: Vec<(&String, Command)> = (plan.remove_files.iter())
             .map(|p| (p, Command::Dele(remote_path(remote, p))))
             .chain(
