@@ -273,6 +273,13 @@ impl Client {
     /// `crew`'s sessions too): MLSD, or LIST and then pipelined MDTMs for the files.
     pub fn remote_tree(&mut self, top: &str, crew: &mut Crew) -> Result<Tree> {
         let mlsd = self.has_feature("MLST")?;
+        if !mlsd {
+            // LIST of a missing folder is an empty listing on some servers
+            // (vsftpd), which a mirror would take for an empty source.
+            let here = self.pwd()?;
+            self.cd(top)?;
+            self.cd(&here)?;
+        }
         let mut tree = Tree::default();
         let mut level = vec![String::new()];
         while !level.is_empty() {
@@ -418,16 +425,16 @@ impl Client {
             )));
         }
         let source = local_tree(local)?;
-        // A folder that is not there yet lists as empty (vsftpd) or is refused
-        // (550, or 501 from pyftpdlib): MKD makes it, or says why it cannot.
+        // A folder that is not there yet (550; 501 from pyftpdlib): MKD makes
+        // it, or the listing's refusal says why not.
         let mut crew = Crew::default();
         let target = match self.remote_tree(remote, &mut crew) {
-            Ok(tree) if !(tree.files.is_empty() && tree.folders.is_empty()) => tree,
-            listed => match (listed, self.mkdir(remote)) {
-                (Ok(tree), _) => tree,
-                (Err(Error::Remote(_)), Ok(_)) => Tree::default(),
-                (Err(e), _) => return Err(e),
-            },
+            Ok(tree) => tree,
+            Err(Error::Remote(refused)) => {
+                self.mkdir(remote).map_err(|_| Error::Remote(refused))?;
+                Tree::default()
+            }
+            Err(e) => return Err(e),
         };
         let exact = self.has_feature("MFMT")?;
         let mut summary = Summary::default();
