@@ -62,11 +62,6 @@ impl Accounts {
         self.0.is_empty()
     }
 
-    /// Adds or replaces an account.
-    pub fn set(&mut self, account: Account) {
-        self.0.insert(account.name.clone(), account);
-    }
-
     /// The file's text: a header line and one line per account.
     pub fn to_text(&self) -> String {
         let mut text = String::from("# name password-hash permissions root\n");
