@@ -5,9 +5,9 @@
 //! server dials back to the client (active mode).
 //!
 //! Standard library only, blocking `std::net`, one thread per session.
-//! Out of scope: TLS, accounts and passwords on the server (it is anonymous,
-//! like a public FTP folder), ASCII conversion (every TYPE moves bytes as
-//! they are), and block or compressed modes.
+//! Out of scope: TLS (FTP sends passwords in clear: use accounts on trusted
+//! networks or through an SSH tunnel), ASCII conversion (every TYPE moves
+//! bytes as they are), and block or compressed modes.
 
 //!
 //! Runs on Linux only: confinement reads `/proc/self/fd` to check what an open
@@ -15,7 +15,9 @@
 //! `sendfile(2)` and `splice(2)`. Elsewhere the crate refuses to compile rather than run with
 //! weaker checks.
 
-// Unsafe code is allowed in `data::zerocopy` alone, for its system calls.
+// Unsafe code is allowed only in the small modules that make system calls std
+// lacks, each behind a safe function: `data::zerocopy`, `data::linger`,
+// `password::shani` (the CPU's SHA instructions) and `tty` (termios).
 #![deny(unsafe_code)]
 
 #[cfg(not(target_os = "linux"))]
@@ -31,5 +33,6 @@ pub mod password;
 pub mod protocol;
 pub mod server;
 pub mod time;
+pub mod tty;
 
 pub use error::{Error, Result};

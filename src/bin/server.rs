@@ -1,24 +1,32 @@
 //! The `server` binary: parses its arguments into a `Config`, binds the
-//! control port, says where it listens, and serves until killed.
+//! control port, says where it listens and who may do what, and serves until
+//! killed. `server user ...` manages a users file instead.
 
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use dialback::cli::{self, Flags, Start};
 use dialback::fsys::Root;
-use dialback::server::{self, Config};
+use dialback::server::door::Door;
+use dialback::server::gate::Perms;
+use dialback::server::{self, users, Config};
 
 const USAGE: &str = "\
 usage: server PORT [options]
+       server user add|passwd|del|list FILE ...   (server user --help)
 
 Shares a folder over FTP (a strict subset: see README.md). PORT 0 picks a free port.
+Without --users, anyone who can reach the port may log in with any name.
 
 options:
   --root DIR               the folder to share (default: the current folder)
   --bind ADDR              the address to listen on (default: all, IPv6 and IPv4)
-  --read-only              refuse uploads
+  --users FILE             accounts: each logs in with a password to its own root
+  --anonymous ro|rw        with --users, let anyone in as anonymous too
+  --read-only              refuse every change, whoever logs in
   --max-sessions N         sessions at once; more are told 421 (default 64)
   --max-per-ip N           sessions at once from one address (default 16)
   --login-timeout SECS     close a connection that has not logged in (default 30)
@@ -31,6 +39,9 @@ options:
 
 struct Args {
     port: u16,
+    /// `--users FILE` and `--anonymous`, read in `main`: a bad file is not a usage error.
+    users: Option<PathBuf>,
+    anonymous: Option<Perms>,
     bind: Option<IpAddr>,
     root: PathBuf,
     config: Config,
@@ -42,6 +53,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
         (false, None, None, None);
     let (mut idle, mut connect, mut stall) = (None, None, None);
     let (mut per_ip, mut login) = (None, None);
+    let (mut users, mut anonymous) = (None, None);
     while let Some(arg) = flags.next() {
         match arg.as_str() {
             "--help" | "-h" => return Ok(Start::Usage),
@@ -49,6 +61,14 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
             "--root" => root = PathBuf::from(flags.value(&arg)?),
             "--bind" => bind = Some(flags.parsed(&arg, "an IP address")?),
             "--read-only" => read_only = true,
+            "--users" => users = Some(PathBuf::from(flags.value(&arg)?)),
+            "--anonymous" => {
+                anonymous = Some(match flags.value(&arg)?.as_str() {
+                    "ro" => Perms::read_only(),
+                    "rw" => Perms::all(),
+                    other => return Err(format!("--anonymous needs ro or rw, not {other}")),
+                })
+            }
             "--max-sessions" => max_sessions = Some(flags.parsed(&arg, "a whole number")?),
             "--max-per-ip" => per_ip = Some(flags.parsed(&arg, "a whole number")?),
             "--login-timeout" => login = Some(flags.seconds(&arg)?),
@@ -76,6 +96,8 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     config.public_address = public_address;
     Ok(Start::Run(Args {
         port,
+        users,
+        anonymous,
         bind,
         root,
         config,
@@ -96,11 +118,64 @@ fn port_range(text: &str) -> Result<(u16, u16), String> {
     Ok((low, high))
 }
 
+/// One line on who may do what, so that an open server is never a surprise.
+fn who_may(config: &Config, port: u16, root: &std::path::Path) -> String {
+    let door = &config.door;
+    let can = |perms: Perms| match (config.read_only, perms.letters().as_str()) {
+        (false, "lradfmwMT") => "read and write",
+        (true, _) | (_, "lr") => "read",
+        _ => "use",
+    };
+    let anonymous = door.anonymous_perms();
+    match (door.accounts(), anonymous) {
+        (None, Some(perms)) => format!(
+            "anyone who can reach port {port} can {} {}",
+            can(perms),
+            root.display()
+        ),
+        (None, None) => "nobody can log in".to_string(),
+        (Some((n, file)), None) => format!(
+            "{} from {} can log in; anonymous login is off",
+            accounts(n),
+            file.display()
+        ),
+        (Some((n, file)), Some(perms)) => format!(
+            "{} from {} can log in, and anyone who can reach port {port} can {} {}",
+            accounts(n),
+            file.display(),
+            can(perms),
+            root.display()
+        ),
+    }
+}
+
+fn accounts(n: usize) -> String {
+    match n {
+        1 => "1 account".to_string(),
+        n => format!("{n} accounts"),
+    }
+}
+
 fn main() -> ExitCode {
-    let args = match cli::start("server", USAGE, parse_args) {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if all.first().map(String::as_str) == Some("user") {
+        return manage_users(&all[1..]);
+    }
+    let mut args = match cli::start("server", USAGE, parse_args) {
         Ok(args) => args,
         Err(status) => return status,
     };
+    let door = match &args.users {
+        Some(file) => Door::with_users(file, args.anonymous),
+        None => Ok(Door::anonymous(args.anonymous.unwrap_or_else(Perms::all))),
+    };
+    match door {
+        Ok(door) => args.config.door = Arc::new(door),
+        Err(e) => {
+            eprintln!("server: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let listeners = match server::bind(args.bind, args.port) {
         Ok(l) => l,
         Err(e) => {
@@ -115,11 +190,40 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("listening on {addr}");
-    let _ = std::io::stdout().flush();
+    // Whoever started us may stop reading: a closed stdout is not an error.
+    let said = format!(
+        "listening on {addr}\n{}\n",
+        who_may(&args.config, addr.port(), &args.root)
+    );
+    let mut out = std::io::stdout();
+    let _ = out.write_all(said.as_bytes()).and_then(|()| out.flush());
     server::log("-", format_args!("sharing {}", args.root.display()));
     match server::run(args.config, listeners) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `server user ...`: exit 0 with the result on stdout, 1 with the error, 2 for usage.
+fn manage_users(args: &[String]) -> ExitCode {
+    if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", users::USAGE);
+        return if args.is_empty() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    match users::manage(args, &mut dialback::tty::read_secret) {
+        Ok(said) => {
+            if !said.is_empty() {
+                println!("{said}");
+            }
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("server: {e}");
             ExitCode::FAILURE

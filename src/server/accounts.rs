@@ -62,6 +62,34 @@ impl Accounts {
         self.0.is_empty()
     }
 
+    /// Every account, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &Account> {
+        self.0.values()
+    }
+
+    /// Adds an account, or replaces the one of the same name.
+    pub fn put(&mut self, account: Account) {
+        self.0.insert(account.name.clone(), account);
+    }
+
+    /// Removes an account; whether there was one.
+    pub fn remove(&mut self, name: &str) -> bool {
+        self.0.remove(name).is_some()
+    }
+
+    /// Every account's root, once each.
+    pub fn roots(&self) -> Vec<PathBuf> {
+        let mut roots: Vec<PathBuf> = self.0.values().map(|a| a.root.clone()).collect();
+        roots.sort();
+        roots.dedup();
+        roots
+    }
+
+    /// The highest iteration count of any account's hash.
+    pub fn most_iterations(&self) -> Option<u32> {
+        self.0.values().map(|a| a.hash.iterations).max()
+    }
+
     /// The file's text: a header line and one line per account.
     pub fn to_text(&self) -> String {
         let mut text = String::from("# name password-hash permissions root\n");

@@ -2,8 +2,11 @@
 //! and how passive mode is offered. Plain data, built by the `server` binary.
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::door::Door;
+use super::gate::Perms;
 use crate::fsys::Root;
 
 /// Everything a session needs to know about the server it runs in.
@@ -11,8 +14,10 @@ use crate::fsys::Root;
 pub struct Config {
     /// The shared folder.
     pub root: Root,
-    /// Refuse every command that changes the tree (uploads today).
+    /// Refuse every command that changes the tree, whatever an account may do.
     pub read_only: bool,
+    /// Who may log in, and with what permissions and root.
+    pub door: Arc<Door>,
     /// Sessions at once; the next one is told 421 and closed.
     pub max_sessions: usize,
     /// Sessions at once from one address (rclone alone opens about 13).
@@ -32,12 +37,13 @@ pub struct Config {
 }
 
 impl Config {
-    /// The defaults for a root: 64 sessions, 16 from one address, 30 s to log
+    /// The defaults for a root: anyone may log in and do anything, 64 sessions, 16 from one address, 30 s to log
     /// in, 300 s idle, 30 s to connect, 60 s stall.
     pub fn new(root: Root) -> Config {
         Config {
             root,
             read_only: false,
+            door: Arc::new(Door::anonymous(Perms::all())),
             max_sessions: 64,
             max_per_ip: 16,
             login_timeout: Duration::from_secs(30),

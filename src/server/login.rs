@@ -1,11 +1,17 @@
-//! Login and session handlers: USER, PASS, FEAT, OPTS, HELP. The server is
-//! anonymous: any name and password log in, with every permission, or only the
-//! reading ones on a `--read-only` server.
+//! Login and session handlers: USER, PASS, FEAT, OPTS, HELP. Whether a name
+//! and password let someone in, and as whom, is the door's to say
+//! (`door.rs`); here a login becomes the session's permissions and root.
 
+use super::door::Entry;
+#[cfg(test)]
 use super::gate::Perms;
 use super::log::quote;
 use super::session::{reply, Login, Session, Step};
+use crate::fsys::{Root, VPath};
 use crate::protocol::{Command, Reply};
+
+/// Failed logins after which a session is closed (vsftpd's default too).
+const MOST_FAILURES: u32 = 3;
 
 /// What FEAT advertises (RFC 2389): exactly what is implemented.
 pub const FEATURES: &[&str] = &[
@@ -21,31 +27,75 @@ pub const FEATURES: &[&str] = &[
 ];
 
 impl<L> Session<L> {
-    /// USER: a new name logs out whoever was in, until PASS.
+    /// USER: a new name logs out whoever was in, until PASS. The reply is
+    /// the same for every name, known or not.
     pub(super) fn user(&mut self, name: String) -> Step<L> {
         self.login = None;
         self.user = Some(name);
-        reply(331, "Anonymous access: any password will do.")
+        if self.config.door.has_accounts() {
+            reply(331, "Password required.")
+        } else {
+            reply(331, "Anonymous access: any password will do.")
+        }
     }
 
-    pub(super) fn pass(&mut self) -> Step<L> {
-        let Some(user) = &self.user else {
+    /// PASS: the door decides; a wrong name and a wrong password get the same
+    /// 530 after the same time. The password is never logged.
+    pub(super) fn pass(&mut self, password: &str) -> Step<L> {
+        let Some(user) = self.user.clone() else {
             return reply(503, "Send USER first.");
         };
-        let perms = if self.config.read_only {
-            Perms::read_only()
-        } else {
-            Perms::all()
-        };
-        if self.login.is_none() {
-            let letters = perms.letters();
-            self.log(format_args!("logged in as {} ({letters})", quote(user)));
+        if self.login.is_some() {
+            return reply(230, "Already logged in.");
         }
+        let Some(entry) = self.config.door.check(self.peer.ip(), &user, password) else {
+            self.failures += 1;
+            self.log(format_args!("login refused for {}", quote(&user)));
+            if self.failures >= MOST_FAILURES {
+                return Step::Close(Reply::new(530, "Login incorrect; closing."));
+            }
+            return reply(530, "Login incorrect.");
+        };
+        match self.enter(&user, entry) {
+            Ok(()) => reply(230, "Logged in."),
+            Err(why) => {
+                self.log(format_args!("login of {} failed: {why}", quote(&user)));
+                Step::Close(Reply::new(421, "Your folder cannot be opened; closing."))
+            }
+        }
+    }
+
+    /// Becomes `user` with what the door gave: a `--read-only` server takes
+    /// every writing permission away, and the user starts at their root.
+    fn enter(&mut self, user: &str, entry: Entry) -> Result<(), String> {
+        let root = match &entry.root {
+            None => None,
+            Some(dir) => Some(Root::new(dir).map_err(|e| format!("{}: {e}", dir.display()))?),
+        };
+        let perms = match self.config.read_only {
+            true => entry.perms.reading_only(),
+            false => entry.perms,
+        };
+        let letters = perms.letters();
+        match &root {
+            Some(root) => self.log(format_args!(
+                "logged in as {} ({letters}) in {}",
+                quote(user),
+                root.path().display()
+            )),
+            None if entry.anonymous && self.config.door.has_accounts() => self.log(format_args!(
+                "logged in anonymously as {} ({letters})",
+                quote(user)
+            )),
+            None => self.log(format_args!("logged in as {} ({letters})", quote(user))),
+        }
+        self.cwd = VPath::default();
         self.login = Some(Login {
-            user: user.clone(),
+            user: user.to_string(),
             perms,
+            root,
         });
-        reply(230, "Logged in.")
+        Ok(())
     }
 
     pub(super) fn feat(&self) -> Reply {
@@ -77,8 +127,94 @@ impl<L> Session<L> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::door::Door;
     use super::super::session::tests::{code, text, Scratch};
     use super::*;
+    use crate::password::Hash;
+    use std::sync::Arc;
+
+    /// A users file beside the scratch root, removed on drop.
+    struct Users(std::path::PathBuf);
+
+    impl Users {
+        fn new(dir: &Scratch, lines: &[(&str, &str, &str)]) -> Users {
+            let path = dir.0.with_extension("users");
+            let text: String = lines
+                .iter()
+                .map(|(name, perms, root)| {
+                    let hash = Hash::new("pw", 1000).unwrap();
+                    format!("{name} {hash} {perms} {}\n", dir.0.join(root).display())
+                })
+                .collect();
+            std::fs::write(&path, text).unwrap();
+            Users(path)
+        }
+    }
+
+    impl Drop for Users {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn an_account_lands_in_its_own_root_with_its_own_permissions() {
+        let dir = Scratch::new("accounts");
+        let users = Users::new(&dir, &[("alice", "elr", "sub"), ("bob", "elrwd", "")]);
+        let door = Arc::new(Door::with_users(&users.0, None).unwrap());
+        let mut s = dir.session(|c| c.door = Arc::clone(&door));
+        assert_eq!(text(s.line("USER alice")), "Password required.");
+        assert_eq!(code(s.line("PASS pw")), 230);
+        assert_eq!(code(s.line("SIZE b.txt")), 213, "sub/ is alice's /");
+        assert_eq!(code(s.line("SIZE a.txt")), 550);
+        assert_eq!(code(s.line("CWD ..")), 550, "nothing above her root");
+        assert_eq!(code(s.line("PORT 127,0,0,1,19,137")), 200);
+        assert!(matches!(s.line("RETR b.txt"), Step::Transfer(..)));
+        for line in [
+            "STOR b.txt",
+            "DELE b.txt",
+            "MKD x",
+            "RNFR b.txt",
+            "MFMT 20200101000000 b.txt",
+        ] {
+            let refused = text(s.line(line));
+            assert!(
+                refused.contains("is not allowed for alice"),
+                "{line}: {refused}"
+            );
+        }
+        // bob may delete but not rename; a read-only server leaves him reading.
+        let mut s = dir.session(|c| c.door = Arc::clone(&door));
+        assert_eq!(code(s.line("USER bob")), 331);
+        assert_eq!(code(s.line("PASS pw")), 230);
+        assert_eq!(code(s.line("RNFR a.txt")), 550);
+        assert_eq!(code(s.line("DELE a.txt")), 250);
+        let mut s = dir.session(|c| {
+            c.door = Arc::clone(&door);
+            c.read_only = true;
+        });
+        assert_eq!(code(s.line("USER bob")), 331);
+        assert_eq!(code(s.line("PASS pw")), 230);
+        assert_eq!(code(s.line("DELE sub/b.txt")), 550);
+        assert!(dir.0.join("sub/b.txt").exists());
+    }
+
+    #[test]
+    fn anonymous_is_off_with_accounts_unless_asked_for() {
+        let dir = Scratch::new("anonymous");
+        let users = Users::new(&dir, &[("alice", "elr", "sub")]);
+        let closed = Arc::new(Door::with_users(&users.0, None).unwrap());
+        let mut s = dir.session(|c| c.door = closed);
+        assert_eq!(text(s.line("USER anonymous")), "Password required.");
+        assert_eq!(code(s.line("PASS guest@")), 530);
+        assert_eq!(code(s.line("PWD")), 530);
+        let ro = Arc::new(Door::with_users(&users.0, Some(Perms::read_only())).unwrap());
+        let mut s = dir.session(|c| c.door = ro);
+        assert_eq!(code(s.line("USER anonymous")), 331);
+        assert_eq!(code(s.line("PASS guest@")), 230);
+        assert_eq!(code(s.line("SIZE a.txt")), 213, "the server's root");
+        assert_eq!(code(s.line("DELE a.txt")), 550);
+    }
 
     #[test]
     fn feat_and_help_say_exactly_what_is_implemented() {

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 mod config;
+pub mod door;
 mod driver;
 mod files;
 pub mod gate;
@@ -14,6 +15,7 @@ mod login;
 mod navigation;
 mod session;
 mod transfers;
+pub mod users;
 
 pub use config::Config;
 pub use log::log;
@@ -52,11 +54,21 @@ pub fn bind(addr: Option<IpAddr>, port: u16) -> io::Result<Vec<TcpListener>> {
 
 /// Serves sessions on `listeners` until the process ends.
 pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
-    let root = config.root.path().to_path_buf();
+    // The shared root, and the accounts' roots that are not inside it.
+    let shared = config.root.path().to_path_buf();
+    let mut roots = vec![shared.clone()];
+    roots.extend(
+        config
+            .door
+            .roots()
+            .into_iter()
+            .filter_map(|r| std::fs::canonicalize(r).ok())
+            .filter(|r| !r.starts_with(&shared)),
+    );
     // In the background, so that a large tree does not delay serving.
     thread::Builder::new().name("sweep".into()).spawn(move || {
         let mut removed = 0;
-        fsys::sweep(&root, &mut |path, outcome| match outcome {
+        let mut report = |path: &std::path::Path, outcome: io::Result<()>| match outcome {
             Ok(()) => {
                 removed += 1;
                 log(
@@ -68,7 +80,10 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
                 "-",
                 format_args!("cannot remove leftover {}: {e}", path.display()),
             ),
-        });
+        };
+        for root in &roots {
+            fsys::sweep(root, &mut report);
+        }
         log("-", format_args!("start-up sweep done: {removed} removed"));
     })?;
     let config = Arc::new(config);

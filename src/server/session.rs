@@ -78,6 +78,8 @@ pub enum Job {
 pub struct Login {
     pub user: String,
     pub perms: Perms,
+    /// The user's own root; `None` for the server's.
+    pub root: Option<Root>,
 }
 
 /// One session's state.
@@ -90,6 +92,8 @@ pub struct Session<L> {
     /// The name USER gave, waiting for PASS.
     pub(super) user: Option<String>,
     pub(super) login: Option<Login>,
+    /// Failed logins in this session; a few close it.
+    pub(super) failures: u32,
     pub(super) cwd: VPath,
     pub(super) plan: Option<Plan<L>>,
     /// REST's offset, for the next transfer only (RFC 3659 §5.3).
@@ -112,6 +116,7 @@ impl<L> Session<L> {
             local,
             user: None,
             login: None,
+            failures: 0,
             cwd: VPath::default(),
             plan: None,
             rest: None,
@@ -156,7 +161,7 @@ impl<L> Session<L> {
         }
         match cmd {
             Command::User(name) => self.user(name),
-            Command::Pass(_) => self.pass(),
+            Command::Pass(password) => self.pass(&password),
             Command::Quit => Step::Close(Reply::new(221, "Goodbye.")),
             Command::Syst => reply(215, "UNIX Type: L8"),
             Command::Feat => Step::Reply(self.feat()),
@@ -205,9 +210,14 @@ impl<L> Session<L> {
         }
     }
 
-    /// The folder names resolve in: the shared root (per user, once accounts land).
+    /// The folder names resolve in: the user's own root, or the shared one.
     pub(super) fn root(&self) -> &Root {
-        &self.config.root
+        match &self.login {
+            Some(Login {
+                root: Some(root), ..
+            }) => root,
+            _ => &self.config.root,
+        }
     }
 
     /// Whether someone has logged in.

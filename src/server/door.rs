@@ -1,0 +1,465 @@
+//! Who may come in: the users file (read again when it changes), anonymous
+//! access, and the defences around checking a password.
+//!
+//! - A wrong password and an unknown name cost the same: an unknown name is
+//!   checked against a decoy hash as slow as the slowest account's, and both
+//!   get the same delay and the same reply. Nothing tells which names exist.
+//! - Failures from one address make it wait: the reply to the n-th failure in
+//!   a row comes after 0.5 s × 2^(n-1), up to 16 s, and the address's next
+//!   try waits for that. Ten quiet minutes forget the count.
+//! - Password checks from one address take turns, and at most half the CPUs
+//!   check passwords at once, so a burst of wrong passwords (each a full
+//!   PBKDF2 run) cannot take the machine from logged-in users' transfers.
+//! - A right password is remembered (as a keyed SHA-256, in memory) for the
+//!   life of its account line, so the many sessions lftp, rclone or a tree
+//!   transfer open each cost one hash, not one PBKDF2 run, after the first.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::accounts::Accounts;
+use super::gate::Perms;
+use super::log;
+use crate::password::{self, Hash};
+
+/// The delay after a first failure; each failure in a row doubles it.
+const FIRST_DELAY: Duration = Duration::from_millis(500);
+/// The longest delay.
+const MOST_DELAY: Duration = Duration::from_secs(16);
+/// How long an address's failures are remembered without a new one.
+const FORGET: Duration = Duration::from_secs(600);
+/// The names anonymous access answers to (vsftpd's and proftpd's).
+const ANONYMOUS: [&str; 2] = ["anonymous", "ftp"];
+
+/// Who got in: their permissions and their root (`None`: the server's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub perms: Perms,
+    pub root: Option<PathBuf>,
+    /// Whether this is anonymous access rather than an account.
+    pub anonymous: bool,
+}
+
+/// The login rules of a server.
+#[derive(Debug)]
+pub struct Door {
+    users: Option<UsersFile>,
+    /// The permissions of anonymous access; `None` when it is off.
+    anonymous: Option<Perms>,
+    /// Recent failures by address (IPv6 by its /64).
+    tries: Mutex<HashMap<IpAddr, Arc<Mutex<Tries>>>>,
+    hashing: Permits,
+    /// Right passwords seen: name → keyed hash of (account line's hash, password).
+    known: Mutex<HashMap<String, [u8; 32]>>,
+    /// The key for `known`, fresh for each run.
+    secret: [u8; 32],
+}
+
+#[derive(Debug)]
+struct UsersFile {
+    path: PathBuf,
+    loaded: Mutex<Loaded>,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    accounts: Arc<Accounts>,
+    /// The file as it was when read.
+    stamp: Stamp,
+    /// A version that failed to parse, so its fault is logged once.
+    refused: Option<Stamp>,
+    /// What unknown names are checked against: as slow as the slowest account.
+    decoy: Hash,
+}
+
+/// What tells a changed file: device, inode, size, and change and modification times.
+type Stamp = (u64, u64, u64, i64, i64, i64, i64);
+
+#[derive(Debug)]
+struct Tries {
+    failures: u32,
+    last: Instant,
+}
+
+impl Door {
+    /// Anonymous access only, with these permissions (no users file).
+    pub fn anonymous(perms: Perms) -> Door {
+        Door::with(None, Some(perms))
+    }
+
+    /// Accounts from the users file at `path`, and anonymous access with
+    /// `anonymous` permissions if given. The error names the file and line.
+    pub fn with_users(path: &Path, anonymous: Option<Perms>) -> Result<Door, String> {
+        let (accounts, stamp) = read(path)?;
+        let loaded = Loaded::new(accounts, stamp);
+        let users = UsersFile {
+            path: path.to_path_buf(),
+            loaded: Mutex::new(loaded),
+        };
+        Ok(Door::with(Some(users), anonymous))
+    }
+
+    fn with(users: Option<UsersFile>, anonymous: Option<Perms>) -> Door {
+        let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+        let mut secret = [0u8; 32];
+        // A clock and address mix would do as well: the key only has to differ from run to run.
+        let seed = format!("{:?} {:p}", Instant::now(), &secret);
+        secret.copy_from_slice(&password::sha256(seed.as_bytes()));
+        Door {
+            users,
+            anonymous,
+            tries: Mutex::new(HashMap::new()),
+            hashing: Permits::new((cpus / 2).max(1)),
+            known: Mutex::new(HashMap::new()),
+            secret,
+        }
+    }
+
+    /// Whether USER needs a real password (there is a users file).
+    pub fn has_accounts(&self) -> bool {
+        self.users.is_some()
+    }
+
+    /// How many accounts there are now, and the users file.
+    pub fn accounts(&self) -> Option<(usize, &Path)> {
+        let users = self.users.as_ref()?;
+        Some((lock(&users.loaded).accounts.len(), &users.path))
+    }
+
+    /// The permissions of anonymous access, if it is on.
+    pub fn anonymous_perms(&self) -> Option<Perms> {
+        self.anonymous
+    }
+
+    /// The roots of every account, for the start-up sweep.
+    pub fn roots(&self) -> Vec<PathBuf> {
+        match &self.users {
+            Some(users) => lock(&users.loaded).accounts.roots(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Checks a login from `ip`. Takes a password check's time, and after a
+    /// failure the address's delay, whatever was wrong; `None` for a failure.
+    pub fn check(&self, ip: IpAddr, name: &str, password: &str) -> Option<Entry> {
+        let Some(users) = &self.users else {
+            // No accounts: anyone, with any name and password, as anonymous.
+            return self.anonymous.map(|perms| Entry {
+                perms,
+                root: None,
+                anonymous: true,
+            });
+        };
+        let (accounts, decoy) = users.current();
+        let account = accounts.get(name);
+        if account.is_none() && ANONYMOUS.contains(&name.to_ascii_lowercase().as_str()) {
+            if let Some(perms) = self.anonymous {
+                return Some(Entry {
+                    perms,
+                    root: None,
+                    anonymous: true,
+                });
+            }
+        }
+        let hash = account.map_or(&decoy, |a| &a.hash);
+        let entry = account.map(|a| Entry {
+            perms: a.perms,
+            root: Some(a.root.clone()),
+            anonymous: false,
+        });
+        let seen = self.seen(hash, password);
+        if account.is_some() && self.knows(name, &seen) {
+            return entry;
+        }
+        // One check at a time from an address: a burst waits in line, and each
+        // failure's delay holds the line.
+        let record = self.record(ip);
+        let mut tries = lock(&record);
+        if tries.last.elapsed() > FORGET {
+            tries.failures = 0;
+        }
+        if account.is_some() && self.knows(name, &seen) {
+            return entry;
+        }
+        let right = {
+            let _permit = self.hashing.take();
+            hash.verify(password)
+        };
+        match (right, entry) {
+            (true, Some(entry)) => {
+                tries.failures = 0;
+                lock(&self.known).insert(name.to_string(), seen);
+                Some(entry)
+            }
+            _ => {
+                tries.failures += 1;
+                tries.last = Instant::now();
+                thread::sleep(delay(tries.failures));
+                None
+            }
+        }
+    }
+
+    /// The keyed hash that remembers a right password for this account line.
+    fn seen(&self, hash: &Hash, password: &str) -> [u8; 32] {
+        let mut message = hash.to_string().into_bytes();
+        message.push(0);
+        message.extend_from_slice(password.as_bytes());
+        password::hmac_sha256(&self.secret, &message)
+    }
+
+    fn knows(&self, name: &str, seen: &[u8; 32]) -> bool {
+        lock(&self.known)
+            .get(name)
+            .is_some_and(|k| password::same(k, seen))
+    }
+
+    fn record(&self, ip: IpAddr) -> Arc<Mutex<Tries>> {
+        let key = match ip {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                let s = v6.segments();
+                IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+            }
+            other => other,
+        };
+        let mut tries = lock(&self.tries);
+        if tries.len() >= 4096 {
+            // Keep the table small: drop addresses with nothing to remember.
+            tries.retain(|_, t| Arc::strong_count(t) > 1 || lock(t).last.elapsed() < FORGET);
+        }
+        Arc::clone(tries.entry(key).or_insert_with(|| {
+            Arc::new(Mutex::new(Tries {
+                failures: 0,
+                last: Instant::now(),
+            }))
+        }))
+    }
+}
+
+impl UsersFile {
+    /// The accounts, read again first if the file changed. A file that no
+    /// longer parses leaves the last good accounts in place, and says why once.
+    fn current(&self) -> (Arc<Accounts>, Hash) {
+        let mut loaded = lock(&self.loaded);
+        let now = stamp(&self.path);
+        if let Some(now) = now {
+            if now != loaded.stamp && Some(now) != loaded.refused {
+                match read(&self.path) {
+                    Ok((accounts, stamp)) => {
+                        log::log(
+                            "-",
+                            format_args!(
+                                "read {} again: {} accounts",
+                                self.path.display(),
+                                accounts.len()
+                            ),
+                        );
+                        *loaded = Loaded::new(accounts, stamp);
+                    }
+                    Err(why) => {
+                        log::log("-", format_args!("{why}; keeping the accounts read before"));
+                        loaded.refused = Some(now);
+                    }
+                }
+            }
+        }
+        (Arc::clone(&loaded.accounts), loaded.decoy.clone())
+    }
+}
+
+impl Loaded {
+    fn new(accounts: Accounts, stamp: Stamp) -> Loaded {
+        let iterations = accounts.most_iterations().unwrap_or(password::ITERATIONS);
+        Loaded {
+            accounts: Arc::new(accounts),
+            stamp,
+            refused: None,
+            decoy: Hash {
+                iterations,
+                salt: vec![0; 16],
+                key: vec![0; 32],
+            },
+        }
+    }
+}
+
+/// Reads and parses a users file; the error is `FILE:LINE: fault` or `FILE: fault`.
+fn read(path: &Path) -> Result<(Accounts, Stamp), String> {
+    let shown = path.display();
+    // Stamp first: a change while reading is then seen on the next check.
+    let stamp = stamp(path).ok_or_else(|| format!("{shown}: cannot read it"))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+    let accounts =
+        Accounts::parse(&text).map_err(|(line, why)| format!("{shown}:{line}: {why}"))?;
+    Ok((accounts, stamp))
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    ))
+}
+
+/// The delay after the n-th failure in a row (n from 1).
+fn delay(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    (FIRST_DELAY * (1u32 << doublings)).min(MOST_DELAY)
+}
+
+/// A lock that a panicking holder cannot poison for good: the data here are
+/// counts and caches, right whatever a panic interrupted.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A counting semaphore: at most `n` holders at once.
+#[derive(Debug)]
+struct Permits {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+struct Permit<'a>(&'a Permits);
+
+impl Permits {
+    fn new(n: usize) -> Permits {
+        Permits {
+            free: Mutex::new(n),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn take(&self) -> Permit<'_> {
+        let mut free = lock(&self.free);
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Permit(self)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        *lock(&self.0.free) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(label: &str, text: &str) -> TempFile {
+            let path =
+                std::env::temp_dir().join(format!("dialback-door-{}-{label}", std::process::id()));
+            std::fs::write(&path, text).unwrap();
+            TempFile(path)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn line(name: &str, password: &str, perms: &str, root: &str) -> String {
+        let hash = Hash::new(password, 1000).unwrap();
+        format!("{name} {hash} {perms} {root}\n")
+    }
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::from([192, 0, 2, n])
+    }
+
+    #[test]
+    fn without_a_users_file_anyone_comes_in_anonymously() {
+        let door = Door::anonymous(Perms::all());
+        let entry = door.check(ip(1), "whoever", "").unwrap();
+        assert_eq!(entry.perms, Perms::all());
+        assert_eq!(entry.root, None);
+        assert!(!door.has_accounts());
+    }
+
+    #[test]
+    fn accounts_get_their_root_and_permissions_and_anonymous_is_asked_for() {
+        let file = TempFile::new("accounts", &line("alice", "right", "lr", "/srv/alice"));
+        let door = Door::with_users(&file.0, None).unwrap();
+        let alice = door.check(ip(2), "alice", "right").unwrap();
+        assert_eq!(alice.root, Some(PathBuf::from("/srv/alice")));
+        assert_eq!(alice.perms.letters(), "lr");
+        assert_eq!(
+            door.check(ip(3), "anonymous", "x"),
+            None,
+            "anonymous is off"
+        );
+        let open = Door::with_users(&file.0, Some(Perms::read_only())).unwrap();
+        let anonymous = open.check(ip(4), "FTP", "x").unwrap();
+        assert!(anonymous.anonymous);
+        assert_eq!(anonymous.perms, Perms::read_only());
+        // The second right login is remembered, not checked again.
+        assert!(door.check(ip(5), "alice", "right").is_some());
+    }
+
+    #[test]
+    fn failures_from_one_address_wait_longer_each_time() {
+        assert_eq!(delay(1), Duration::from_millis(500));
+        assert_eq!(delay(2), Duration::from_secs(1));
+        assert_eq!(delay(6), Duration::from_secs(16));
+        assert_eq!(delay(1000), Duration::from_secs(16));
+        let file = TempFile::new("delay", &line("bob", "right", "lr", "/srv/bob"));
+        let door = Door::with_users(&file.0, None).unwrap();
+        let timed = |name: &str, password: &str, from: IpAddr| {
+            let start = Instant::now();
+            let entry = door.check(from, name, password);
+            (entry.is_some(), start.elapsed())
+        };
+        let (ok, first) = timed("bob", "wrong", ip(6));
+        assert!(!ok && first >= Duration::from_millis(500), "{first:?}");
+        let (ok, second) = timed("nobody", "wrong", ip(6));
+        assert!(!ok && second >= Duration::from_secs(1), "{second:?}");
+        // A success clears the count; another address has its own.
+        assert!(timed("bob", "right", ip(6)).0);
+        let (_, after) = timed("bob", "wrong", ip(6));
+        assert!(after < Duration::from_secs(1), "{after:?}");
+        let (ok, elsewhere) = timed("bob", "right", ip(7));
+        assert!(
+            ok && elsewhere < Duration::from_millis(500),
+            "{elsewhere:?}"
+        );
+    }
+
+    #[test]
+    fn a_changed_file_is_read_again_and_a_broken_one_keeps_the_last_good() {
+        let file = TempFile::new("reload", &line("carol", "one", "lr", "/srv/carol"));
+        let door = Door::with_users(&file.0, None).unwrap();
+        assert!(door.check(ip(8), "carol", "one").is_some());
+        std::fs::write(&file.0, line("carol", "two", "lrw", "/srv/c2")).unwrap();
+        let carol = door.check(ip(8), "carol", "two").unwrap();
+        assert_eq!(carol.root, Some(PathBuf::from("/srv/c2")));
+        assert_eq!(door.check(ip(9), "carol", "one"), None, "the old password");
+        std::fs::write(&file.0, "carol not-a-hash lr /x\n").unwrap();
+        assert!(door.check(ip(8), "carol", "two").is_some(), "kept");
+        let broken = Door::with_users(&file.0, None).unwrap_err();
+        assert!(
+            broken.ends_with(":1: not a $pbkdf2-b64salt-sha256$ hash"),
+            "{broken}"
+        );
+    }
+}

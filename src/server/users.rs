@@ -1,0 +1,260 @@
+//! `server user ...`: managing a users file without a text editor. Adds,
+//! removes and lists accounts and changes passwords; each change writes the
+//! whole file to a temporary name beside it (mode 0600, synced) and renames
+//! it into place, so a running server reads either the old file or the new
+//! one. A file that others may read is refused: it holds password hashes.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::accounts::{valid_name, Account, Accounts};
+use super::gate::Perms;
+use crate::password::{Hash, ITERATIONS};
+
+pub const USAGE: &str = "\
+usage: server user add FILE NAME [--root DIR] [--perms LETTERS] [--iterations N]
+       server user passwd FILE NAME [--iterations N]
+       server user del FILE NAME
+       server user list FILE
+
+Manages the accounts of a users file (server --users FILE). The password is
+asked twice without echo at a terminal, or read as one line from stdin.
+--root is the folder the user sees as / (default: the current folder);
+--perms are pyftpdlib's letters (default: all, elradfmwMT; lr reads only):
+  l list  r read  w write  a append  d delete  f rename  m make folders
+  M change modes  T change times";
+
+/// What a password prompt is asked: the words to show; `None` at end of input.
+pub type Ask<'a> = &'a mut dyn FnMut(&str) -> io::Result<Option<String>>;
+
+/// Runs `server user ARGS...`; returns what to print, or what went wrong.
+pub fn manage(args: &[String], ask: Ask) -> Result<String, String> {
+    let (verb, file, rest) = match args {
+        [verb, file, rest @ ..] => (verb.as_str(), Path::new(file), rest),
+        _ => return Err("missing the command and the users FILE".into()),
+    };
+    let mut accounts = read(file, verb == "add")?;
+    let (name, options) = match (verb, rest) {
+        ("list", []) => return Ok(list(&accounts)),
+        ("list", _) => return Err("list takes only the FILE".into()),
+        (_, [name, options @ ..]) => (name.as_str(), options),
+        _ => return Err(format!("{verb} needs a user NAME")),
+    };
+    let options = Options::parse(verb, options)?;
+    let said = match verb {
+        "add" => {
+            if !valid_name(name) {
+                return Err(format!(
+                    "{name:?} is not a user name (1-64 letters, digits, . _ - @)"
+                ));
+            }
+            if accounts.get(name).is_some() {
+                return Err(format!("{name} already has an account; try passwd or del"));
+            }
+            let root = options.root.clone().unwrap_or_else(|| PathBuf::from("."));
+            let root = fs::canonicalize(&root)
+                .ok()
+                .filter(|r| r.is_dir())
+                .ok_or_else(|| format!("not a folder: {}", root.display()))?;
+            let perms = options.perms.unwrap_or_else(Perms::all);
+            let hash = new_hash(name, options.iterations, ask)?;
+            let said = format!("added {name} ({}) in {}", perms.letters(), root.display());
+            accounts.put(Account {
+                name: name.to_string(),
+                hash,
+                perms,
+                root,
+            });
+            said
+        }
+        "passwd" => {
+            let mut account = accounts
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("no account {name} in {}", file.display()))?;
+            account.hash = new_hash(name, options.iterations, ask)?;
+            accounts.put(account);
+            format!("changed the password of {name}")
+        }
+        "del" => {
+            if !accounts.remove(name) {
+                return Err(format!("no account {name} in {}", file.display()));
+            }
+            format!("removed {name}")
+        }
+        _ => return Err(format!("unknown command {verb}: add, passwd, del or list")),
+    };
+    write(file, &accounts.to_text())
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    Ok(said)
+}
+
+struct Options {
+    root: Option<PathBuf>,
+    perms: Option<Perms>,
+    iterations: u32,
+}
+
+impl Options {
+    fn parse(verb: &str, args: &[String]) -> Result<Options, String> {
+        let mut options = Options {
+            root: None,
+            perms: None,
+            iterations: ITERATIONS,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+            match (verb, arg.as_str()) {
+                ("add", "--root") => options.root = Some(PathBuf::from(value()?)),
+                ("add", "--perms") => options.perms = Some(Perms::parse(value()?)?),
+                ("add" | "passwd", "--iterations") => {
+                    options.iterations = value()?
+                        .parse()
+                        .ok()
+                        .filter(|&n| n >= 1000)
+                        .ok_or("--iterations needs a whole number from 1000")?
+                }
+                _ => return Err(format!("{verb} does not take {arg}")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// Asks for a new password (twice at a terminal, where `ask` shows prompts).
+fn new_hash(name: &str, iterations: u32, ask: Ask) -> Result<Hash, String> {
+    let io = |e: io::Error| format!("cannot read the password: {e}");
+    let first = ask(&format!("new password for {name}: "))
+        .map_err(io)?
+        .ok_or("no password given")?;
+    if first.is_empty() {
+        return Err("an empty password is not a password".into());
+    }
+    if std::io::IsTerminal::is_terminal(&io::stdin()) {
+        let again = ask("again: ").map_err(io)?.unwrap_or_default();
+        if again != first {
+            return Err("the two passwords differ; nothing changed".into());
+        }
+    }
+    Hash::new(&first, iterations).map_err(|e| format!("cannot make a salt: {e}"))
+}
+
+/// Reads the users file; a missing one is empty when `may_be_new`.
+fn read(file: &Path, may_be_new: bool) -> Result<Accounts, String> {
+    let shown = file.display();
+    let text = match fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && may_be_new => String::new(),
+        Err(e) => return Err(format!("{shown}: {e}")),
+    };
+    if let Ok(meta) = fs::metadata(file) {
+        if meta.permissions().mode() & 0o044 != 0 {
+            return Err(format!(
+                "{shown} may be read by others; it holds password hashes (chmod 600 {shown})"
+            ));
+        }
+    }
+    Accounts::parse(&text).map_err(|(line, why)| format!("{shown}:{line}: {why}"))
+}
+
+fn list(accounts: &Accounts) -> String {
+    let lines: Vec<String> = accounts
+        .iter()
+        .map(|a| format!("{} {} {}", a.name, a.perms.letters(), a.root.display()))
+        .collect();
+    lines.join("\n")
+}
+
+/// Writes `text` as the file at `path`, atomically and readable by its owner alone.
+fn write(path: &Path, text: &str) -> io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.new", std::process::id()));
+    let temp = path.with_file_name(temp_name);
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn accounts_are_added_changed_listed_and_removed() {
+        let dir = std::env::temp_dir().join(format!("dialback-users-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("users");
+        let f = file.display();
+        let root = dir.display();
+        let mut given = |_: &str| Ok(Some("secret".to_string()));
+        let added = manage(
+            &args(&format!(
+                "add {f} alice --root {root} --perms elr --iterations 1000"
+            )),
+            &mut given,
+        );
+        assert_eq!(added, Ok(format!("added alice (lr) in {root}")));
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let again = manage(&args(&format!("add {f} alice")), &mut given);
+        assert!(again.unwrap_err().contains("already has an account"));
+        let mut other = |_: &str| Ok(Some("other".to_string()));
+        let changed = manage(
+            &args(&format!("passwd {f} alice --iterations 1000")),
+            &mut other,
+        );
+        assert_eq!(changed, Ok("changed the password of alice".into()));
+        let accounts = Accounts::parse(&fs::read_to_string(&file).unwrap()).unwrap();
+        assert!(accounts.get("alice").unwrap().hash.verify("other"));
+        assert_eq!(
+            manage(&args(&format!("list {f}")), &mut other),
+            Ok(format!("alice lr {root}"))
+        );
+        assert_eq!(
+            manage(&args(&format!("del {f} alice")), &mut other),
+            Ok("removed alice".into())
+        );
+        assert!(manage(&args(&format!("del {f} alice")), &mut other).is_err());
+        // Refused: a file others may read, no password, a bad name, a missing root.
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        let open = manage(&args(&format!("list {f}")), &mut other).unwrap_err();
+        assert!(open.contains("may be read by others"), "{open}");
+        fs::remove_file(&file).unwrap();
+        let mut none = |_: &str| Ok(None);
+        assert!(manage(&args(&format!("add {f} bob")), &mut none).is_err());
+        assert!(manage(&args(&format!("add {f} a/b")), &mut given).is_err());
+        let missing = format!("add {f} bob --root {root}/missing");
+        assert!(manage(&args(&missing), &mut given)
+            .unwrap_err()
+            .contains("not a folder"));
+        assert!(!file.exists(), "nothing was written");
+        let leftovers = fs::read_dir(&dir).unwrap().count();
+        assert_eq!(leftovers, 0, "no temporary file left");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
