@@ -4,18 +4,19 @@
 //! (only at a terminal), asking for a password without echo, and the exit
 //! status: 0 when every command succeeded, 1 when any failed, 2 for usage.
 
-use std::io::{self, BufRead, IsTerminal};
+use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use dialback::cli::{self, Flags, Start};
 use dialback::client::console::Console;
 use dialback::client::interp::Interpreter;
+use dialback::client::login::{parse_url, stored_password};
 use dialback::client::words::split_script;
 use dialback::client::{Direction, Options};
 
 const USAGE: &str = "\
-usage: client [HOST PORT] [options]
+usage: client [HOST PORT | ftp://[USER@]HOST[:PORT][/PATH]] [options]
 
 Fetches and sends files over FTP. Commands come from -c, from stdin, or from
 you at the prompt; type HELP for the list.
@@ -23,7 +24,8 @@ you at the prompt; type HELP for the list.
 options:
   --dir DIR                the local folder for GET and PUT (default: the current one)
   --passive                dial the server for data (EPSV/PASV) instead of PORT/EPRT
-  --user NAME              log in as NAME, password from $DIALBACK_PASSWORD (default: anonymous)
+  --user NAME              log in as NAME (default: anonymous); the password comes
+                           from $DIALBACK_PASSWORD, ~/.netrc, or is asked for
   -c 'CMD; CMD'            run these commands and exit
   -e, --stop-on-error      stop at the first failed command
   -q                       no result lines
@@ -34,6 +36,8 @@ options:
 
 struct Args {
     target: Option<(String, u16)>,
+    /// The remote folder to start in (an `ftp://` URL's path).
+    start_in: Option<String>,
     dir: PathBuf,
     options: Options,
     script: Option<String>,
@@ -46,6 +50,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     let mut positional = Vec::new();
     let mut parsed = Args {
         target: None,
+        start_in: None,
         dir: PathBuf::from("."),
         options: Options::default(),
         script: None,
@@ -53,21 +58,14 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
         quiet: false,
         verbose: false,
     };
+    let (mut user, mut password) = (None, None);
     while let Some(arg) = flags.next() {
         match arg.as_str() {
             "--help" | "-h" => return Ok(Start::Usage),
             "--version" | "-V" => return Ok(Start::Version),
             "--dir" => parsed.dir = PathBuf::from(flags.value(&arg)?),
             "--passive" => parsed.options.passive = true,
-            "--user" => {
-                let user = flags.value(&arg)?;
-                parsed.options.password = match std::env::var("DIALBACK_PASSWORD") {
-                    Ok(p) => p,
-                    Err(_) if io::stdin().is_terminal() => ask_password(&user),
-                    Err(_) => String::new(),
-                };
-                parsed.options.user = user;
-            }
+            "--user" => user = Some(flags.value(&arg)?),
             "-c" => parsed.script = Some(flags.value(&arg)?),
             "-e" | "--stop-on-error" => parsed.stop_on_error = true,
             "-q" | "--quiet" => parsed.quiet = true,
@@ -80,6 +78,13 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     }
     match &positional[..] {
         [] => {}
+        [url] => {
+            let url = parse_url(url)?;
+            parsed.target = Some((url.host, url.port));
+            parsed.start_in = url.path;
+            user = user.or(url.user);
+            password = url.password;
+        }
         [host, port] => {
             let port = cli::port(port)
                 .ok()
@@ -87,7 +92,15 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
                 .ok_or(format!("not a port number: {port}"))?;
             parsed.target = Some((host.clone(), port));
         }
-        _ => return Err("give both HOST and PORT, or neither".to_string()),
+        _ => return Err("give HOST and PORT, or an ftp:// URL, or neither".to_string()),
+    }
+    if let Some(user) = user {
+        let host = parsed.target.as_ref().map_or("", |(h, _)| h.as_str());
+        parsed.options.password = match password {
+            Some(p) => p,
+            None => find_password(host, &user)?,
+        };
+        parsed.options.user = user;
     }
     if !parsed.dir.is_dir() {
         return Err(format!("not a folder: {}", parsed.dir.display()));
@@ -95,23 +108,21 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     Ok(Start::Run(parsed))
 }
 
-/// Asks for a password at the terminal, with echo turned off by `stty`.
-fn ask_password(user: &str) -> String {
-    eprint!("password for {user}: ");
-    let stty = |arg: &str| {
-        std::process::Command::new("stty")
-            .arg(arg)
-            .stdin(std::process::Stdio::inherit())
-            .status()
-    };
-    let hidden = stty("-echo").is_ok_and(|s| s.success());
-    let mut line = String::new();
-    let _ = io::stdin().read_line(&mut line);
-    if hidden {
-        let _ = stty("echo");
+/// The password for `--user`: kept in `$DIALBACK_PASSWORD` or `~/.netrc`, or
+/// asked at the terminal; with none of them, a usage error, never an empty one.
+fn find_password(host: &str, user: &str) -> Result<String, String> {
+    if let Some(password) = stored_password(host, user)? {
+        return Ok(password);
     }
-    eprintln!();
-    line.trim_end_matches(['\r', '\n']).to_string()
+    if io::stdin().is_terminal() {
+        let asked = dialback::tty::read_secret(&format!("password for {user}: "));
+        return asked
+            .map_err(|e| format!("cannot read the password: {e}"))?
+            .ok_or_else(|| "no password given".to_string());
+    }
+    Err(format!(
+        "--user {user} needs a password: type it at a terminal, or set DIALBACK_PASSWORD, or add it to ~/.netrc"
+    ))
 }
 
 fn main() -> ExitCode {
@@ -124,6 +135,7 @@ fn main() -> ExitCode {
     let mut console = Console::new(args.quiet, prompting, meter);
     let mut interp = Interpreter::new(args.dir, args.options);
     interp.stop_on_error = args.stop_on_error;
+    interp.start_in = args.start_in;
     if args.verbose {
         interp.trace = Some(|dir, line| {
             let arrow = if dir == Direction::Sent { '>' } else { '<' };
@@ -132,7 +144,24 @@ fn main() -> ExitCode {
     }
     let mut lines: Box<dyn Iterator<Item = io::Result<String>>> = match &args.script {
         Some(script) => Box::new(split_script(script).into_iter().map(Ok)),
-        None => Box::new(io::stdin().lock().lines()),
+        // A line at a time, not holding stdin locked: USER may ask for a password.
+        None => Box::new(std::iter::from_fn(|| {
+            let mut line = String::new();
+            match io::stdin().read_line(&mut line) {
+                Ok(0) => None,
+                Ok(_) => {
+                    // As `BufRead::lines` does: one "\n" or "\r\n" off.
+                    if line.ends_with('\n') {
+                        line.pop();
+                        if line.ends_with('\r') {
+                            line.pop();
+                        }
+                    }
+                    Some(Ok(line))
+                }
+                Err(e) => Some(Err(e)),
+            }
+        })),
     };
     let target = args.target.as_ref().map(|(h, p)| (h.as_str(), *p));
     if interp.run(target, &mut lines, &mut console) {

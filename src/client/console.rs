@@ -73,6 +73,13 @@ impl Output for Console {
         }
     }
 
+    fn ask_secret(&mut self, prompt: &str) -> Option<String> {
+        if !self.prompting {
+            return None;
+        }
+        crate::tty::read_secret(prompt).ok().flatten()
+    }
+
     fn input_ended(&mut self) {
         if self.prompting {
             let _ = writeln!(self.stdout);

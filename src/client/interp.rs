@@ -6,6 +6,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use super::login::stored_password;
 use super::tree;
 use super::units::{human_bytes, human_duration, human_rate, result_line};
 use super::words::{self, UserCommand};
@@ -30,6 +31,11 @@ pub trait Output {
     fn prompt(&mut self, _prompt: &str) {}
     /// The commands ran out (end of input, not EXIT).
     fn input_ended(&mut self) {}
+    /// Asks the person at the terminal for a secret, without echo; `None`
+    /// where nobody can be asked.
+    fn ask_secret(&mut self, _prompt: &str) -> Option<String> {
+        None
+    }
 }
 
 /// What running one command leads to.
@@ -50,6 +56,10 @@ pub struct Interpreter {
     pub trace: Option<fn(Direction, &str)>,
     /// Why the last connection ended or failed, said with "not connected".
     lost: Option<String>,
+    /// The host of the connection, for finding a stored password.
+    host: String,
+    /// The remote folder to change to once connected (an `ftp://` URL's path).
+    pub start_in: Option<String>,
 }
 
 impl Interpreter {
@@ -62,6 +72,8 @@ impl Interpreter {
             stop_on_error: false,
             trace: None,
             lost: None,
+            host: String::new(),
+            start_in: None,
         }
     }
 
@@ -76,7 +88,12 @@ impl Interpreter {
     ) -> bool {
         let mut ok = true;
         if let Some((host, port)) = target {
-            if let Err(e) = self.open(host, port, out) {
+            let start_in = self.start_in.take().map(UserCommand::Cd);
+            let opened = self.open(host, port, out);
+            if let Err(e) = opened.and_then(|()| match start_in {
+                Some(cd) => self.run_command(cd, out).map(drop),
+                None => Ok(()),
+            }) {
                 ok = self.failed(&e, out);
                 if self.stop_on_error {
                     return false;
@@ -160,6 +177,18 @@ impl Interpreter {
                 }
                 None => return Err(Error::Usage("not connected".to_string())),
             },
+            UserCommand::User { name, password } => {
+                let host = self.host.clone();
+                self.client()?;
+                let password = match password {
+                    Some(p) => p,
+                    None => self.password_for(&host, &name, out)?,
+                };
+                self.client()?.log_in(&name, &password)?;
+                self.options.user = name.clone();
+                self.options.password = password;
+                out.say(&format!("logged in as {name}"));
+            }
             UserCommand::Passive => {
                 self.options.passive = !self.options.passive;
                 let passive = self.options.passive;
@@ -277,20 +306,53 @@ impl Interpreter {
         }
     }
 
+    /// The password for `user` on `host`: stored, or asked at the terminal.
+    fn password_for(&self, host: &str, user: &str, out: &mut dyn Output) -> Result<String, Error> {
+        if let Some(password) = stored_password(host, user).map_err(Error::Usage)? {
+            return Ok(password);
+        }
+        out.ask_secret(&format!("password for {user}: ")).ok_or_else(|| {
+            Error::Usage(format!(
+                "no password for {user}: type it at a terminal, or set DIALBACK_PASSWORD, or add it to ~/.netrc"
+            ))
+        })
+    }
+
     fn open(&mut self, host: &str, port: u16, out: &mut dyn Output) -> Result<(), Error> {
         self.close();
+        self.host = host.to_string();
         let observer: Option<Observer> = self.trace.map(|trace| Box::new(trace) as Observer);
-        let client = Client::connect_observed(host, port, self.options.clone(), observer)
+        let mut client = Client::reach(host, port, self.options.clone(), observer)
             .inspect_err(|e| self.lost = Some(format!("{host} {port}: {e}")))?;
-        self.lost = None;
+        let (user, password) = (self.options.user.clone(), self.options.password.clone());
+        let login = client.log_in(&user, &password);
         let name = if host.contains(':') {
             format!("[{host}]:{port}")
         } else {
             format!("{host}:{port}")
         };
-        out.say(&format!("connected to {name}"));
-        self.connection = Some((client, name));
-        Ok(())
+        match login {
+            // Refused: stay connected, so that USER can try another name.
+            Err(Error::Remote(reply)) if reply.code == 530 && !client.is_broken() => {
+                self.lost = None;
+                out.say(&format!("connected to {name}"));
+                self.connection = Some((client, name));
+                Err(Error::Usage(format!(
+                    "not logged in as {user}: {}; try USER NAME",
+                    reply.text().trim_end_matches('.')
+                )))
+            }
+            Err(e) => {
+                self.lost = Some(format!("{host} {port}: {e}"));
+                Err(e)
+            }
+            Ok(()) => {
+                self.lost = None;
+                out.say(&format!("connected to {name}"));
+                self.connection = Some((client, name));
+                Ok(())
+            }
+        }
     }
 
     /// Says goodbye to the server, if connected.

@@ -9,6 +9,7 @@
 
 pub mod console;
 pub mod interp;
+pub mod login;
 pub mod pipeline;
 pub mod tree;
 pub mod units;
@@ -105,6 +106,19 @@ impl Client {
         options: Options,
         observer: Option<Observer>,
     ) -> Result<Client> {
+        let mut client = Client::reach(host, port, options, observer)?;
+        let (user, password) = (client.options.user.clone(), client.options.password.clone());
+        client.log_in(&user, &password)?;
+        Ok(client)
+    }
+
+    /// Connects and reads the greeting, without logging in (`log_in` does).
+    pub fn reach(
+        host: &str,
+        port: u16,
+        options: Options,
+        observer: Option<Observer>,
+    ) -> Result<Client> {
         let name = format!("{host}:{port}");
         let connect_err = |source| Error::Connect {
             addr: name.clone(),
@@ -141,11 +155,11 @@ impl Client {
             observer,
             features: None,
         };
-        client.greet_and_log_in()?;
+        client.greet()?;
         Ok(client)
     }
 
-    fn greet_and_log_in(&mut self) -> Result<()> {
+    fn greet(&mut self) -> Result<()> {
         // 120 says "wait"; a server that keeps saying it gets the stall timeout in all.
         let deadline = Instant::now() + self.options.stall_timeout;
         let mut greeting = self.reply()?;
@@ -158,10 +172,17 @@ impl Client {
         if greeting.code != 220 {
             return Err(Error::Remote(greeting));
         }
-        let user = Command::User(self.options.user.clone());
-        let reply = self.expect(&user, &[230, 331])?;
+        Ok(())
+    }
+
+    /// Logs in as `user` (USER, PASS, then TYPE I). On a session already
+    /// logged in, the server logs the last user out first, whatever the outcome.
+    pub fn log_in(&mut self, user: &str, password: &str) -> Result<()> {
+        self.options.user = user.to_string();
+        self.options.password = password.to_string();
+        let reply = self.expect(&Command::User(user.to_string()), &[230, 331])?;
         if reply.code == 331 {
-            self.expect(&Command::Pass(self.options.password.clone()), &[230, 202])?;
+            self.expect(&Command::Pass(password.to_string()), &[230, 202])?;
         }
         self.expect(&Command::Type('I'), &[200])?;
         Ok(())

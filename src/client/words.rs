@@ -39,6 +39,12 @@ pub enum UserCommand {
         port: u16,
     },
     Close,
+    /// Log in again as someone else; the password from the command, the
+    /// stored ones, or a prompt.
+    User {
+        name: String,
+        password: Option<String>,
+    },
     Exit,
     Help(Option<String>),
     Passive,
@@ -150,6 +156,12 @@ pub const WORDS: &[Word] = &[
         "connect to a server (host defaults to 127.0.0.1)",
     ),
     word(
+        "USER",
+        &["LOGIN"],
+        "USER name [password]",
+        "log in again as someone else (password asked, or from $DIALBACK_PASSWORD or ~/.netrc)",
+    ),
+    word(
         "CLOSE",
         &["DISCONNECT"],
         "CLOSE",
@@ -198,6 +210,7 @@ impl UserCommand {
             UserCommand::Pwd => "PWD",
             UserCommand::Open { .. } => "OPEN",
             UserCommand::Close => "CLOSE",
+            UserCommand::User { .. } => "USER",
             UserCommand::Exit => "EXIT",
             UserCommand::Help(_) => "HELP",
             UserCommand::Mkdir(_) => "MKDIR",
@@ -272,6 +285,14 @@ impl std::str::FromStr for UserCommand {
             ("OPEN", [host, port]) => UserCommand::Open {
                 host: Some(host.to_string()),
                 port: parse_port(port)?,
+            },
+            ("USER", [name]) => UserCommand::User {
+                name: name.to_string(),
+                password: None,
+            },
+            ("USER", [name, password]) => UserCommand::User {
+                name: name.to_string(),
+                password: Some(password.to_string()),
             },
             ("MKDIR", [path]) => UserCommand::Mkdir(path.to_string()),
             ("RMDIR", [path]) => UserCommand::Rmdir(path.to_string()),
