@@ -1,0 +1,446 @@
+//! Accounts end to end, through the real binaries: users made with `server
+//! user add`, each landing in their own root with their own permissions;
+//! wrong names and wrong passwords that look alike; the growing delay; anonymous
+//! access off and on; a users file changed under a running server; a burst of
+//! wrong passwords beside a download; and the client's ways to give a password.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{pattern, Ctrl, Server, TempDir};
+
+/// Iterations for test accounts: debug builds hash slowly, and the count is
+/// the file's to choose (the default, 600,000, is the benchmark's).
+const ITERATIONS: &str = "2000";
+
+/// Runs `server user ARGS...` with `stdin`; returns (status, stdout, stderr).
+fn user_cmd(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        .arg("user")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
+
+/// Adds an account to `file` through `server user add`.
+fn add(file: &Path, name: &str, password: &str, root: &Path, perms: &str) {
+    let (code, out, err) = user_cmd(
+        &[
+            "add",
+            file.to_str().unwrap(),
+            name,
+            "--root",
+            root.to_str().unwrap(),
+            "--perms",
+            perms,
+            "--iterations",
+            ITERATIONS,
+        ],
+        &format!("{password}\n"),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// A logged-in raw session as `name`, or the 530 reply's text.
+fn log_in(port: u16, name: &str, password: &str) -> Result<Ctrl, String> {
+    let mut c = Ctrl::connect(port);
+    c.expect(&format!("USER {name}"), 331);
+    c.send(&format!("PASS {password}"));
+    let reply = c.reply();
+    match reply.code {
+        230 => Ok(c),
+        530 => Err(reply.text()),
+        other => panic!("PASS got {other}: {reply:?}"),
+    }
+}
+
+#[test]
+fn each_user_lands_in_their_own_root_and_a_read_only_user_changes_nothing() {
+    let (top, outside) = (TempDir::new("acct-top"), TempDir::new("acct-outside"));
+    let (alice, bob) = (outside.sub("alice"), top.sub("bob"));
+    fs::write(alice.join("mine.txt"), b"alice's").unwrap();
+    fs::write(bob.join("his.txt"), b"bob's").unwrap();
+    fs::write(top.join("shared.txt"), b"top").unwrap();
+    let users = TempDir::new("acct-users");
+    let file = users.join("users");
+    add(&file, "alice", "a-pass", &alice, "elradfmwMT");
+    add(&file, "bob", "b-pass", &bob, "elr");
+    let server = Server::start(top.path(), &["--users", file.to_str().unwrap()]);
+    let port = server.port.to_string();
+    let local = TempDir::new("acct-local");
+    fs::write(local.join("up.txt"), b"uploaded").unwrap();
+    let as_user = |user: &str, password: &str, script: &str| {
+        Command::new(env!("CARGO_BIN_EXE_client"))
+            .args(["127.0.0.1", &port, "--user", user, "--dir"])
+            .arg(local.path())
+            .args(["-c", script])
+            .env("DIALBACK_PASSWORD", password)
+            .env("HOME", users.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // alice's root is outside the server's; she sees it as / and no further.
+    let out = as_user("alice", "a-pass", "PWD; LIST; PUT up.txt; GET mine.txt");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.contains("mine.txt") && !stdout.contains("shared.txt"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("/tmp"), "{stdout}");
+    assert_eq!(fs::read(alice.join("up.txt")).unwrap(), b"uploaded");
+    assert_eq!(fs::read(local.join("mine.txt")).unwrap(), b"alice's");
+    let mut c = log_in(server.port, "alice", "a-pass").unwrap();
+    for path in ["../bob/his.txt", "/../shared.txt", "../../etc/passwd"] {
+        c.expect(&format!("SIZE {path}"), 550);
+    }
+    c.expect("CWD ..", 550);
+    assert_eq!(c.expect("PWD", 257).text(), "\"/\" is the current folder.");
+    c.expect("SIZE shared.txt", 550);
+    // bob reads and lists; every kind of change is refused, and nothing changes.
+    let before = common::tree_of(top.path());
+    let mut c = log_in(server.port, "bob", "b-pass").unwrap();
+    c.expect("SIZE his.txt", 213);
+    for line in [
+        "DELE his.txt",
+        "RNFR his.txt",
+        "MKD new",
+        "RMD .",
+        "MFMT 20200101000000 his.txt",
+        "SITE CHMOD 777 his.txt",
+    ] {
+        let refused = c.expect(line, 550).text();
+        assert!(refused.contains("not allowed for bob"), "{line}: {refused}");
+    }
+    for line in ["STOR x", "APPE his.txt"] {
+        c.expect_class("EPSV", 2);
+        c.expect(line, 550);
+    }
+    let out = as_user("bob", "b-pass", "PUT up.txt; MKDIR d; DELETE his.txt");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(common::tree_of(top.path()), before);
+    let log = server.log();
+    assert!(
+        log.contains("logged in as \"alice\" (lradfmwMT) in "),
+        "{log}"
+    );
+    assert!(log.contains("logged in as \"bob\" (lr)"), "{log}");
+    assert!(
+        !log.contains("a-pass") && !log.contains("b-pass"),
+        "no password in the log"
+    );
+}
+
+#[test]
+fn delete_and_rename_permissions_are_held_apart() {
+    let top = TempDir::new("acct-perms");
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        fs::write(top.join(name), name).unwrap();
+    }
+    let users = TempDir::new("acct-perms-users");
+    let file = users.join("users");
+    add(&file, "deleter", "pw", top.path(), "elrd");
+    add(&file, "renamer", "pw", top.path(), "elrf");
+    add(&file, "writer", "pw", top.path(), "elrwm");
+    let server = Server::start(top.path(), &["--users", file.to_str().unwrap()]);
+    let mut d = log_in(server.port, "deleter", "pw").unwrap();
+    d.expect("RNFR a.txt", 550);
+    d.expect("DELE a.txt", 250);
+    d.expect("MKD m", 550);
+    let mut r = log_in(server.port, "renamer", "pw").unwrap();
+    r.expect("DELE b.txt", 550);
+    r.expect("RNFR b.txt", 350);
+    r.expect("RNTO renamed.txt", 250);
+    let mut w = log_in(server.port, "writer", "pw").unwrap();
+    w.expect("MKD m", 257);
+    w.expect("DELE c.txt", 550);
+    w.expect("RNFR c.txt", 550);
+    w.expect_class("EPSV", 2);
+    w.expect("APPE c.txt", 550);
+    assert_eq!(common::names(top.path()), ["c.txt", "m", "renamed.txt"]);
+}
+
+/// The time a fresh server takes to refuse `name`/`password`, and its replies.
+fn first_refusal(root: &Path, file: &Path, name: &str) -> (Duration, String, String) {
+    let server = Server::start(root, &["--users", file.to_str().unwrap()]);
+    let mut c = Ctrl::connect(server.port);
+    let user = c.expect(&format!("USER {name}"), 331).text();
+    let start = Instant::now();
+    let refused = c.expect("PASS wrong", 530).text();
+    (start.elapsed(), user, refused)
+}
+
+#[test]
+fn a_wrong_password_and_an_unknown_name_look_the_same() {
+    let top = TempDir::new("acct-same");
+    let users = TempDir::new("acct-same-users");
+    let file = users.join("users");
+    // Slow enough that skipping the hash for unknown names would show.
+    let (code, out, err) = user_cmd(
+        &[
+            "add",
+            file.to_str().unwrap(),
+            "alice",
+            "--root",
+            top.path().to_str().unwrap(),
+            "--iterations",
+            "200000",
+        ],
+        "right\n",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let k = first_refusal(top.path(), &file, "alice");
+        let u = first_refusal(top.path(), &file, "mallory");
+        assert_eq!((&k.1, &k.2), (&u.1, &u.2), "the same words");
+        known.push(k.0);
+        unknown.push(u.0);
+    }
+    known.sort();
+    unknown.sort();
+    let (k, u) = (known[1].as_secs_f64(), unknown[1].as_secs_f64());
+    println!("first refusal, median of 3: wrong password {k:.3} s, unknown name {u:.3} s");
+    assert!(k >= 0.5 && u >= 0.5, "the delay applies to both");
+    assert!(
+        (k - u).abs() < 0.25 * k.max(u),
+        "wrong password {k:.3} s, unknown name {u:.3} s"
+    );
+}
+
+#[test]
+fn the_delay_grows_and_three_failures_close_the_session() {
+    let top = TempDir::new("acct-delay");
+    let users = TempDir::new("acct-delay-users");
+    let file = users.join("users");
+    add(&file, "alice", "right", top.path(), "elr");
+    let server = Server::start(top.path(), &["--users", file.to_str().unwrap()]);
+    let mut c = Ctrl::connect(server.port);
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        c.expect("USER alice", 331);
+        let start = Instant::now();
+        c.expect("PASS wrong", 530);
+        times.push(start.elapsed().as_secs_f64());
+    }
+    println!("three failures in a row: {times:.2?} s");
+    assert!(
+        times[0] >= 0.5 && times[1] >= 1.0 && times[2] >= 2.0,
+        "{times:?}"
+    );
+    let mut rest = Vec::new();
+    c.stream.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "closed after the third: {rest:?}");
+    // The address's next try waits too, even with the right password...
+    let start = Instant::now();
+    let mut next = Ctrl::connect(server.port);
+    next.expect("USER alice", 331);
+    next.expect("PASS wrong", 530);
+    assert!(
+        start.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    // ...and the right password gets in, and clears the count.
+    assert!(log_in(server.port, "alice", "right").is_ok());
+    let start = Instant::now();
+    assert!(log_in(server.port, "alice", "wrong").is_err());
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// Starts `server 0 ARGS...`, returns its two start-up lines, and kills it.
+fn start_up_lines(args: &[&str]) -> (String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        .arg("0")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let second = lines.next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    (first, second)
+}
+
+#[test]
+fn anonymous_is_off_with_users_on_with_anonymous_and_the_start_up_line_says_so() {
+    let top = TempDir::new("acct-anon");
+    fs::write(top.join("pub.txt"), b"public").unwrap();
+    let users = TempDir::new("acct-anon-users");
+    let file = users.join("users");
+    add(&file, "alice", "pw", top.path(), "elr");
+    let (root, f) = (top.path().to_str().unwrap(), file.to_str().unwrap());
+    let (listening, open) = start_up_lines(&["--root", root]);
+    let port = listening.rsplit(':').next().unwrap();
+    let real = fs::canonicalize(top.path()).unwrap();
+    assert_eq!(
+        open,
+        format!("anyone who can reach port {port} can read and write {root}")
+    );
+    let (_, read_only) = start_up_lines(&["--root", root, "--read-only"]);
+    assert!(
+        read_only.ends_with(&format!("can read {root}")),
+        "{read_only}"
+    );
+    let (_, closed) = start_up_lines(&["--root", root, "--users", f]);
+    assert_eq!(
+        closed,
+        format!("1 account from {f} can log in; anonymous login is off")
+    );
+    let server = Server::start(top.path(), &["--users", f]);
+    assert!(log_in(server.port, "anonymous", "guest@").is_err());
+    let client = server.client(top.path(), &["-c", "PWD"], "");
+    assert_eq!(client.code(), 1);
+    assert!(
+        client.stderr.contains("not logged in as anonymous"),
+        "{}",
+        client.stderr
+    );
+    let server = Server::start(top.path(), &["--users", f, "--anonymous", "ro"]);
+    let mut c = log_in(server.port, "anonymous", "guest@").unwrap();
+    c.expect("SIZE pub.txt", 213);
+    c.expect("DELE pub.txt", 550);
+    assert!(log_in(server.port, "ftp", "").is_ok());
+    assert!(
+        log_in(server.port, "alice", "pw").is_ok(),
+        "accounts still work"
+    );
+    assert!(real.join("pub.txt").exists());
+}
+
+#[test]
+fn a_changed_users_file_takes_effect_on_the_next_login() {
+    let top = TempDir::new("acct-reload");
+    let users = TempDir::new("acct-reload-users");
+    let file = users.join("users");
+    let f = file.to_str().unwrap();
+    add(&file, "alice", "one", top.path(), "elr");
+    let server = Server::start(top.path(), &["--users", f]);
+    assert!(log_in(server.port, "alice", "one").is_ok());
+    add(&file, "eve", "new", top.path(), "elr");
+    assert!(
+        log_in(server.port, "eve", "new").is_ok(),
+        "added while running"
+    );
+    let (code, _, err) = user_cmd(&["passwd", f, "alice", "--iterations", ITERATIONS], "two\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(log_in(server.port, "alice", "two").is_ok(), "new password");
+    let (code, _, err) = user_cmd(&["del", f, "eve"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(log_in(server.port, "eve", "new").is_err(), "removed");
+    // A broken file keeps the last good accounts, and the log says why.
+    let mut text = fs::read_to_string(&file).unwrap();
+    text += "broken line\n";
+    fs::write(&file, text).unwrap();
+    assert!(log_in(server.port, "alice", "two").is_ok(), "kept");
+    let log = server.log();
+    assert!(
+        log.contains(":3: expected: name, password hash, permissions, root; keeping"),
+        "{log}"
+    );
+    // The same file refuses a start, naming the file and line.
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["0", "--users", f])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim(),
+        format!("server: {f}:3: expected: name, password hash, permissions, root")
+    );
+}
+
+#[test]
+fn a_burst_of_wrong_passwords_leaves_a_download_at_most_twice_as_slow() {
+    let top = TempDir::new("acct-burst");
+    fs::write(top.join("big.bin"), pattern(256 << 20, 7)).unwrap();
+    let users = TempDir::new("acct-burst-users");
+    let file = users.join("users");
+    // A real cost per check, as in production (the default in a release build).
+    let (code, out, err) = user_cmd(
+        &[
+            "add",
+            file.to_str().unwrap(),
+            "alice",
+            "--root",
+            top.path().to_str().unwrap(),
+            "--iterations",
+            "100000",
+        ],
+        "right\n",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let server = Server::start(
+        top.path(),
+        &["--users", file.to_str().unwrap(), "--max-per-ip", "64"],
+    );
+    let local = TempDir::new("acct-burst-local");
+    let download = || {
+        let start = Instant::now();
+        let run = Command::new(env!("CARGO_BIN_EXE_client"))
+            .args([
+                "127.0.0.1",
+                &server.port.to_string(),
+                "--user",
+                "alice",
+                "--dir",
+            ])
+            .arg(local.path())
+            .args(["-q", "-c", "GET big.bin /dev/null"])
+            .env("DIALBACK_PASSWORD", "right")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{run:?}");
+        start.elapsed().as_secs_f64()
+    };
+    let mut quiet: Vec<f64> = (0..3).map(|_| download()).collect();
+    // 50 connections at once, each trying a wrong password and waiting.
+    let attackers: Vec<_> = (0..50)
+        .map(|_| {
+            let port = server.port;
+            std::thread::spawn(move || {
+                let mut c = Ctrl::connect(port);
+                c.expect("USER alice", 331);
+                c.send("PASS guess");
+                c
+            })
+        })
+        .collect();
+    let held: Vec<Ctrl> = attackers.into_iter().map(|t| t.join().unwrap()).collect();
+    let mut busy: Vec<f64> = (0..3).map(|_| download()).collect();
+    drop(held);
+    quiet.sort_by(f64::total_cmp);
+    busy.sort_by(f64::total_cmp);
+    let ratio = busy[1] / quiet[1];
+    println!(
+        "256 MiB download, median of 3: {:.3} s alone, {:.3} s during 50 wrong-password logins ({ratio:.2}x)",
+        quiet[1], busy[1]
+    );
+    assert!(ratio <= 2.0, "{ratio:.2}x");
+}
