@@ -87,10 +87,12 @@ impl Drop for Hidden {
 /// with echo off; otherwise just the next line. `None` at end of input.
 pub fn read_secret(prompt: &str) -> io::Result<Option<String>> {
     let stdin = io::stdin();
+    // Echo goes off before the prompt shows, so nothing typed after it echoes.
     let _hidden = if stdin.is_terminal() {
+        let hidden = Hidden::new(stdin.as_raw_fd())?;
         eprint!("{prompt}");
         io::stderr().flush()?;
-        Some(Hidden::new(stdin.as_raw_fd())?)
+        Some(hidden)
     } else {
         None
     };

@@ -444,3 +444,150 @@ fn a_burst_of_wrong_passwords_leaves_a_download_at_most_twice_as_slow() {
     );
     assert!(ratio <= 2.0, "{ratio:.2}x");
 }
+
+/// Runs `line` under a pseudo-terminal (util-linux `script`), typing each
+/// answer once its prompt has shown; returns all the terminal showed.
+fn at_terminal(line: &str, answers: &[(&str, &str)]) -> String {
+    let mut child = Command::new("script")
+        .args(["-qfec", line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("util-linux `script` runs a program on a pseudo-terminal");
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let shown = std::sync::Arc::clone(&shown);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                shown.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    let mut seen = 0;
+    for (prompt, answer) in answers {
+        let showed = common::eventually(Duration::from_secs(20), || {
+            let text = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
+            match text[seen..].find(prompt) {
+                Some(at) => {
+                    seen += at + prompt.len();
+                    true
+                }
+                None => false,
+            }
+        });
+        let text = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
+        assert!(showed, "no {prompt:?} in {text:?}");
+        stdin.write_all(format!("{answer}\n").as_bytes()).unwrap();
+    }
+    child.wait().unwrap();
+    reader.join().unwrap();
+    let text = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
+    text
+}
+
+#[test]
+fn passwords_typed_at_a_terminal_are_asked_twice_and_never_shown() {
+    let top = TempDir::new("acct-tty");
+    fs::write(top.join("f.txt"), b"hello").unwrap();
+    let users = TempDir::new("acct-tty-users");
+    let file = users.join("users");
+    let add = format!(
+        "{} user add {} alice --root {} --iterations {ITERATIONS}",
+        env!("CARGO_BIN_EXE_server"),
+        file.display(),
+        top.path().display()
+    );
+    let shown = at_terminal(
+        &add,
+        &[
+            ("password for alice: ", "typed-secret"),
+            ("again: ", "typed-secret"),
+        ],
+    );
+    assert!(shown.contains("added alice"), "{shown:?}");
+    assert!(!shown.contains("typed-secret"), "echoed: {shown:?}");
+    let mismatch = add.replace("alice", "bob");
+    let shown = at_terminal(
+        &mismatch,
+        &[("password for bob: ", "one"), ("again: ", "two")],
+    );
+    assert!(shown.contains("the two passwords differ"), "{shown:?}");
+    // The client asks the same way, at a terminal, with nothing stored.
+    let server = Server::start(top.path(), &["--users", file.to_str().unwrap()]);
+    let client = format!(
+        "env -u DIALBACK_PASSWORD HOME={} {} 127.0.0.1 {} --user alice -c 'GET f.txt /dev/null'",
+        users.path().display(),
+        env!("CARGO_BIN_EXE_client"),
+        server.port
+    );
+    let shown = at_terminal(&client, &[("password for alice: ", "typed-secret")]);
+    assert!(shown.contains("received null: 5 B"), "{shown:?}");
+    assert!(!shown.contains("typed-secret"), "echoed: {shown:?}");
+}
+
+#[test]
+fn the_client_finds_passwords_in_netrc_and_urls_and_never_sends_an_empty_one() {
+    let top = TempDir::new("acct-netrc");
+    fs::create_dir_all(top.join("docs")).unwrap();
+    fs::write(top.join("docs/f.txt"), b"from docs").unwrap();
+    let users = TempDir::new("acct-netrc-users");
+    let file = users.join("users");
+    add(&file, "alice", "n3trc", top.path(), "elr");
+    let server = Server::start(top.path(), &["--users", file.to_str().unwrap()]);
+    let home = TempDir::new("acct-netrc-home");
+    let netrc = home.join(".netrc");
+    fs::write(&netrc, "machine 127.0.0.1\n login alice\n password n3trc\n").unwrap();
+    let local = TempDir::new("acct-netrc-local");
+    let client = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_client"))
+            .args(args)
+            .arg("--dir")
+            .arg(local.path())
+            .env_remove("DIALBACK_PASSWORD")
+            .env("HOME", home.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let port = server.port.to_string();
+    // Others may read it: refused, as the BSD client does.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&netrc, fs::Permissions::from_mode(0o644)).unwrap();
+    let open = client(&["127.0.0.1", &port, "--user", "alice", "-c", "PWD"]);
+    assert_eq!(open.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&open.stderr).contains("others may read it"),
+        "{open:?}"
+    );
+    fs::set_permissions(&netrc, fs::Permissions::from_mode(0o600)).unwrap();
+    let url = format!("ftp://alice@127.0.0.1:{port}/docs");
+    let out = client(&[&url, "-c", "GET f.txt"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(fs::read(local.join("f.txt")).unwrap(), b"from docs");
+    // A password in the URL, percent-escaped; USER at the prompt as someone else.
+    add(&file, "bob", "p@ss word", top.path(), "elr");
+    let url = format!("ftp://bob:p%40ss%20word@127.0.0.1:{port}/");
+    assert!(client(&[&url, "-c", "PWD"]).status.success());
+    let out = client(&[&url, "-c", "USER alice; CD docs; USER bob wrong; PWD"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.contains("logged in as alice"), "{stdout}");
+    assert!(stderr.contains("530"), "{stderr}");
+    // No source at all: a usage error, and nothing sent.
+    fs::remove_file(&netrc).unwrap();
+    let none = client(&["127.0.0.1", &port, "--user", "alice", "-c", "PWD"]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("--user alice needs a password"));
+    let log = server.log();
+    assert!(log.contains("login refused for \"bob\""), "{log}");
+    assert!(
+        !log.contains("login refused for \"alice\""),
+        "never tried: {log}"
+    );
+}
