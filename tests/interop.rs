@@ -618,3 +618,95 @@ fn our_client_mirrors_trees_with_pyftpdlib() {
         "our client vs pyftpdlib, passive: GET -r and PUT -r of 90 files, second runs move nothing"
     );
 }
+
+#[test]
+#[ignore = "needs curl, lftp and rclone: run with --include-ignored after .ci/install-peers"]
+fn curl_ftplib_lftp_and_rclone_log_in_with_a_user_and_password() {
+    let (top, users, cli) = (
+        TempDir::new("srv"),
+        TempDir::new("users"),
+        TempDir::new("cli"),
+    );
+    let home = top.sub("alice");
+    fs::write(home.join("hers.txt"), b"alice's file\n").unwrap();
+    fs::write(top.join("outside.txt"), b"not hers\n").unwrap();
+    fs::write(cli.join("up.bin"), pattern(200_000, 3)).unwrap();
+    let file = users.join("users");
+    let mut add = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["user", "add", file.to_str().unwrap(), "alice", "--root"])
+        .arg(&home)
+        .args(["--perms", "elradfmw", "--iterations", "2000"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut add.stdin.take().unwrap(), b"S3cret-pw\n").unwrap();
+    assert!(add.wait().unwrap().success());
+    let server = Server::start(top.path(), &["--users", file.to_str().unwrap()]);
+    let port = server.port.to_string();
+    let base = format!("ftp://127.0.0.1:{port}");
+    // curl: a right password reads her root; a wrong one fails with 67 (login denied).
+    let got = ok(
+        "curl",
+        &["-sS", "-u", "alice:S3cret-pw", &format!("{base}/hers.txt")],
+    );
+    assert_eq!(got, "alice's file\n");
+    let up = cli.join("up.bin");
+    ok(
+        "curl",
+        &[
+            "-sS",
+            "-u",
+            "alice:S3cret-pw",
+            "-T",
+            up.to_str().unwrap(),
+            &format!("{base}/curl.bin"),
+        ],
+    );
+    same(&up, &home.join("curl.bin"));
+    let wrong = run(
+        "curl",
+        &["-sS", "-u", "alice:guess", &format!("{base}/hers.txt")],
+    );
+    assert_eq!(wrong.status.code(), Some(67), "{wrong:?}");
+    // Python's ftplib: login, list, and error_perm for a wrong password.
+    let script = "import ftplib, sys\n\
+        f = ftplib.FTP(); f.connect('127.0.0.1', int(sys.argv[1]))\n\
+        f.login('alice', 'S3cret-pw'); print(','.join(sorted(f.nlst()))); f.quit()\n\
+        g = ftplib.FTP(); g.connect('127.0.0.1', int(sys.argv[1]))\n\
+        try:\n    g.login('alice', 'nope'); print('wrongly in')\n\
+        except ftplib.error_perm as e: print('refused', str(e)[:3])\n";
+    let said = ok("python3", &["-c", script, &port]);
+    assert_eq!(said, "curl.bin,hers.txt\nrefused 530\n");
+    // lftp: user and password on `open`, in both modes.
+    for passive in ["on", "off"] {
+        let lftp = format!(
+            "set net:max-retries 1; set ftp:passive-mode {passive}; \
+             open -u alice,S3cret-pw -p {port} 127.0.0.1; put {} -o lftp-{passive}.bin; cls -1; quit",
+            up.display()
+        );
+        let listing = ok("lftp", &["-c", &lftp]);
+        assert!(listing.contains("hers.txt"), "{listing}");
+        same(&up, &home.join(format!("lftp-{passive}.bin")));
+    }
+    // rclone, both versions, with the password obscured as its config wants.
+    for rclone in rclones() {
+        let pass = ok(&rclone, &["obscure", "S3cret-pw"]);
+        let listed = Command::new(&rclone)
+            .args(["lsf", "ours:"])
+            .env("RCLONE_CONFIG", "/dev/null")
+            .env("RCLONE_CONFIG_OURS_TYPE", "ftp")
+            .env("RCLONE_CONFIG_OURS_HOST", "127.0.0.1")
+            .env("RCLONE_CONFIG_OURS_PORT", &port)
+            .env("RCLONE_CONFIG_OURS_USER", "alice")
+            .env("RCLONE_CONFIG_OURS_PASS", pass.trim())
+            .output()
+            .unwrap();
+        let names = String::from_utf8_lossy(&listed.stdout);
+        assert!(listed.status.success(), "{rclone}: {listed:?}");
+        assert!(names.lines().any(|l| l == "hers.txt"), "{names}");
+        assert!(!names.contains("outside.txt"), "{names}");
+    }
+    let log = server.log();
+    assert!(!log.contains("S3cret-pw"), "no password in the log");
+    println!("curl, ftplib, lftp (active and passive), rclone: logged in as alice");
+}
