@@ -221,10 +221,15 @@ impl Drop for Started {
 }
 
 fn start_ours(root: &Path) -> (Started, u16) {
+    start_ours_with(root, &[])
+}
+
+fn start_ours_with(root: &Path, extra: &[&str]) -> (Started, u16) {
     let mut child = Command::new(SERVER)
         // Every benchmark client comes from 127.0.0.1: 32 at once among them.
         .args(["0", "--bind", "127.0.0.1", "--max-per-ip", "64", "--root"])
         .arg(root)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -824,6 +829,37 @@ fn main() {
         "<= 1.5x",
     );
 
+    // 9b. What a password adds to a session's setup: a fresh server each
+    // round, so the first login of the user is a full check.
+    let users_file = work.0.join("users");
+    let mut accounts = dialback::server::accounts::Accounts::default();
+    accounts.put(dialback::server::accounts::Account {
+        name: "alice".into(),
+        hash: dialback::password::Hash::new("pw", dialback::password::ITERATIONS).unwrap(),
+        perms: dialback::server::gate::Perms::all(),
+        root: srv.clone(),
+    });
+    fs::write(&users_file, accounts.to_text()).unwrap();
+    let users_arg = users_file.to_str().unwrap().to_string();
+    let mut logins: [Vec<f64>; 3] = Default::default();
+    for _ in 0..rounds {
+        let (_server, port) = start_ours_with(&srv, &["--users", &users_arg, "--anonymous", "rw"]);
+        for (i, (user, password)) in [("anonymous", "x"), ("alice", "pw"), ("alice", "pw")]
+            .into_iter()
+            .enumerate()
+        {
+            logins[i].push(time_login(port, user, password));
+        }
+    }
+    let [anonymous, first, again] = logins.map(ms);
+    table.row(
+        "login: anonymous / first with a password / again: added time vs one check",
+        format!("{} / {} / {}", anonymous.1, first.1, again.1),
+        format!("one check {:.0} ms", ours_median * 1e3),
+        verdict((first.0 - anonymous.0) / ours_median, 1.2, false),
+        "<= 1.2x",
+    );
+
     // 10. Memory.
     let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
     table.row(
@@ -853,4 +889,25 @@ fn main() {
             println!("\npeer missing: {m}");
         }
     }
+}
+
+/// Seconds from connecting to the 230 of a login as `user`.
+fn time_login(port: u16, user: &str, password: &str) -> f64 {
+    use std::io::{BufRead, BufReader, Write};
+    let start = Instant::now();
+    let mut ctrl = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut input = BufReader::new(ctrl.try_clone().unwrap());
+    let mut expect = |code: &str| {
+        let mut line = String::new();
+        input.read_line(&mut line).unwrap();
+        assert!(line.starts_with(code), "expected {code}, got {line:?}");
+    };
+    expect("220");
+    ctrl.write_all(format!("USER {user}\r\n").as_bytes()).unwrap();
+    expect("331");
+    ctrl.write_all(format!("PASS {password}\r\n").as_bytes()).unwrap();
+    expect("230");
+    let secs = start.elapsed().as_secs_f64();
+    let _ = ctrl.write_all(b"QUIT\r\n");
+    secs
 }
