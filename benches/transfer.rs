@@ -903,9 +903,11 @@ fn time_login(port: u16, user: &str, password: &str) -> f64 {
         assert!(line.starts_with(code), "expected {code}, got {line:?}");
     };
     expect("220");
-    ctrl.write_all(format!("USER {user}\r\n").as_bytes()).unwrap();
+    ctrl.write_all(format!("USER {user}\r\n").as_bytes())
+        .unwrap();
     expect("331");
-    ctrl.write_all(format!("PASS {password}\r\n").as_bytes()).unwrap();
+    ctrl.write_all(format!("PASS {password}\r\n").as_bytes())
+        .unwrap();
     expect("230");
     let secs = start.elapsed().as_secs_f64();
     let _ = ctrl.write_all(b"QUIT\r\n");
