@@ -90,6 +90,7 @@ impl<L> Session<L> {
             None => self.log(format_args!("logged in as {} ({letters})", quote(user))),
         }
         self.cwd = VPath::default();
+        self.failures = 0;
         self.login = Some(Login {
             user: user.to_string(),
             perms,
