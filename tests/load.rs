@@ -241,3 +241,113 @@ fn listing_a_huge_folder_at_once_keeps_memory_bounded() {
     );
     assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
 }
+
+/// The real server under `prlimit --nofile=LIMIT`, its stderr in `log`.
+fn start_limited(root: &Path, limit: &str, log: &Path) -> (std::process::Child, u16) {
+    let mut child = std::process::Command::new("prlimit")
+        .arg(format!("--nofile={limit}"))
+        .arg(env!("CARGO_BIN_EXE_server"))
+        .args(["0", "--bind", "127.0.0.1", "--max-per-ip", "100", "--root"])
+        .arg(root)
+        .stdout(std::process::Stdio::piped())
+        .stderr(fs::File::create(log).unwrap())
+        .spawn()
+        .expect("util-linux prlimit");
+    let port = common::listening_port(&mut child);
+    (child, port)
+}
+
+/// A raw connection's first reply: its code, or 0 if it was closed without one.
+fn first_code(port: u16) -> u16 {
+    let mut c = Ctrl::connect_raw(port);
+    let mut line = String::new();
+    let mut reader = std::io::BufReader::new(c.stream.try_clone().unwrap());
+    let _ = std::io::BufRead::read_line(&mut reader, &mut line);
+    c.send("QUIT");
+    line.get(..3)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn past_the_descriptor_budget_every_connection_is_told_421_and_sessions_go_on() {
+    let (srv, logs) = (TempDir::new("srv"), TempDir::new("logs"));
+    fs::write(srv.join("a.bin"), pattern(64 * 1024, 1)).unwrap();
+    // 64 descriptors fit 5 sessions; the server says so and holds to it.
+    let log = logs.join("limited.log");
+    let (mut child, port) = start_limited(srv.path(), "64", &log);
+    let held: Vec<Ctrl> = (0..5)
+        .map(|_| {
+            let mut c = Ctrl::connect(port);
+            c.expect("USER anonymous", 331);
+            c.expect("PASS x", 230);
+            c
+        })
+        .collect();
+    let turned: Vec<u16> = (0..20).map(|_| first_code(port)).collect();
+    assert_eq!(turned, [421; 20], "every connection past the budget");
+    for mut c in held {
+        c.expect("TYPE I", 200);
+        let mut data = c.epsv();
+        c.expect("RETR a.bin", 150);
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut data, &mut got).unwrap();
+        assert_eq!(got, pattern(64 * 1024, 1));
+        assert_eq!(c.reply().code, 226);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let said = fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("the descriptor limit (64) fits 5 sessions of 6 descriptors; --max-sessions lowered from 64 to 5"),
+        "{said}"
+    );
+    // Descriptors that run out anyway (the limit lowered under a running
+    // server): the spare descriptor lets each new connection hear 421.
+    let server = Server::start(
+        srv.path(),
+        &["--max-per-ip", "2000", "--max-sessions", "2000"],
+    );
+    let mut held = server.login();
+    let pid = server.pid().to_string();
+    let highest = fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<usize>().ok())
+        .max()
+        .unwrap();
+    let lower = |n: usize| {
+        let ok = std::process::Command::new("prlimit")
+            // The soft limit only, which any process may raise back.
+            .args(["--pid", &pid, &format!("--nofile={n}:")])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    lower(highest + 1);
+    // Connections that still fit take the gaps below the limit; once they are
+    // full, every one is told 421.
+    let mut filling = Vec::new();
+    let filled = (0..1000).any(|_| {
+        let mut c = Ctrl::connect_raw(server.port);
+        let code = c.reply().code;
+        filling.push(c);
+        code == 421
+    });
+    assert!(filled, "the descriptors never ran out");
+    let turned: Vec<u16> = (0..10).map(|_| first_code(server.port)).collect();
+    assert_eq!(turned, [421; 10], "told, not dropped");
+    held.expect("NOOP", 200);
+    held.expect("PWD", 257);
+    drop(filling);
+    lower(highest + 64);
+    let back = eventually(Duration::from_secs(10), || first_code(server.port) == 220);
+    assert!(back, "served again once descriptors are free");
+    let mut c = server.login();
+    c.expect("SIZE a.bin", 213);
+    let log = server.log();
+    assert!(
+        log.contains("refused: the server is out of descriptors"),
+        "{log}"
+    );
+    println!("64 descriptors: 5 sessions served, 20 more told 421; limit lowered under a running server: 10 told 421, the held session went on");
+}

@@ -165,6 +165,22 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(status) => return status,
     };
+    // The session cap must fit in the descriptors the process may open.
+    match server::fds::raise_to_hard() {
+        Ok(limit) => {
+            let fit = server::fds::sessions_within(limit).max(1);
+            if args.config.max_sessions > fit {
+                eprintln!(
+                    "server: the descriptor limit ({limit}) fits {fit} sessions of {} descriptors; \
+                     --max-sessions lowered from {} to {fit}",
+                    server::fds::PER_SESSION,
+                    args.config.max_sessions
+                );
+                args.config.max_sessions = fit;
+            }
+        }
+        Err(e) => eprintln!("server: cannot read the descriptor limit: {e}"),
+    }
     let door = match &args.users {
         Some(file) => Door::with_users(file, args.anonymous),
         None => Ok(Door::anonymous(args.anonymous.unwrap_or_else(Perms::all))),

@@ -7,6 +7,7 @@ pub mod accounts;
 mod config;
 pub mod door;
 mod driver;
+pub mod fds;
 mod files;
 pub mod gate;
 mod listings;
@@ -106,44 +107,82 @@ pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
 }
 
 fn accept_loop(listener: &TcpListener, config: &Arc<Config>, active: &Arc<Seats>) {
+    // A descriptor kept in reserve: when the process runs out, it is given up
+    // for a moment so that the connection waiting can be told 421, not dropped.
+    let mut spare = std::fs::File::open("/dev/null").ok();
     loop {
         match listener.accept() {
             Ok((stream, peer)) => admit(stream, peer, config, active),
+            Err(e) if out_of_descriptors(&e) && spare.is_some() => {
+                drop(spare.take());
+                if let Ok((stream, peer)) = listener.accept() {
+                    DOOR.log(peer, "refused: the server is out of descriptors");
+                    turn_away(
+                        stream,
+                        "421 Too many open files on the server; try again later.",
+                    );
+                }
+                spare = std::fs::File::open("/dev/null").ok();
+            }
             Err(e) => {
-                // Out of descriptors, say: wait a little rather than spin.
+                // Out of descriptors with no spare, say: wait a little rather than spin.
                 DOOR.log("-", format_args!("accept failed: {e}"));
                 thread::sleep(Duration::from_millis(100));
+                spare = spare.or_else(|| std::fs::File::open("/dev/null").ok());
             }
         }
     }
 }
 
+/// EMFILE or ENFILE: this process, or the whole system, has no descriptor to give.
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(24 | 23))
+}
+
+/// Tells a connection the server cannot serve it, and closes it.
+fn turn_away(mut stream: TcpStream, reply: &str) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.write_all(format!("{reply}\r\n").as_bytes());
+}
+
 /// Starts a session thread for a new connection, or turns it away with 421 when
 /// the server is full, or full of this address's sessions.
-fn admit(mut stream: TcpStream, peer: SocketAddr, config: &Arc<Config>, seats: &Arc<Seats>) {
+fn admit(stream: TcpStream, peer: SocketAddr, config: &Arc<Config>, seats: &Arc<Seats>) {
     let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
     let slot = match Seats::take(seats, peer.ip(), config) {
         Ok(slot) => slot,
         Err(why) => {
             DOOR.log(peer, format_args!("refused: too many {why}"));
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-            let reply = format!("421 Too many {why}; try again later.\r\n");
-            let _ = stream.write_all(reply.as_bytes());
+            turn_away(stream, &format!("421 Too many {why}; try again later."));
             return;
         }
     };
     let config = Arc::clone(config);
+    // The stream goes to the thread through a cell, so that if no thread can
+    // start, it is still here to be told why.
+    let handed = Arc::new(Mutex::new(Some(stream)));
+    let taken = Arc::clone(&handed);
     let spawned = thread::Builder::new()
         .name(format!("session {peer}"))
         .spawn(move || {
             let _slot = slot;
-            driver::serve(stream, peer, config);
+            let stream = taken.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(stream) = stream {
+                driver::serve(stream, peer, config);
+            }
         });
     if let Err(e) = spawned {
-        log(
+        DOOR.log(
             peer,
             format_args!("refused: cannot start a session thread: {e}"),
         );
+        let stream = handed.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(stream) = stream {
+            turn_away(
+                stream,
+                "421 The server cannot start a session now; try again later.",
+            );
+        }
     }
 }
 
