@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_client");
-const RUNS: usize = 5;
+/// Rounds of each single-transfer measurement (the issue: at least seven).
+const RUNS: usize = 7;
 /// curl's flag for active mode (it takes the address to announce).
 const ACTIVE: &str = "-P";
 
@@ -120,20 +121,56 @@ fn timed(cmd: &mut Command) -> (f64, u64) {
 
 type Maker<'a> = Box<dyn FnMut() -> Command + 'a>;
 
-/// Each command's best time (and highest peak memory) over `RUNS` rounds, the
-/// commands taking turns so that all see the same machine; `between` runs
+/// Our command against a peer's over `RUNS` rounds, taking turns (who goes
+/// first alternates), so that both see the same machine; `between` runs
 /// before each run (to check and remove the last copy).
-fn race(mut makers: Vec<Maker>, between: &mut dyn FnMut()) -> Vec<(f64, u64)> {
-    let mut out = vec![(f64::MAX, 0); makers.len()];
-    for _ in 0..RUNS {
-        for (make, best) in makers.iter_mut().zip(out.iter_mut()) {
+struct Paired {
+    /// Our times: median, fastest, slowest.
+    ours: [f64; 3],
+    peer: Option<[f64; 3]>,
+    /// The per-round ratios ours/peer: median, lowest, highest.
+    ratios: Option<[f64; 3]>,
+    /// Our command's highest peak memory, KiB.
+    peak: u64,
+}
+
+fn summary(mut t: Vec<f64>) -> [f64; 3] {
+    t.sort_by(f64::total_cmp);
+    [t[t.len() / 2], t[0], t[t.len() - 1]]
+}
+
+fn pair<'a>(mut ours: Maker<'a>, mut peer: Option<Maker<'a>>, between: &mut dyn FnMut()) -> Paired {
+    let (mut mine, mut theirs, mut peak) = (Vec::new(), Vec::new(), 0);
+    for round in 0..RUNS {
+        let mut run_ours = |between: &mut dyn FnMut()| {
             between();
-            let (t, kib) = timed(&mut make());
-            *best = (best.0.min(t), best.1.max(kib));
+            let (t, kib) = timed(&mut ours());
+            mine.push(t);
+            peak = peak.max(kib);
+        };
+        let mut run_peer = |between: &mut dyn FnMut()| {
+            if let Some(make) = &mut peer {
+                between();
+                theirs.push(timed(&mut make()).0);
+            }
+        };
+        if round % 2 == 0 {
+            run_ours(between);
+            run_peer(between);
+        } else {
+            run_peer(between);
+            run_ours(between);
         }
     }
     between();
-    out
+    let ratios = (!theirs.is_empty())
+        .then(|| summary(mine.iter().zip(&theirs).map(|(a, b)| a / b).collect()));
+    Paired {
+        ours: summary(mine),
+        peer: (!theirs.is_empty()).then(|| summary(theirs)),
+        ratios,
+        peak,
+    }
 }
 
 /// Each command's times over `rounds` rounds, the commands taking turns (so
@@ -187,17 +224,6 @@ fn same_tree(a: &Path, b: &Path) -> bool {
 }
 
 /// Ours raced against the peer's command, when the peers are there.
-fn pair<'a>(
-    ours: Maker<'a>,
-    peer: Option<Maker<'a>>,
-    between: &mut dyn FnMut(),
-) -> ((f64, u64), Option<f64>) {
-    let mut makers = vec![ours];
-    makers.extend(peer);
-    let r = race(makers, between);
-    (r[0], r.get(1).map(|p| p.0))
-}
-
 /// Checks a copy against its source, if the copy is there, then removes it.
 fn check_and_remove(source: &Path, copy: &Path) {
     if copy.exists() {
@@ -405,8 +431,20 @@ impl Table {
     }
 }
 
-fn secs(t: f64) -> String {
-    format!("{t:.3} s")
+/// A paired measurement's row: both sides' medians with their spread, and
+/// the median per-round ratio against `target` (lower is better).
+fn paired_row(table: &mut Table, what: &str, p: &Paired, target: f64) {
+    let ratio = p.ratios.map_or_else(
+        || "n/a".to_string(),
+        |r| format!("{} ({:.2}-{:.2})", verdict(r[0], target, false), r[1], r[2]),
+    );
+    table.row(
+        what,
+        spread(p.ours),
+        p.peer.map_or_else(|| "n/a".to_string(), spread),
+        ratio,
+        &format!("<= {target}x"),
+    );
 }
 
 fn mib_s(bytes: u64, t: f64) -> String {
@@ -434,7 +472,7 @@ fn main() {
     fs::create_dir_all(vs_root.join("small")).unwrap();
     fs::create_dir_all(srv.join("small")).unwrap();
     println!(
-        "dialback benchmark: {} MiB file, files in {}, best of {RUNS} runs",
+        "dialback benchmark: {} MiB file, files in {}; median (fastest-slowest) of {RUNS} interleaved runs; ratios are medians of the per-round ratios",
         big_len >> 20,
         work.0.display()
     );
@@ -475,38 +513,36 @@ fn main() {
     };
     let mut table = Table(Vec::new());
     let na = || "n/a".to_string();
-    let ratio = |ours: f64, peer: Option<f64>, target: f64| {
-        peer.map_or_else(na, |p| verdict(ours / p, target, false))
-    };
 
     // 1. GET to a file: our pair against curl fetching from vsftpd.
-    let ((ours_get, client_peak), peer_get) = pair(
+    let get = pair(
         Box::new(|| client(port, &cli, "GET big.bin")),
         peer_ok.then(|| Box::new(|| curl(&["-o", &got_s, &vs_url("big.bin")])) as Maker),
         &mut check_get,
     );
+    let client_peak = get.peak;
     let server_peak = peak_kib(_ours.0.id()).unwrap_or(0);
-    table.row(
+    paired_row(
+        &mut table,
         "GET 1 file to a file: client<-server vs curl<-vsftpd",
-        secs(ours_get),
-        peer_get.map_or_else(na, secs),
-        ratio(ours_get, peer_get, 0.5),
-        "<= 0.5x",
+        &get,
+        0.5,
     );
+    let ours_get = get.ours[0];
 
     // 2. PUT: our pair against curl -T to vsftpd.
-    let ((ours_put, put_peak), peer_put) = pair(
+    let put = pair(
         Box::new(|| client(port, &cli, "PUT up.bin")),
         peer_ok.then(|| Box::new(|| curl(&["-T", &up_s, &vs_url("up/up.bin")])) as Maker),
         &mut check_put,
     );
+    let put_peak = put.peak;
     let server_peak = server_peak.max(peak_kib(_ours.0.id()).unwrap_or(0));
-    table.row(
+    paired_row(
+        &mut table,
         "PUT 1 file: client->server vs curl -T->vsftpd",
-        secs(ours_put),
-        peer_put.map_or_else(na, secs),
-        ratio(ours_put, peer_put, 0.7),
-        "<= 0.7x",
+        &put,
+        0.7,
     );
 
     // 3. curl as the client of both servers: GET to /dev/null, and PUT. In active
@@ -514,7 +550,7 @@ fn main() {
     // before using a data connection that is already up, more often the faster the
     // server answers EPSV (seen with --trace-time), which measures curl, not the server.
     if curl_ok {
-        let ((ours_null, _), peer_null) = pair(
+        let null = pair(
             Box::new(|| curl(&[ACTIVE, "127.0.0.1", "-o", "/dev/null", &ours_url("big.bin")])),
             vport.map(|_| {
                 Box::new(|| curl(&[ACTIVE, "127.0.0.1", "-o", "/dev/null", &vs_url("big.bin")]))
@@ -522,14 +558,13 @@ fn main() {
             }),
             &mut || {},
         );
-        table.row(
+        paired_row(
+            &mut table,
             "curl -P GET to /dev/null: from server vs from vsftpd",
-            secs(ours_null),
-            peer_null.map_or_else(na, secs),
-            ratio(ours_null, peer_null, 1.0),
-            "<= 1.0x",
+            &null,
+            1.0,
         );
-        let ((ours_curl_put, _), peer_curl_put) = pair(
+        let curl_put = pair(
             Box::new(|| curl(&[ACTIVE, "127.0.0.1", "-T", &up_s, &ours_url("up.bin")])),
             vport.map(|_| {
                 Box::new(|| curl(&[ACTIVE, "127.0.0.1", "-T", &up_s, &vs_url("up/up.bin")]))
@@ -537,29 +572,33 @@ fn main() {
             }),
             &mut check_put,
         );
-        table.row(
+        paired_row(
+            &mut table,
             "curl -P -T PUT: to server vs to vsftpd",
-            secs(ours_curl_put),
-            peer_curl_put.map_or_else(na, secs),
-            ratio(ours_curl_put, peer_curl_put, 1.0),
-            "<= 1.0x",
+            &curl_put,
+            0.8,
         );
     }
 
-    // 4. Our client against vsftpd, against curl's time for the same GET.
+    // 4. Our client against vsftpd, against curl's time for the same GET and PUT.
     if let Some(v) = vport.filter(|_| peer_ok) {
-        let ((ours_vs, _), curl_vs) = pair(
+        let vs_get = pair(
             Box::new(|| client(v, &cli, "GET big.bin")),
             Some(Box::new(|| curl(&["-o", &got_s, &vs_url("big.bin")]))),
             &mut check_get,
         );
-        table.row(
+        paired_row(
+            &mut table,
             "GET to a file from vsftpd: client vs curl",
-            secs(ours_vs),
-            curl_vs.map_or_else(na, secs),
-            ratio(ours_vs, curl_vs, 0.6),
-            "<= 0.6x",
+            &vs_get,
+            0.6,
         );
+        let vs_put = pair(
+            Box::new(|| client(v, &cli, "CD up; PUT up.bin")),
+            Some(Box::new(|| curl(&["-T", &up_s, &vs_url("up/up.bin")]))),
+            &mut check_put,
+        );
+        paired_row(&mut table, "PUT to vsftpd: client vs curl -T", &vs_put, 0.8);
     }
 
     // 5. The ceiling: one plain std TCP stream over loopback.
@@ -587,7 +626,7 @@ fn main() {
             fs::remove_file(small_dir.join(&name)).unwrap();
         }
     };
-    let ((ours_small, _), peer_small) = pair(
+    let small = pair(
         Box::new(|| client(port, &small_dir, &script)),
         // Active mode: curl 7.88 in passive mode often sleeps a second between files.
         peer_ok.then(|| {
@@ -605,11 +644,27 @@ fn main() {
         }),
         &mut clear_small,
     );
+    let files_s = |t: f64| format!("{:.0}/s", 1000.0 / t);
     table.row(
         "1000 x 1 KiB in one session, files/s: client<-server vs curl<-vsftpd",
-        format!("{:.0}/s", 1000.0 / ours_small),
-        peer_small.map_or_else(na, |p| format!("{:.0}/s", 1000.0 / p)),
-        peer_small.map_or_else(na, |p| verdict(p / ours_small, 1.5, true)),
+        format!(
+            "{} ({}-{})",
+            files_s(small.ours[0]),
+            files_s(small.ours[2]),
+            files_s(small.ours[1])
+        ),
+        small.peer.map_or_else(na, |p| {
+            format!("{} ({}-{})", files_s(p[0]), files_s(p[2]), files_s(p[1]))
+        }),
+        // The median of the per-round ratios peer/ours, so higher is better.
+        small.ratios.map_or_else(na, |r| {
+            format!(
+                "{} ({:.2}-{:.2})",
+                verdict(1.0 / r[0], 1.5, true),
+                1.0 / r[2],
+                1.0 / r[1]
+            )
+        }),
         ">= 1.5x",
     );
 

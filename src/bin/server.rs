@@ -171,9 +171,8 @@ fn main() -> ExitCode {
             let fit = server::fds::sessions_within(limit).max(1);
             if args.config.max_sessions > fit {
                 eprintln!(
-                    "server: the descriptor limit ({limit}) fits {fit} sessions of {} descriptors; \
-                     --max-sessions lowered from {} to {fit}",
-                    server::fds::PER_SESSION,
+                    "server: the descriptor limit ({limit}) fits {fit} sessions beside room for \
+                     transfers; --max-sessions lowered from {} to {fit}",
                     args.config.max_sessions
                 );
                 args.config.max_sessions = fit;

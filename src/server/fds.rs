@@ -48,19 +48,23 @@ pub fn raise_to_hard() -> io::Result<u64> {
     }
 }
 
-/// Descriptors one session may hold at once: its control connection, a
-/// data connection, the file, the two ends of the splice pipe, and a
-/// passive listener.
-pub const PER_SESSION: u64 = 6;
+/// Descriptors a transfer takes beside its session's control connection: the
+/// data connection, the file, the two ends of the splice pipe, and a passive
+/// listener.
+pub const PER_TRANSFER: u64 = 5;
 
 /// Descriptors kept for the rest: stdio, listeners, the sweep, the users file,
 /// the accept loops' spares.
 pub const RESERVE: u64 = 32;
 
-/// How many sessions `limit` descriptors fit.
+/// How many sessions `limit` descriptors fit. A session holds one (its
+/// control connection); a quarter of what is left, up to 256 transfers'
+/// worth, stays free for transfers. A transfer that finds none left fails
+/// with its reply (425, 550, 451), and its session goes on.
 pub fn sessions_within(limit: u64) -> usize {
-    let fit = limit.saturating_sub(RESERVE) / PER_SESSION;
-    usize::try_from(fit).unwrap_or(usize::MAX)
+    let free = limit.saturating_sub(RESERVE);
+    let transfers = (free / 4).min(256 * PER_TRANSFER);
+    usize::try_from(free - transfers).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]
@@ -73,7 +77,8 @@ mod tests {
         let limit = get().unwrap();
         assert_eq!(now, limit.cur);
         assert_eq!(limit.cur, limit.max, "soft raised to hard");
-        assert_eq!(sessions_within(64), 5);
+        assert_eq!(sessions_within(64), 24);
+        assert_eq!(sessions_within(20_000), 18_688);
         assert_eq!(sessions_within(10), 0);
     }
 }
