@@ -14,31 +14,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Ctrl, Server, TempDir};
+use common::{user_cmd, Ctrl, Server, TempDir};
 
 /// Iterations for test accounts: debug builds hash slowly, and the count is
 /// the file's to choose (the default, 600,000, is the benchmark's).
 const ITERATIONS: &str = "2000";
-
-/// Runs `server user ARGS...` with `stdin`; returns (status, stdout, stderr).
-fn user_cmd(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-        .arg("user")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let out = child.wait_with_output().unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (
-        out.status.code().unwrap_or(-1),
-        text(&out.stdout),
-        text(&out.stderr),
-    )
-}
 
 /// Adds an account to `file` through `server user add`.
 fn add(file: &Path, name: &str, password: &str, root: &Path, perms: &str) {

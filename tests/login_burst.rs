@@ -5,31 +5,10 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{pattern, Ctrl, Server, TempDir};
-
-/// Runs `server user ARGS...` with `stdin`; returns (status, stdout, stderr).
-fn user_cmd(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-        .arg("user")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let out = child.wait_with_output().unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (
-        out.status.code().unwrap_or(-1),
-        text(&out.stdout),
-        text(&out.stderr),
-    )
-}
+use common::{pattern, user_cmd, Ctrl, Server, TempDir};
 
 #[test]
 fn a_burst_of_wrong_passwords_leaves_a_download_at_most_twice_as_slow() {

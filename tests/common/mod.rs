@@ -263,6 +263,26 @@ pub fn client(args: &[&str], stdin: &str) -> Run {
     }
 }
 
+/// Runs `server user ARGS...` with `stdin`; returns (status, stdout, stderr).
+pub fn user_cmd(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        .arg("user")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
+
 /// A control connection driven by hand.
 pub struct Ctrl {
     pub stream: TcpStream,
