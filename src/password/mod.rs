@@ -258,11 +258,17 @@ pub struct Hash {
     pub key: Vec<u8>,
 }
 
+/// Fills `buf` from `/dev/urandom`: salts, and the key of the server's
+/// memory of right passwords.
+pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    std::fs::File::open("/dev/urandom")?.read_exact(buf)
+}
+
 impl Hash {
     /// A new hash of `password` with a fresh 16-byte salt.
     pub fn new(password: &str, iterations: u32) -> io::Result<Hash> {
         let mut salt = vec![0u8; 16];
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut salt)?;
+        random_bytes(&mut salt)?;
         let mut key = vec![0u8; 32];
         pbkdf2_sha256(password.as_bytes(), &salt, iterations, &mut key);
         Ok(Hash {

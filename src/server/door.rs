@@ -56,7 +56,7 @@ pub struct Door {
     hashing: Permits,
     /// Right passwords seen: name → keyed hash of (account line's hash, password).
     known: Mutex<HashMap<String, [u8; 32]>>,
-    /// The key for `known`, fresh for each run.
+    /// The key for `known`, random for each run.
     secret: [u8; 32],
 }
 
@@ -89,7 +89,8 @@ struct Tries {
 impl Door {
     /// Anonymous access only, with these permissions (no users file).
     pub fn anonymous(perms: Perms) -> Door {
-        Door::with(None, Some(perms))
+        // No accounts, so no password is ever remembered: the key goes unused.
+        Door::with(None, Some(perms), [0; 32])
     }
 
     /// Accounts from the users file at `path`, and anonymous access with
@@ -101,15 +102,14 @@ impl Door {
             path: path.to_path_buf(),
             loaded: Mutex::new(loaded),
         };
-        Ok(Door::with(Some(users), anonymous))
+        let mut secret = [0u8; 32];
+        password::random_bytes(&mut secret)
+            .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+        Ok(Door::with(Some(users), anonymous, secret))
     }
 
-    fn with(users: Option<UsersFile>, anonymous: Option<Perms>) -> Door {
+    fn with(users: Option<UsersFile>, anonymous: Option<Perms>, secret: [u8; 32]) -> Door {
         let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-        let mut secret = [0u8; 32];
-        // A clock and address mix would do as well: the key only has to differ from run to run.
-        let seed = format!("{:?} {:p}", Instant::now(), &secret);
-        secret.copy_from_slice(&password::sha256(seed.as_bytes()));
         Door {
             users,
             anonymous,
