@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use dialback::cli::{self, Flags, Start};
 use dialback::client::console::Console;
 use dialback::client::interp::Interpreter;
-use dialback::client::login::{parse_url, stored_password};
+use dialback::client::login::{find_password, parse_url};
 use dialback::client::words::split_script;
 use dialback::client::{Direction, Options};
 
@@ -98,7 +98,11 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
         let host = parsed.target.as_ref().map_or("", |(h, _)| h.as_str());
         parsed.options.password = match password {
             Some(p) => p,
-            None => find_password(host, &user)?,
+            None => find_password(host, &user, &mut ask_at_terminal)?.ok_or_else(|| {
+                format!(
+                    "--user {user} needs a password: type it at a terminal, or set DIALBACK_PASSWORD, or add it to ~/.netrc"
+                )
+            })?,
         };
         parsed.options.user = user;
     }
@@ -108,21 +112,12 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     Ok(Start::Run(parsed))
 }
 
-/// The password for `--user`: kept in `$DIALBACK_PASSWORD` or `~/.netrc`, or
-/// asked at the terminal; with none of them, a usage error, never an empty one.
-fn find_password(host: &str, user: &str) -> Result<String, String> {
-    if let Some(password) = stored_password(host, user)? {
-        return Ok(password);
+/// Asks for a password without echo, if stdin is a terminal.
+fn ask_at_terminal(prompt: &str) -> Option<String> {
+    if !io::stdin().is_terminal() {
+        return None;
     }
-    if io::stdin().is_terminal() {
-        let asked = dialback::tty::read_secret(&format!("password for {user}: "));
-        return asked
-            .map_err(|e| format!("cannot read the password: {e}"))?
-            .ok_or_else(|| "no password given".to_string());
-    }
-    Err(format!(
-        "--user {user} needs a password: type it at a terminal, or set DIALBACK_PASSWORD, or add it to ~/.netrc"
-    ))
+    dialback::tty::read_secret(prompt).ok().flatten()
 }
 
 fn main() -> ExitCode {

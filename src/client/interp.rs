@@ -6,7 +6,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::login::stored_password;
+use super::login::find_password;
 use super::tree;
 use super::units::{human_bytes, human_duration, human_rate, result_line};
 use super::words::{self, UserCommand};
@@ -308,10 +308,8 @@ impl Interpreter {
 
     /// The password for `user` on `host`: stored, or asked at the terminal.
     fn password_for(&self, host: &str, user: &str, out: &mut dyn Output) -> Result<String, Error> {
-        if let Some(password) = stored_password(host, user).map_err(Error::Usage)? {
-            return Ok(password);
-        }
-        out.ask_secret(&format!("password for {user}: ")).ok_or_else(|| {
+        let found = find_password(host, user, &mut |prompt| out.ask_secret(prompt));
+        found.map_err(Error::Usage)?.ok_or_else(|| {
             Error::Usage(format!(
                 "no password for {user}: type it at a terminal, or set DIALBACK_PASSWORD, or add it to ~/.netrc"
             ))

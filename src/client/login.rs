@@ -143,9 +143,24 @@ fn netrc_words(text: &str) -> Vec<&str> {
     }
 }
 
+/// The password for `user` on `host`, from its sources in order:
+/// `DIALBACK_PASSWORD`, `~/.netrc`, then `ask` (a prompt without echo, where
+/// someone can be asked). `Ok(None)` when none has one: the caller says so,
+/// and never sends an empty password.
+pub fn find_password(
+    host: &str,
+    user: &str,
+    ask: &mut dyn FnMut(&str) -> Option<String>,
+) -> Result<Option<String>, String> {
+    match stored_password(host, user)? {
+        Some(password) => Ok(Some(password)),
+        None => Ok(ask(&format!("password for {user}: "))),
+    }
+}
+
 /// A password kept for `user` on `host`: `DIALBACK_PASSWORD`, else `~/.netrc`.
 /// A netrc that others may read is refused, as the BSD ftp client does.
-pub fn stored_password(host: &str, user: &str) -> Result<Option<String>, String> {
+fn stored_password(host: &str, user: &str) -> Result<Option<String>, String> {
     if let Ok(password) = std::env::var("DIALBACK_PASSWORD") {
         return Ok(Some(password));
     }
