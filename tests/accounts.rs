@@ -18,25 +18,11 @@ use common::{user_cmd, Ctrl, Server, TempDir};
 
 /// Iterations for test accounts: debug builds hash slowly, and the count is
 /// the file's to choose (the default, 600,000, is the benchmark's).
-const ITERATIONS: &str = "2000";
+const ITERATIONS: u32 = 2000;
 
 /// Adds an account to `file` through `server user add`.
 fn add(file: &Path, name: &str, password: &str, root: &Path, perms: &str) {
-    let (code, out, err) = user_cmd(
-        &[
-            "add",
-            file.to_str().unwrap(),
-            name,
-            "--root",
-            root.to_str().unwrap(),
-            "--perms",
-            perms,
-            "--iterations",
-            ITERATIONS,
-        ],
-        &format!("{password}\n"),
-    );
-    assert_eq!(code, 0, "{out}{err}");
+    common::add_user(file, name, password, root, perms, ITERATIONS);
 }
 
 /// A logged-in raw session as `name`, or the 530 reply's text.
@@ -175,19 +161,7 @@ fn a_wrong_password_and_an_unknown_name_look_the_same() {
     let users = TempDir::new("acct-same-users");
     let file = users.join("users");
     // Slow enough that skipping the hash for unknown names would show.
-    let (code, out, err) = user_cmd(
-        &[
-            "add",
-            file.to_str().unwrap(),
-            "alice",
-            "--root",
-            top.path().to_str().unwrap(),
-            "--iterations",
-            "200000",
-        ],
-        "right\n",
-    );
-    assert_eq!(code, 0, "{out}{err}");
+    common::add_user(&file, "alice", "right", top.path(), "elradfmwMT", 200_000);
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         let k = first_refusal(top.path(), &file, "alice");
@@ -328,7 +302,11 @@ fn a_changed_users_file_takes_effect_on_the_next_login() {
         log_in(server.port, "eve", "new").is_ok(),
         "added while running"
     );
-    let (code, _, err) = user_cmd(&["passwd", f, "alice", "--iterations", ITERATIONS], "two\n");
+    let iterations = ITERATIONS.to_string();
+    let (code, _, err) = user_cmd(
+        &["passwd", f, "alice", "--iterations", &iterations],
+        "two\n",
+    );
     assert_eq!(code, 0, "{err}");
     assert!(log_in(server.port, "alice", "two").is_ok(), "new password");
     let (code, _, err) = user_cmd(&["del", f, "eve"], "");

@@ -632,15 +632,7 @@ fn curl_ftplib_lftp_and_rclone_log_in_with_a_user_and_password() {
     fs::write(top.join("outside.txt"), b"not hers\n").unwrap();
     fs::write(cli.join("up.bin"), pattern(200_000, 3)).unwrap();
     let file = users.join("users");
-    let mut add = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["user", "add", file.to_str().unwrap(), "alice", "--root"])
-        .arg(&home)
-        .args(["--perms", "elradfmw", "--iterations", "2000"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut add.stdin.take().unwrap(), b"S3cret-pw\n").unwrap();
-    assert!(add.wait().unwrap().success());
+    common::add_user(&file, "alice", "S3cret-pw", &home, "elradfmw", 2000);
     let server = Server::start(top.path(), &["--users", file.to_str().unwrap()]);
     let port = server.port.to_string();
     let base = format!("ftp://127.0.0.1:{port}");

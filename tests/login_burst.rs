@@ -8,7 +8,7 @@ use std::fs;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{pattern, user_cmd, Ctrl, Server, TempDir};
+use common::{pattern, Ctrl, Server, TempDir};
 
 #[test]
 fn a_burst_of_wrong_passwords_leaves_a_download_at_most_twice_as_slow() {
@@ -17,19 +17,7 @@ fn a_burst_of_wrong_passwords_leaves_a_download_at_most_twice_as_slow() {
     let users = TempDir::new("acct-burst-users");
     let file = users.join("users");
     // A real cost per check, as in production (the default in a release build).
-    let (code, out, err) = user_cmd(
-        &[
-            "add",
-            file.to_str().unwrap(),
-            "alice",
-            "--root",
-            top.path().to_str().unwrap(),
-            "--iterations",
-            "100000",
-        ],
-        "right\n",
-    );
-    assert_eq!(code, 0, "{out}{err}");
+    common::add_user(&file, "alice", "right", top.path(), "elradfmwMT", 100_000);
     let server = Server::start(
         top.path(),
         &["--users", file.to_str().unwrap(), "--max-per-ip", "64"],

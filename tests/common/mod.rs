@@ -283,6 +283,32 @@ pub fn user_cmd(args: &[&str], stdin: &str) -> (i32, String, String) {
     )
 }
 
+/// Adds an account to the users `file` through `server user add`, the
+/// password on stdin; the iteration count is the test's (debug builds hash slowly).
+pub fn add_user(
+    file: &Path,
+    name: &str,
+    password: &str,
+    root: &Path,
+    perms: &str,
+    iterations: u32,
+) {
+    let iterations = iterations.to_string();
+    let args = [
+        "add",
+        file.to_str().unwrap(),
+        name,
+        "--root",
+        root.to_str().unwrap(),
+        "--perms",
+        perms,
+        "--iterations",
+        &iterations,
+    ];
+    let (code, out, err) = user_cmd(&args, &format!("{password}\n"));
+    assert_eq!(code, 0, "{out}{err}");
+}
+
 /// A control connection driven by hand.
 pub struct Ctrl {
     pub stream: TcpStream,
