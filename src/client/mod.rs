@@ -481,7 +481,9 @@ impl Client {
             return Err(Error::Remote(allo));
         }
         let mut stream = self.start(&Command::Stor(remote.to_string()), channel)?;
-        let sent = data::send_file(&mut file, &mut stream, &mut |n| progress(n, Some(size)));
+        let sent = data::send_file(&mut file, &mut stream, data::CLIENT_SENDS, &mut |n| {
+            progress(n, Some(size))
+        });
         let _ = stream.shutdown(Shutdown::Write);
         drop(stream);
         // The server's reply says why a send broke off (a full disk closes

@@ -376,7 +376,7 @@ impl Client {
                 Side::Read,
             ),
             Job::Put { file, .. } => {
-                let sent = data::send_file(file, &mut stream, progress);
+                let sent = data::send_file(file, &mut stream, data::CLIENT_SENDS, progress);
                 let _ = stream.shutdown(Shutdown::Write);
                 (sent, Side::Write)
             }
