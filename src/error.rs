@@ -20,6 +20,9 @@ pub enum Error {
     Protocol(String),
     /// A local argument was wrong (an unusable file name, a bad port).
     Usage(String),
+    /// Ctrl-C or SIGTERM stopped the command; its transfer was aborted (ABOR)
+    /// and nothing partial was kept.
+    Stopped,
 }
 
 /// The crate's result type.
@@ -71,6 +74,7 @@ impl fmt::Display for Error {
             }
             Error::Protocol(msg) => write!(f, "protocol error: {msg}"),
             Error::Usage(msg) => f.write_str(msg),
+            Error::Stopped => f.write_str("interrupted"),
         }
     }
 }

@@ -17,7 +17,8 @@
 
 // Unsafe code is allowed only in the small modules that make system calls std
 // lacks, each behind a safe function: `data::zerocopy`, `data::linger`,
-// `password::shani` (the CPU's SHA instructions) and `tty` (termios).
+// `password::shani` (the CPU's SHA instructions), `server::fds` (descriptor
+// limits), `signals` (Ctrl-C and SIGTERM) and `tty` (termios).
 #![deny(unsafe_code)]
 
 #[cfg(not(target_os = "linux"))]
@@ -32,6 +33,7 @@ pub mod glob;
 pub mod password;
 pub mod protocol;
 pub mod server;
+pub mod signals;
 pub mod time;
 pub mod tty;
 

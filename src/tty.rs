@@ -1,6 +1,8 @@
-//! The terminal's modes (termios), which std does not reach: reading a
-//! password without echo. The only unsafe code here is the two libc calls,
-//! behind `Hidden`, which restores the terminal's mode when dropped.
+//! The terminal's modes (termios) and size, which std does not reach: reading
+//! a password without echo, and the raw mode the line editor types in. The
+//! only unsafe code here is four libc calls, behind `Hidden` and `Raw`, which
+//! put the terminal's settings back exactly as they were when dropped (on a
+//! panic too, since the client unwinds), `width` and `input_waiting`.
 
 #![allow(unsafe_code)]
 
@@ -26,12 +28,58 @@ struct Termios {
 /// `c_lflag` bits: echo typed characters; echo the newline even without ECHO.
 const ECHO: u32 = 0o10;
 const ECHONL: u32 = 0o100;
-/// `tcsetattr` after output drains, dropping unread input (`TCSAFLUSH`).
+/// More `c_lflag` bits: line editing, signals from keys, extended input.
+const ICANON: u32 = 0o2;
+const ISIG: u32 = 0o1;
+const IEXTEN: u32 = 0o100000;
+/// `c_iflag` bits: CR to NL, and Ctrl-S/Ctrl-Q flow control.
+const ICRNL: u32 = 0o400;
+const IXON: u32 = 0o2000;
+/// `c_cc` slots: how many bytes a read waits for, and for how long.
+const VTIME: usize = 5;
+const VMIN: usize = 6;
+/// `tcsetattr` after output drains, dropping unread input (`TCSAFLUSH`), or
+/// keeping it (`TCSADRAIN`).
 const TCSAFLUSH: i32 = 2;
+const TCSADRAIN: i32 = 1;
+/// The `ioctl` that reads the window size.
+const TIOCGWINSZ: u64 = 0x5413;
+
+#[repr(C)]
+struct WinSize {
+    rows: u16,
+    cols: u16,
+    xpixel: u16,
+    ypixel: u16,
+}
 
 extern "C" {
     fn tcgetattr(fd: i32, termios: *mut Termios) -> i32;
     fn tcsetattr(fd: i32, when: i32, termios: *const Termios) -> i32;
+    fn ioctl(fd: i32, request: u64, ...) -> i32;
+    fn poll(fds: *mut PollFd, n: u64, timeout_ms: i32) -> i32;
+}
+
+#[repr(C)]
+struct PollFd {
+    fd: i32,
+    events: i16,
+    revents: i16,
+}
+
+/// `poll` event: data to read.
+const POLLIN: i16 = 1;
+
+/// Whether stdin can be read without waiting: at a terminal in its ordinary
+/// mode, a whole line (or an end of input) was typed ahead.
+pub fn input_waiting() -> bool {
+    let mut fd = PollFd {
+        fd: io::stdin().as_raw_fd(),
+        events: POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, and a zero timeout.
+    unsafe { poll(&mut fd, 1, 0) == 1 && fd.revents & POLLIN != 0 }
 }
 
 fn get(fd: i32) -> io::Result<Termios> {
@@ -54,8 +102,12 @@ fn get(fd: i32) -> io::Result<Termios> {
 }
 
 fn set(fd: i32, t: &Termios) -> io::Result<()> {
+    set_when(fd, TCSAFLUSH, t)
+}
+
+fn set_when(fd: i32, when: i32, t: &Termios) -> io::Result<()> {
     // SAFETY: `t` came from `get` and is only read.
-    match unsafe { tcsetattr(fd, TCSAFLUSH, t) } {
+    match unsafe { tcsetattr(fd, when, t) } {
         0 => Ok(()),
         _ => Err(io::Error::last_os_error()),
     }
@@ -81,6 +133,54 @@ impl Drop for Hidden {
     fn drop(&mut self) {
         let _ = set(self.fd, &self.before);
     }
+}
+
+/// Stdin's terminal in raw mode (no echo, no line editing, keys such as
+/// Ctrl-C arriving as bytes, one byte enough for a read) until dropped.
+/// Output processing stays on, so `\n` still starts a fresh row.
+pub struct Raw {
+    before: Termios,
+}
+
+impl Raw {
+    pub fn new() -> io::Result<Raw> {
+        let fd = io::stdin().as_raw_fd();
+        let before = get(fd)?;
+        let mut raw = before;
+        raw.iflag &= !(ICRNL | IXON);
+        raw.lflag &= !(ECHO | ICANON | ISIG | IEXTEN);
+        raw.cc[VMIN] = 1;
+        raw.cc[VTIME] = 0;
+        // Typed-ahead keys stay for the editor to read.
+        set_when(fd, TCSADRAIN, &raw)?;
+        Ok(Raw { before })
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        // Keys typed while the editor read stay for whatever reads next.
+        let _ = set_when(io::stdin().as_raw_fd(), TCSADRAIN, &self.before);
+    }
+}
+
+/// The width of stdout's terminal in columns, if it says.
+pub fn width() -> Option<usize> {
+    let mut size = WinSize {
+        rows: 0,
+        cols: 0,
+        xpixel: 0,
+        ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer.
+    let ok = unsafe {
+        ioctl(
+            io::stdout().as_raw_fd(),
+            TIOCGWINSZ,
+            &mut size as *mut WinSize,
+        )
+    };
+    (ok == 0 && size.cols > 0).then_some(size.cols as usize)
 }
 
 /// Reads one line from stdin: at a terminal, after `prompt` on stderr and

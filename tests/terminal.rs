@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::process::{Command, Stdio};
 
-use common::{fake_server, pattern, Lie, Server, TempDir};
+use common::{fake_server, names, pattern, Lie, Pty, Server, TempDir};
 
 /// Runs the client with `args` on a pseudo-terminal, typing `input`; returns
 /// everything the terminal showed (stdout and stderr together).
@@ -16,8 +16,10 @@ fn in_terminal(args: &[&str], input: &str) -> String {
     for a in args {
         line += &format!(" '{a}'");
     }
+    let state = TempDir::new("state");
     let mut child = Command::new("script")
         .args(["-qfec", &line, "/dev/null"])
+        .env("XDG_STATE_HOME", state.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -190,4 +192,171 @@ fn mget_and_mput_take_wildcards() {
         b"B1.LOG",
         "b1 did not match"
     );
+}
+
+/// The client's command line for a pseudo-terminal, quoted for `sh`.
+fn client_line(port: u16, dir: &std::path::Path, extra: &str) -> String {
+    format!(
+        "{} 127.0.0.1 {port} --dir '{}' {extra}",
+        env!("CARGO_BIN_EXE_client"),
+        dir.display()
+    )
+}
+
+#[test]
+fn the_line_editor_edits_completes_and_remembers_and_leaves_the_terminal_as_it_was() {
+    let (srv, cli, state) = (
+        TempDir::new("srv"),
+        TempDir::new("cli"),
+        TempDir::new("state"),
+    );
+    for name in ["unique-name.txt", "report-a.txt", "report-b.txt"] {
+        fs::write(srv.join(name), name).unwrap();
+    }
+    fs::create_dir(srv.join("reports")).unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let prompt = format!("dialback 127.0.0.1:{}> ", server.port);
+    // The terminal's settings are read before the client starts and after it ends.
+    let stty = |name: &str| format!("stty -a > '{}'", state.join(name).display());
+    let line = format!(
+        "{}; {}; {}",
+        stty("before"),
+        client_line(server.port, cli.path(), ""),
+        stty("after")
+    );
+    let mut term = Pty::spawn(&line, state.path());
+    term.wait_for(&prompt);
+
+    // Up recalls the last line.
+    term.keys("help pwd\r");
+    term.wait_for("show the remote folder");
+    term.wait_for(&prompt);
+    term.keys("\x1b[A");
+    term.wait_for("help pwd");
+    term.keys("\r");
+    term.wait_for("show the remote folder");
+    term.wait_for(&prompt);
+
+    // Ctrl-A goes to the start, and what is typed goes in there; Backspace,
+    // Left, Delete and End fix typos.
+    term.keys("elp pwx\x7fd\x01h\r");
+    term.wait_for("show the remote folder");
+    term.wait_for(&prompt);
+    term.keys("gte\x1b[D\x1b[D\x1b[3~\x1b[Ft unique-name.txt\r");
+    term.wait_for("received unique-name.txt: ");
+    term.wait_for(&prompt);
+
+    // Tab completes one remote name, and a second Tab lists several.
+    fs::remove_file(cli.join("unique-name.txt")).unwrap();
+    term.keys("get uni\t");
+    term.wait_for("get unique-name.txt ");
+    term.keys("\r");
+    term.wait_for("received unique-name.txt: ");
+    term.wait_for(&prompt);
+    term.keys("get rep\t");
+    term.wait_for("get report");
+    term.keys("\t\t");
+    term.wait_for("report-a.txt  report-b.txt  reports/");
+    term.keys("-b\t\r");
+    term.wait_for("received report-b.txt: ");
+    term.wait_for(&prompt);
+    // Command names complete too; Ctrl-C clears a line; Ctrl-D leaves.
+    term.keys("pw\t");
+    term.wait_for("pwd ");
+    term.keys("\x03");
+    term.wait_for("^C");
+    term.wait_for(&prompt);
+    term.keys("\x04");
+    let (status, shown) = term.finish();
+    assert!(status.success(), "{shown:?}");
+    assert_eq!(fs::read(cli.join("report-b.txt")).unwrap(), b"report-b.txt");
+    assert!(
+        !shown.contains("^[[A") && !shown.contains("\\x1b"),
+        "{shown:?}"
+    );
+    let before = fs::read_to_string(state.join("before")).unwrap();
+    assert!(
+        before.contains("icanon") && before.contains(" echo"),
+        "{before}"
+    );
+    assert_eq!(fs::read_to_string(state.join("after")).unwrap(), before);
+
+    // The history is there for the next run, newest last.
+    let history = fs::read_to_string(state.join("dialback/history")).unwrap();
+    assert!(history.ends_with("get report-b.txt\n"), "{history}");
+    let mut term = Pty::spawn(&client_line(server.port, cli.path(), ""), state.path());
+    term.wait_for(&prompt);
+    fs::remove_file(cli.join("report-b.txt")).unwrap();
+    term.keys("\x1b[A\r");
+    term.wait_for("received report-b.txt: ");
+    term.wait_for(&prompt);
+    term.keys("exit\r");
+    let (status, shown) = term.finish();
+    assert!(status.success(), "{shown:?}");
+}
+
+#[test]
+fn ctrl_c_during_a_transfer_aborts_it_and_leaves_no_file_then_twice_at_the_prompt_leaves() {
+    let (cli, state) = (TempDir::new("cli"), TempDir::new("state"));
+    let port = fake_server(Lie::Slow);
+    let prompt = format!("dialback 127.0.0.1:{port}> ");
+    let mut term = Pty::spawn(&client_line(port, cli.path(), "-v"), state.path());
+    term.wait_for(&prompt);
+    term.keys("get slow.bin\r");
+    // The progress line shows once bytes move: the transfer is under way.
+    term.wait_for("slow.bin ");
+    assert!(
+        names(cli.path())
+            .iter()
+            .any(|n| n.starts_with(".dialback-")),
+        "a temporary file while receiving: {:?}",
+        names(cli.path())
+    );
+    term.keys("\x03");
+    term.wait_for("> ABOR");
+    term.wait_for("error: get slow.bin: interrupted");
+    term.wait_for(&prompt);
+    assert_eq!(names(cli.path()), Vec::<String>::new());
+    // The session goes on.
+    term.keys("pwd\r");
+    term.wait_for("< 200 ");
+    term.wait_for(&prompt);
+    term.keys("\x03");
+    term.wait_for("Ctrl-C again");
+    term.keys("\x03");
+    let (status, shown) = term.finish();
+    assert_eq!(status.code(), Some(1), "a command failed: {shown:?}");
+    assert_eq!(names(cli.path()), Vec::<String>::new());
+}
+
+#[test]
+fn sigterm_during_a_scripted_transfer_ends_the_client_with_no_file_left() {
+    let cli = TempDir::new("cli");
+    let port = fake_server(Lie::Slow).to_string();
+    let child = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(["127.0.0.1", &port, "--dir", cli.path().to_str().unwrap()])
+        .args(["-c", "GET slow.bin; GET slow.bin again.bin"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let receiving = common::eventually(std::time::Duration::from_secs(10), || {
+        names(cli.path())
+            .iter()
+            .any(|n| n.starts_with(".dialback-"))
+    });
+    assert!(receiving, "no transfer under way");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains("error: GET slow.bin: interrupted"),
+        "{stderr}"
+    );
+    assert_eq!(names(cli.path()), Vec::<String>::new());
 }

@@ -1,8 +1,9 @@
 //! The `client` binary: parses its arguments, then hands commands from `-c`,
 //! a script on stdin, or a person at a terminal to the library's interpreter.
-//! What is terminal-specific lives here: the prompt and the live progress line
-//! (only at a terminal), asking for a password without echo, and the exit
-//! status: 0 when every command succeeded, 1 when any failed, 2 for usage.
+//! What is terminal-specific is chosen here: the line editor or plain lines,
+//! the prompt and the live progress line (only at a terminal), catching
+//! Ctrl-C and SIGTERM, and the exit status: 0 when every command succeeded, 1
+//! when any failed, 2 for usage, 128 + the signal when one ended the client.
 
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
@@ -10,10 +11,12 @@ use std::process::ExitCode;
 
 use dialback::cli::{self, Flags, Start};
 use dialback::client::console::Console;
-use dialback::client::interp::Interpreter;
+use dialback::client::editor::{self, Editor, History, HISTORY_LINES};
+use dialback::client::interp::{Interpreter, Lines};
 use dialback::client::login::{find_password, parse_url};
 use dialback::client::words::split_script;
 use dialback::client::{Direction, Options};
+use dialback::signals;
 
 const USAGE: &str = "\
 usage: client [HOST PORT | ftp://[USER@]HOST[:PORT][/PATH]] [options]
@@ -137,8 +140,18 @@ fn main() -> ExitCode {
             eprintln!("{arrow} {line}");
         });
     }
-    let mut lines: Box<dyn Iterator<Item = io::Result<String>>> = match &args.script {
+    // Ctrl-C and SIGTERM stop a transfer cleanly (no temporary file left);
+    // at the prompt Ctrl-C is a key; outside both the client just ends.
+    if let Err(e) = signals::install() {
+        eprintln!("client: cannot catch Ctrl-C: {e}");
+    }
+    interp.interactive = prompting;
+    let mut lines: Box<dyn Lines> = match &args.script {
         Some(script) => Box::new(split_script(script).into_iter().map(Ok)),
+        None if prompting && editor::usable() => Box::new(Editor::new(History::load(
+            History::default_path(),
+            HISTORY_LINES,
+        ))),
         // A line at a time, not holding stdin locked: USER may ask for a password.
         None => Box::new(std::iter::from_fn(|| {
             let mut line = String::new();
@@ -159,7 +172,10 @@ fn main() -> ExitCode {
         })),
     };
     let target = args.target.as_ref().map(|(h, p)| (h.as_str(), *p));
-    if interp.run(target, &mut lines, &mut console) {
+    let ok = interp.run(target, &mut *lines, &mut console);
+    if let Some(sig) = interp.signal {
+        ExitCode::from(128 + sig as u8)
+    } else if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -3,9 +3,11 @@
 //! the rest of a batch or a script, and reports everything through `Output`,
 //! so a terminal, a script runner and a test all drive the same code.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use super::editor::Complete;
 use super::login::find_password;
 use super::tree;
 use super::units::{human_bytes, human_duration, human_rate, result_line};
@@ -13,6 +15,7 @@ use super::words::{self, UserCommand};
 use super::{Client, Direction, Observer, Options};
 use crate::fsys::TEMP_PREFIX;
 use crate::glob::glob_match;
+use crate::signals;
 use crate::Error;
 
 /// Where the interpreter's results go.
@@ -38,6 +41,32 @@ pub trait Output {
     }
 }
 
+/// Where command lines come from: a script, plain lines from stdin, or the
+/// line editor at a terminal (`editor::Editor`).
+pub trait Lines {
+    /// The next line, once `prompt` is shown (through `out`, or drawn by the
+    /// source itself); `names` completes words. `None` at the end of input.
+    fn next_line(
+        &mut self,
+        prompt: &str,
+        out: &mut dyn Output,
+        names: &mut dyn Complete,
+    ) -> Option<io::Result<String>>;
+}
+
+/// Plain lines: the prompt goes through `out`.
+impl<I: Iterator<Item = io::Result<String>>> Lines for I {
+    fn next_line(
+        &mut self,
+        prompt: &str,
+        out: &mut dyn Output,
+        _names: &mut dyn Complete,
+    ) -> Option<io::Result<String>> {
+        out.prompt(prompt);
+        self.next()
+    }
+}
+
 /// What running one command leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -60,6 +89,12 @@ pub struct Interpreter {
     host: String,
     /// The remote folder to change to once connected (an `ftp://` URL's path).
     pub start_in: Option<String>,
+    /// A person gives the commands: Ctrl-C stops the command, not the client.
+    pub interactive: bool,
+    /// The signal that ended the run (SIGTERM, or Ctrl-C in a script).
+    pub signal: Option<i32>,
+    /// Remote folders' names for Tab, until a command may have changed them.
+    remote_names: HashMap<String, Vec<String>>,
 }
 
 impl Interpreter {
@@ -74,6 +109,9 @@ impl Interpreter {
             lost: None,
             host: String::new(),
             start_in: None,
+            interactive: false,
+            signal: None,
+            remote_names: HashMap::new(),
         }
     }
 
@@ -83,7 +121,7 @@ impl Interpreter {
     pub fn run(
         &mut self,
         target: Option<(&str, u16)>,
-        lines: &mut dyn Iterator<Item = io::Result<String>>,
+        lines: &mut dyn Lines,
         out: &mut dyn Output,
     ) -> bool {
         let mut ok = true;
@@ -101,8 +139,15 @@ impl Interpreter {
             }
         }
         loop {
-            out.prompt(&self.prompt());
-            let line = match lines.next() {
+            let prompt = self.prompt();
+            let line = lines.next_line(&prompt, out, self);
+            if let Some(sig) = signals::take() {
+                // SIGTERM (or a signal the line editor caught) while waiting for a line.
+                self.signal = Some(sig);
+                ok = false;
+                break;
+            }
+            let line = match line {
                 Some(Ok(line)) => line,
                 Some(Err(e)) => {
                     out.error(&format!("reading commands: {e}"));
@@ -114,7 +159,25 @@ impl Interpreter {
                     break;
                 }
             };
-            match self.execute(&line, out) {
+            let guard = signals::guard();
+            let done = self.execute(&line, out);
+            if !reads_only(&line) {
+                self.remote_names.clear();
+            }
+            if let Some(sig) = signals::take() {
+                // The command has stopped: a transfer was aborted and nothing
+                // partial kept. A person gets the prompt back; a script ends.
+                out.progress_done();
+                out.error(&format!("{}: interrupted", line.trim()));
+                ok = false;
+                if sig == signals::SIGTERM || !self.interactive {
+                    self.signal = Some(sig);
+                    break;
+                }
+                continue;
+            }
+            drop(guard);
+            match done {
                 Ok(Next::Continue) => {}
                 Ok(Next::Exit) => break,
                 Err(e) => {
@@ -426,6 +489,130 @@ impl Interpreter {
         }
         Ok(found)
     }
+}
+
+/// What a word after a verb names, for Tab.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Local,
+    Remote,
+    RemoteFolder,
+    Verb,
+    Nothing,
+}
+
+/// What the `n`th argument (flags not counted) of `verb` names.
+fn argument_kind(verb: &str, n: usize) -> Kind {
+    match (verb, n) {
+        ("PUT" | "MPUT", 0) | ("MPUT", _) | ("GET" | "REGET", 1) => Kind::Local,
+        ("GET" | "REGET" | "MGET" | "LIST" | "DELETE" | "RENAME", _) | ("PUT", 1) => Kind::Remote,
+        ("CD" | "RMDIR" | "MKDIR", 0) => Kind::RemoteFolder,
+        ("HELP", 0) => Kind::Verb,
+        _ => Kind::Nothing,
+    }
+}
+
+/// Whether a line cannot change remote folders (so their names stay cached).
+fn reads_only(line: &str) -> bool {
+    let first = line.split_whitespace().next().unwrap_or("");
+    let verb = words::lookup(first).map(|w| w.verb);
+    matches!(
+        verb,
+        None | Some("GET" | "REGET" | "MGET" | "LIST" | "PWD" | "HELP" | "PASSIVE")
+    )
+}
+
+/// `folder/name` split into the folder to list (`""` for the current one)
+/// and the start of the name.
+fn folder_and_start(prefix: &str) -> (&str, &str) {
+    match prefix.rfind('/') {
+        Some(i) => (&prefix[..=i], &prefix[i + 1..]),
+        None => ("", prefix),
+    }
+}
+
+impl Complete for Interpreter {
+    fn candidates(&mut self, before: &str, prefix: &str) -> Vec<String> {
+        let (start, _) = super::editor::partial_word(before);
+        let head: String = before.chars().take(start).collect();
+        let done = words::split_words(&head).unwrap_or_default();
+        let kind = match done.first() {
+            None => Kind::Verb,
+            Some(verb) => match words::lookup(verb) {
+                Some(w) => {
+                    let args = done[1..].iter().filter(|a| !a.starts_with('-')).count();
+                    argument_kind(w.verb, args)
+                }
+                None => Kind::Nothing,
+            },
+        };
+        let (folder, start) = folder_and_start(prefix);
+        let names = match kind {
+            Kind::Nothing => return Vec::new(),
+            Kind::Verb => {
+                // In the case the person types in.
+                let lower = prefix.chars().any(|c| c.is_ascii_lowercase()) || prefix.is_empty();
+                let all = words::WORDS
+                    .iter()
+                    .flat_map(|w| std::iter::once(&w.verb).chain(w.aliases));
+                let fits = all.filter(|v| v.starts_with(&prefix.to_ascii_uppercase()));
+                let fits = fits.filter(|v| v.chars().all(|c| c.is_ascii_alphabetic()));
+                return fits
+                    .map(|v| {
+                        if lower {
+                            v.to_ascii_lowercase()
+                        } else {
+                            v.to_string()
+                        }
+                    })
+                    .collect();
+            }
+            Kind::Local => local_names(&self.dir.join(folder)),
+            Kind::Remote | Kind::RemoteFolder => match self.remote_names(folder) {
+                Some(names) => names,
+                None => return Vec::new(),
+            },
+        };
+        names
+            .into_iter()
+            .filter(|n| n.starts_with(start) && (kind != Kind::RemoteFolder || n.ends_with('/')))
+            .filter(|n| start.starts_with('.') || !n.starts_with('.'))
+            .map(|n| format!("{folder}{n}"))
+            .collect()
+    }
+}
+
+impl Interpreter {
+    /// The names in a remote folder, folders ending in `/`: asked once, then
+    /// kept until a command may have changed them.
+    fn remote_names(&mut self, folder: &str) -> Option<Vec<String>> {
+        if !self.remote_names.contains_key(folder) {
+            let client = self.client().ok()?;
+            let entries = client.entries(folder).ok()?;
+            let names = entries.into_iter().map(|e| match e {
+                tree::Entry::File(name, _) => name,
+                tree::Entry::Folder(name) => name + "/",
+            });
+            self.remote_names
+                .insert(folder.to_string(), names.collect());
+        }
+        self.remote_names.get(folder).cloned()
+    }
+}
+
+/// The names in a local folder, folders ending in `/`, temporary files left out.
+fn local_names(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let folder = e.path().is_dir();
+            (!name.starts_with(TEMP_PREFIX)).then(|| if folder { name + "/" } else { name })
+        })
+        .collect()
 }
 
 /// Reports one file of a recursive transfer.

@@ -8,6 +8,7 @@
 //! that runs typed commands on a `Client` (`interp`).
 
 pub mod console;
+pub mod editor;
 pub mod interp;
 pub mod login;
 pub mod pipeline;
@@ -17,7 +18,7 @@ pub mod words;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -261,6 +262,28 @@ impl Client {
         }
     }
 
+    /// After a copy: if a signal stopped it (`crate::signals`), sends ABOR
+    /// before the data connection is closed, so that every server, whether or
+    /// not it watches for ABOR during a transfer, answers the transfer (426 or
+    /// 226) and then the ABOR. Returns whether it did.
+    fn stop_if_asked<T, E>(&mut self, copied: &std::result::Result<T, E>) -> Result<bool> {
+        if copied.is_ok() || crate::signals::pending().is_none() {
+            return Ok(false);
+        }
+        self.send(&Command::Abor)?;
+        Ok(true)
+    }
+
+    /// Once the transfer's reply is read: after a stop, reads the ABOR's reply
+    /// and fails with `Error::Stopped`.
+    fn after_stop(&mut self, stopped: bool) -> Result<()> {
+        if !stopped {
+            return Ok(());
+        }
+        self.reply()?;
+        Err(Error::Stopped)
+    }
+
     /// The size of a remote file, `None` if the server does not do SIZE.
     pub fn size(&mut self, remote: &str) -> Result<Option<u64>> {
         let reply = self.command(&Command::Size(remote.to_string()))?;
@@ -433,8 +456,10 @@ impl Client {
         let received = data::receive_file(&mut stream, file, limit, &mut |n| {
             progress(offset + n, size)
         });
+        let stopped = self.stop_if_asked(&received)?;
         data::close_received(stream);
         let done = self.finished();
+        self.after_stop(stopped)?;
         let bytes = received.map_err(|e| interrupted(e, Side::Read))?;
         let done = done?;
         if let Some(total) = size {
@@ -484,11 +509,13 @@ impl Client {
         let sent = data::send_file(&mut file, &mut stream, data::CLIENT_SENDS, &mut |n| {
             progress(n, Some(size))
         });
-        let _ = stream.shutdown(Shutdown::Write);
-        drop(stream);
+        let stopped = self.stop_if_asked(&sent)?;
+        data::end_sending(stream, stopped);
         // The server's reply says why a send broke off (a full disk closes
         // the data connection under our writes), so it speaks first.
-        self.finished()?;
+        let done = self.finished();
+        self.after_stop(stopped)?;
+        done?;
         let bytes = sent.map_err(|e| interrupted(e, Side::Write))?;
         if bytes != size {
             return Err(Error::Protocol(format!(

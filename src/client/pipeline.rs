@@ -24,7 +24,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener};
+use std::net::TcpListener;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
@@ -165,7 +165,11 @@ impl Client {
             // Top up the window, then send it all in one write. Nothing goes
             // after a transfer until it is done.
             let transfer = |o: &Owed| matches!(o, Owed::Job(f) if !matches!(f.job, Job::Ask(..)));
-            while owed.len() < WINDOW && !owed.iter().any(transfer) {
+            // After Ctrl-C nothing new goes out; what is owed is still read.
+            while owed.len() < WINDOW
+                && !owed.iter().any(transfer)
+                && crate::signals::pending().is_none()
+            {
                 let Some((index, job)) = jobs.next() else {
                     break;
                 };
@@ -377,7 +381,6 @@ impl Client {
             ),
             Job::Put { file, .. } => {
                 let sent = data::send_file(file, &mut stream, data::CLIENT_SENDS, progress);
-                let _ = stream.shutdown(Shutdown::Write);
                 (sent, Side::Write)
             }
             Job::List(_) => {
@@ -395,12 +398,17 @@ impl Client {
             }
             Job::Ask(..) => unreachable!("answered above"),
         };
+        let stopped = self.stop_if_asked(&moved)?;
         match side {
             Side::Read => data::close_received(stream),
-            Side::Write => drop(stream),
+            Side::Write => data::end_sending(stream, stopped),
         }
         // The server's final word first: it says why a copy broke off.
-        let done = match self.finished() {
+        let done = self.finished();
+        if let Err(e) = self.after_stop(stopped) {
+            return Ok((Err(e), None));
+        }
+        let done = match done {
             Ok(done) => done,
             Err(e) => return Ok((Err(e), None)),
         };

@@ -269,6 +269,31 @@ impl Client {
         Ok(found)
     }
 
+    /// The entries of one remote folder (`""` for the current one): MLSD
+    /// where the server has it, else LIST.
+    pub fn entries(&mut self, folder: &str) -> Result<Vec<Entry>> {
+        let mlsd = self.has_feature("MLST")?;
+        let path = (!folder.is_empty()).then(|| folder.to_string());
+        let cmd = match mlsd {
+            true => Command::Mlsd(path),
+            false => Command::List(path),
+        };
+        let (mut text, mut failure) = (None, None);
+        self.pipeline([Ok(Job::List(cmd))], &mut |event| match event {
+            Event::Finished(_, Ok(Done::Listed(t))) => text = Some(t),
+            Event::Finished(_, Err(e)) => failure = Some(e),
+            _ => {}
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let text = String::from_utf8_lossy(text.as_deref().unwrap_or_default()).into_owned();
+        Ok(match mlsd {
+            true => parse_mlsd(&text),
+            false => parse_list(&text),
+        })
+    }
+
     /// The remote tree below `top`, read a level at a time (a wide level over
     /// `crew`'s sessions too): MLSD, or LIST and then pipelined MDTMs for the files.
     pub fn remote_tree(&mut self, top: &str, crew: &mut Crew) -> Result<Tree> {

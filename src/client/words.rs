@@ -223,6 +223,15 @@ impl UserCommand {
     }
 }
 
+/// Whether a typed line carries a password (`USER name password`), which
+/// must never be written to the history.
+pub fn holds_secret(line: &str) -> bool {
+    let words =
+        split_words(line).unwrap_or_else(|_| line.split_whitespace().map(str::to_string).collect());
+    let verb = words.first().and_then(|w| lookup(w)).map(|w| w.verb);
+    verb == Some("USER") && words.len() > 2
+}
+
 /// Splits a line into words: spaces separate, `"..."` and `'...'` quote, and a
 /// backslash takes the next character as it is.
 pub fn split_words(line: &str) -> Result<Vec<String>, String> {

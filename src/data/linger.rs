@@ -43,6 +43,22 @@ mod sys {
 /// been read), leaving nothing in TIME_WAIT on either end. If the socket
 /// option cannot be set, it closes the ordinary way.
 pub fn close_received(stream: TcpStream) {
+    reset(stream)
+}
+
+/// Ends the sending side of a data connection: with end of file (a FIN) when
+/// everything was sent, or, when the send was `abandoned`, with a reset, so
+/// the receiver sees a failure and not a short file that looks complete.
+pub fn end_sending(stream: TcpStream, abandoned: bool) {
+    if abandoned {
+        reset(stream)
+    } else {
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// Closes with a reset (SO_LINGER 0).
+fn reset(stream: TcpStream) {
     let linger = sys::Linger {
         l_onoff: 1,
         l_linger: 0,

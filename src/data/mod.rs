@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 mod linger;
 mod zerocopy;
 
-pub use linger::close_received;
+pub use linger::{close_received, end_sending};
 
 use zerocopy::Outcome;
 
@@ -65,7 +65,8 @@ pub fn accept_from(
     }
 }
 
-/// Which side of a copy failed.
+/// Which side of a copy failed. A copy stopped by a signal (`crate::signals`)
+/// fails on its read side with `Interrupted`.
 #[derive(Debug)]
 pub enum CopyError {
     /// Reading the source failed: for a socket, the peer went away or stalled.
@@ -166,6 +167,9 @@ fn copy_in(
     let mut buf = vec![0u8; size];
     let (mut total, mut reported) = (0, 0);
     loop {
+        if crate::signals::pending().is_some() {
+            return Err(CopyError::Read(io::ErrorKind::Interrupted.into()));
+        }
         let n = match input.read(&mut buf) {
             Ok(0) => {
                 if total != reported {

@@ -49,9 +49,14 @@ mod sys {
 /// The most one call moves, between progress reports.
 const CHUNK: usize = 1 << 20;
 
-/// Runs a system call that returns a byte count or -1, retrying on EINTR.
+/// Runs a system call that returns a byte count or -1, retrying on EINTR
+/// unless a signal is waiting to stop the transfer (`crate::signals`), in which
+/// case it fails with `Interrupted`, before the call or instead of retrying.
 fn retry(mut call: impl FnMut() -> isize) -> io::Result<usize> {
     loop {
+        if crate::signals::pending().is_some() {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
         let n = call();
         if n >= 0 {
             return Ok(n as usize);

@@ -492,9 +492,14 @@ pub fn fake_server(lie: Lie) -> u16 {
                     };
                     let bytes = pattern(n, 9);
                     if let Lie::Slow = lie {
-                        for piece in bytes.chunks(10) {
+                        let sent = bytes.chunks(10).all(|piece| {
                             thread::sleep(Duration::from_millis(15));
-                            data.write_all(piece).unwrap();
+                            data.write_all(piece).is_ok()
+                        });
+                        if !sent {
+                            // The client gave up on the transfer (Ctrl-C).
+                            let _ = out.write_all(b"426 transfer aborted\r\n");
+                            continue;
                         }
                     } else {
                         data.write_all(&bytes).unwrap();
@@ -521,4 +526,101 @@ pub fn fake_server(lie: Lie) -> u16 {
         }
     });
     port
+}
+
+/// A program run on a pseudo-terminal (util-linux `script`) with TERM=xterm
+/// and its own state folder (for the client's history): keys are typed into
+/// it and everything it shows is collected.
+pub struct Pty {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    shown: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    reader: Option<thread::JoinHandle<()>>,
+    /// How far `wait_for` has read.
+    seen: usize,
+}
+
+impl Pty {
+    /// Runs the shell command `line` with `state` as XDG_STATE_HOME.
+    pub fn spawn(line: &str, state: &Path) -> Pty {
+        let mut child = Command::new("script")
+            .args(["-qfec", line, "/dev/null"])
+            .env("TERM", "xterm")
+            .env("XDG_STATE_HOME", state)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("util-linux `script` runs a program on a pseudo-terminal");
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut stdout = child.stdout.take().unwrap();
+        let reader = {
+            let shown = std::sync::Arc::clone(&shown);
+            thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                    shown.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            })
+        };
+        let stdin = child.stdin.take();
+        Pty {
+            child,
+            stdin,
+            shown,
+            reader: Some(reader),
+            seen: 0,
+        }
+    }
+
+    /// Everything shown so far.
+    pub fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.shown.lock().unwrap()).into_owned()
+    }
+
+    /// Waits (up to 20 s) until `text` shows after what was waited for
+    /// before; panics with the screen if it does not.
+    pub fn wait_for(&mut self, text: &str) {
+        let mut seen = self.seen;
+        let showed = eventually(Duration::from_secs(20), || {
+            let screen = self.screen();
+            match screen.get(seen..).and_then(|s| s.find(text)) {
+                Some(at) => {
+                    seen += at + text.len();
+                    true
+                }
+                None => false,
+            }
+        });
+        assert!(
+            showed,
+            "no {text:?} after byte {} of {:?}",
+            self.seen,
+            self.screen()
+        );
+        self.seen = seen;
+    }
+
+    /// Types `keys` (raw bytes: `\x1b[A` is the up arrow, `\x03` Ctrl-C).
+    pub fn keys(&mut self, keys: &str) {
+        let stdin = self.stdin.as_mut().expect("still typing");
+        stdin.write_all(keys.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Stops typing and waits (up to 20 s) for the program to end; returns
+    /// its exit status and everything it showed.
+    pub fn finish(mut self) -> (ExitStatus, String) {
+        drop(self.stdin.take());
+        let ended = eventually(Duration::from_secs(20), || {
+            self.child.try_wait().unwrap().is_some()
+        });
+        if !ended {
+            let _ = self.child.kill();
+        }
+        let status = self.child.wait().unwrap();
+        self.reader.take().unwrap().join().unwrap();
+        assert!(ended, "still running: {:?}", self.screen());
+        (status, self.screen())
+    }
 }

@@ -1,0 +1,142 @@
+//! Ctrl-C (SIGINT) and SIGTERM for the client, so that stopping it never
+//! leaves a temporary file or a terminal in raw mode behind. std installs no
+//! handlers; the unsafe code here is the `sigaction(2)` call and the handler,
+//! which only touches atomics and, when nothing needs cleaning up, `_exit(2)`.
+//!
+//! The rule: code that would leave something behind if the process vanished
+//! (a transfer writing a temporary file, the line editor holding the terminal
+//! raw) holds a [`Guard`] and looks at [`pending`] between steps; its blocking
+//! calls return `EINTR` (the handler is installed without `SA_RESTART`), so it
+//! looks at once. A signal that arrives while no guard is held ends the
+//! process at once, as the default action would, with status 128 + signal.
+
+#![allow(unsafe_code)]
+
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+/// The signal numbers (the same on every Linux architecture).
+pub const SIGINT: i32 = 2;
+pub const SIGTERM: i32 = 15;
+
+/// The last signal caught and not yet taken, or 0.
+static PENDING: AtomicI32 = AtomicI32::new(0);
+/// How many guards are held.
+static GUARDS: AtomicUsize = AtomicUsize::new(0);
+
+mod sys {
+    use std::os::raw::{c_int, c_ulong};
+
+    /// `struct sigaction` as glibc and musl lay it out on Linux.
+    #[repr(C)]
+    pub struct SigAction {
+        pub handler: extern "C" fn(c_int),
+        pub mask: [c_ulong; 128 / std::mem::size_of::<c_ulong>()],
+        pub flags: c_int,
+        pub restorer: usize,
+    }
+
+    extern "C" {
+        pub fn sigaction(sig: c_int, new: *const SigAction, old: *mut SigAction) -> c_int;
+        pub fn _exit(status: c_int) -> !;
+    }
+}
+
+extern "C" fn on_signal(sig: c_int) {
+    PENDING.store(sig, Ordering::SeqCst);
+    if GUARDS.load(Ordering::SeqCst) == 0 {
+        // SAFETY: _exit is async-signal-safe; nothing is held that needs undoing.
+        unsafe { sys::_exit(128 + sig) }
+    }
+}
+
+/// Catches SIGINT and SIGTERM for the rest of the process's life.
+pub fn install() -> std::io::Result<()> {
+    for sig in [SIGINT, SIGTERM] {
+        let action = sys::SigAction {
+            handler: on_signal,
+            mask: [0; 128 / std::mem::size_of::<std::os::raw::c_ulong>()],
+            // No SA_RESTART: a blocking read returns EINTR, so its caller looks.
+            flags: 0,
+            restorer: 0,
+        };
+        // SAFETY: `action` is a valid sigaction that lives across the call; the
+        // old action is not asked for.
+        if unsafe { sys::sigaction(sig, &action, std::ptr::null_mut()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The signal caught and not yet taken, if any.
+pub fn pending() -> Option<i32> {
+    match PENDING.load(Ordering::SeqCst) {
+        0 => None,
+        sig => Some(sig),
+    }
+}
+
+/// Takes the pending signal, if any, so that the next one is news.
+pub fn take() -> Option<i32> {
+    match PENDING.swap(0, Ordering::SeqCst) {
+        0 => None,
+        sig => Some(sig),
+    }
+}
+
+/// While held, a signal is recorded for its holder to act on instead of
+/// ending the process.
+pub struct Guard(());
+
+/// Holds off the immediate exit until the guard drops.
+pub fn guard() -> Guard {
+    GUARDS.fetch_add(1, Ordering::SeqCst);
+    Guard(())
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        GUARDS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::unix::thread::JoinHandleExt;
+    use std::time::Duration;
+
+    extern "C" {
+        fn raise(sig: c_int) -> c_int;
+        fn pthread_kill(thread: std::os::unix::thread::RawPthread, sig: c_int) -> c_int;
+    }
+
+    #[test]
+    fn a_guarded_signal_is_recorded_and_interrupts_a_blocking_read() {
+        install().unwrap();
+        let _guard = guard();
+        // SAFETY: raise delivers the signal to this thread, whose handler only records it.
+        assert_eq!(unsafe { raise(SIGINT) }, 0);
+        assert_eq!(pending(), Some(SIGINT));
+        assert_eq!(take(), Some(SIGINT));
+        assert_eq!(take(), None);
+
+        // A read blocked on an empty pipe returns EINTR when the signal lands
+        // (sent until it does, in case the first one came before the read).
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let blocked = std::thread::spawn(move || reader.read(&mut [0u8; 1]).map_err(|e| e.kind()));
+        while !blocked.is_finished() {
+            std::thread::sleep(Duration::from_millis(50));
+            // SAFETY: the thread has not been joined, so its handle is valid.
+            unsafe { pthread_kill(blocked.as_pthread_t(), SIGTERM) };
+        }
+        assert_eq!(
+            blocked.join().unwrap(),
+            Err(std::io::ErrorKind::Interrupted)
+        );
+        assert_eq!(take(), Some(SIGTERM));
+        drop(writer);
+    }
+}
