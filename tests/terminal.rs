@@ -260,6 +260,17 @@ fn the_line_editor_edits_completes_and_remembers_and_leaves_the_terminal_as_it_w
     term.keys("-b\t\r");
     term.wait_for("received report-b.txt: ");
     term.wait_for(&prompt);
+    // Ctrl-R finds an earlier line by what it contains.
+    term.keys("\x12uniq");
+    term.wait_for("(search 'uniq'): get unique-name.txt");
+    term.keys("\r");
+    term.wait_for("received unique-name.txt: ");
+    term.wait_for(&prompt);
+    // Listings end their lines the terminal's way, never with a raw CR.
+    term.keys("list\r");
+    term.wait_for("unique-name.txt\r\n");
+    term.wait_for(&prompt);
+    assert!(!term.screen().contains("\r\r\n"), "{:?}", term.screen());
     // Command names complete too; Ctrl-C clears a line; Ctrl-D leaves.
     term.keys("pw\t");
     term.wait_for("pwd ");
@@ -283,12 +294,14 @@ fn the_line_editor_edits_completes_and_remembers_and_leaves_the_terminal_as_it_w
 
     // The history is there for the next run, newest last.
     let history = fs::read_to_string(state.join("dialback/history")).unwrap();
-    assert!(history.ends_with("get report-b.txt\n"), "{history}");
+    assert!(
+        history.ends_with("get unique-name.txt\nlist\n"),
+        "{history}"
+    );
     let mut term = Pty::spawn(&client_line(server.port, cli.path(), ""), state.path());
     term.wait_for(&prompt);
-    fs::remove_file(cli.join("report-b.txt")).unwrap();
-    term.keys("\x1b[A\r");
-    term.wait_for("received report-b.txt: ");
+    term.keys("\x1b[A\x1b[A\x1b[B\x1b[A\r");
+    term.wait_for("received unique-name.txt: ");
     term.wait_for(&prompt);
     term.keys("exit\r");
     let (status, shown) = term.finish();

@@ -33,8 +33,21 @@ impl Console {
     }
 }
 
+impl Console {
+    /// Takes a drawn progress line off the screen, so a result line can go
+    /// there; the meter goes on and draws again at its next update.
+    fn clear_progress(&mut self) {
+        if let Some(Some(meter)) = &mut self.meter {
+            if meter.take_drawn() {
+                let _ = write!(io::stderr(), "\r\x1b[K");
+            }
+        }
+    }
+}
+
 impl Output for Console {
     fn say(&mut self, line: &str) {
+        self.clear_progress();
         if !self.quiet {
             // A closed stdout (`client ... | head`) is not an error.
             let _ = writeln!(self.stdout, "{line}");
@@ -42,6 +55,7 @@ impl Output for Console {
     }
 
     fn error(&mut self, line: &str) {
+        self.clear_progress();
         eprintln!("error: {}", printable(line));
     }
 
@@ -52,6 +66,7 @@ impl Output for Console {
     fn progress(&mut self, name: &str, done: u64, total: Option<u64>) {
         if let Some(meter) = &mut self.meter {
             let meter = meter.get_or_insert_with(|| Meter::new(name));
+            meter.rename(name);
             if let Some(line) = meter.update(done, total, Instant::now()) {
                 let _ = write!(io::stderr(), "\r\x1b[K{line}");
             }
@@ -59,10 +74,9 @@ impl Output for Console {
     }
 
     fn progress_done(&mut self) {
-        if let Some(Some(meter)) = self.meter.as_mut().map(Option::take) {
-            if meter.shown() {
-                let _ = write!(io::stderr(), "\r\x1b[K");
-            }
+        self.clear_progress();
+        if let Some(meter) = &mut self.meter {
+            *meter = None;
         }
     }
 

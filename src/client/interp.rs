@@ -291,8 +291,12 @@ impl Interpreter {
                 };
                 let dest = self.dir.join(&name);
                 let client = self.client()?;
-                let summary =
-                    client.get_tree(&remote, &dest, delete, &mut |p| tell(out, "received", p))?;
+                let mut tally = Tally::default();
+                let summary = client.get_tree(&remote, &dest, delete, &mut |p| {
+                    tally.tell(out, "received", p)
+                });
+                out.progress_done();
+                let summary = summary?;
                 summarize("received", &name, summary, out)?;
             }
             UserCommand::PutTree {
@@ -306,8 +310,12 @@ impl Interpreter {
                 };
                 let source = self.dir.join(&local);
                 let client = self.client()?;
-                let summary =
-                    client.put_tree(&source, &remote, delete, &mut |p| tell(out, "sent", p))?;
+                let mut tally = Tally::default();
+                let summary = client.put_tree(&source, &remote, delete, &mut |p| {
+                    tally.tell(out, "sent", p)
+                });
+                out.progress_done();
+                let summary = summary?;
                 summarize("sent", &remote, summary, out)?;
             }
             UserCommand::Mget(patterns) => {
@@ -615,15 +623,39 @@ fn local_names(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Reports one file of a recursive transfer.
-fn tell(out: &mut dyn Output, verb: &str, progress: tree::Progress) {
-    match progress {
-        tree::Progress::Moving(path, done, total) => out.progress(path, done, Some(total)),
-        tree::Progress::Moved(path, result) => {
-            out.progress_done();
-            match result {
-                Ok(t) => out.say(&result_line(verb, path, *t)),
-                Err(e) => out.error(&format!("{path}: {e}")),
+/// A recursive transfer's running totals: one progress line for the whole
+/// tree, naming the file that moved last, with the bytes of all of them.
+#[derive(Default)]
+struct Tally {
+    files: usize,
+    bytes: u64,
+    finished: usize,
+    finished_bytes: u64,
+    /// The files on their way (several sessions at once), and their bytes so far.
+    moving: HashMap<String, u64>,
+}
+
+impl Tally {
+    /// Reports one step of a recursive transfer.
+    fn tell(&mut self, out: &mut dyn Output, verb: &str, progress: tree::Progress) {
+        match progress {
+            tree::Progress::Planned(files, bytes) => (self.files, self.bytes) = (files, bytes),
+            tree::Progress::Moving(path, done, _) => {
+                self.moving.insert(path.to_string(), done);
+                let done = self.finished_bytes + self.moving.values().sum::<u64>();
+                let name = format!("{path} ({} of {} files)", self.finished + 1, self.files);
+                out.progress(&name, done, Some(self.bytes));
+            }
+            tree::Progress::Moved(path, result) => {
+                self.moving.remove(path);
+                self.finished += 1;
+                match result {
+                    Ok(t) => {
+                        self.finished_bytes += t.bytes;
+                        out.say(&result_line(verb, path, *t))
+                    }
+                    Err(e) => out.error(&format!("{path}: {e}")),
+                }
             }
         }
     }
@@ -762,6 +794,63 @@ mod tests {
 
     fn lines(script: &str) -> impl Iterator<Item = io::Result<String>> {
         words::split_script(script).into_iter().map(Ok)
+    }
+
+    #[test]
+    fn a_tree_shows_one_progress_line_with_the_current_file_and_the_totals() {
+        #[derive(Default)]
+        struct Seen {
+            progress: Vec<(String, u64, Option<u64>)>,
+            said: Vec<String>,
+        }
+        impl Output for Seen {
+            fn say(&mut self, line: &str) {
+                self.said.push(line.to_string());
+            }
+            fn error(&mut self, line: &str) {
+                self.said.push(format!("error: {line}"));
+            }
+            fn text(&mut self) -> &mut dyn Write {
+                unreachable!()
+            }
+            fn progress(&mut self, name: &str, done: u64, total: Option<u64>) {
+                self.progress.push((name.to_string(), done, total));
+            }
+        }
+        let (mut seen, mut tally) = (Seen::default(), Tally::default());
+        let done = Ok(crate::client::Transfer {
+            bytes: 100,
+            elapsed: std::time::Duration::from_millis(5),
+        });
+        let failed = Err(Error::Usage("no".into()));
+        let steps = [
+            tree::Progress::Planned(3, 350),
+            tree::Progress::Moving("a", 50, 100),
+            tree::Progress::Moving("b", 100, 200),
+            tree::Progress::Moved("a", &done),
+            tree::Progress::Moving("b", 150, 200),
+            tree::Progress::Moved("b", &failed),
+            tree::Progress::Moving("c", 10, 50),
+        ];
+        for step in steps {
+            tally.tell(&mut seen, "received", step);
+        }
+        let line = |n: &str, d, t| (n.to_string(), d, Some(t));
+        assert_eq!(
+            seen.progress,
+            [
+                line("a (1 of 3 files)", 50, 350),
+                line("b (1 of 3 files)", 150, 350),
+                line("b (2 of 3 files)", 250, 350),
+                line("c (3 of 3 files)", 110, 350),
+            ]
+        );
+        assert!(
+            seen.said[0].starts_with("received a: 100 B"),
+            "{:?}",
+            seen.said
+        );
+        assert_eq!(seen.said[1], "error: b: no");
     }
 
     #[test]

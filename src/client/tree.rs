@@ -236,6 +236,8 @@ pub struct Summary {
 
 /// What a recursive transfer tells its caller as it goes.
 pub enum Progress<'a> {
+    /// This many files with this many bytes between them are to be copied.
+    Planned(usize, u64),
     /// `path` has moved `bytes` of `total`.
     Moving(&'a str, u64, u64),
     /// `path` is done (or failed).
@@ -398,6 +400,8 @@ impl Client {
             let size = source.files[path].size;
             Ok(Job::Get { remote, sink, size })
         };
+        let bytes = plan.copy.iter().map(|p| source.files[p].size).sum();
+        progress(Progress::Planned(plan.copy.len(), bytes));
         self.spread(
             &mut crew,
             plan.copy.len(),
@@ -490,6 +494,8 @@ impl Client {
                 time,
             })
         };
+        let bytes = plan.copy.iter().map(|p| source.files[p].size).sum();
+        progress(Progress::Planned(plan.copy.len(), bytes));
         self.spread(
             &mut crew,
             plan.copy.len(),

@@ -80,6 +80,8 @@ pub struct Meter {
     name: String,
     started: Instant,
     drawn: Option<Instant>,
+    /// The last line drawn is still on the screen.
+    on_screen: bool,
 }
 
 impl Meter {
@@ -88,6 +90,7 @@ impl Meter {
             name: name.to_string(),
             started: Instant::now(),
             drawn: None,
+            on_screen: false,
         }
     }
 
@@ -101,12 +104,23 @@ impl Meter {
             return None;
         }
         self.drawn = Some(now);
+        self.on_screen = true;
         Some(progress_line(&self.name, done, total, elapsed))
     }
 
-    /// Whether a line was drawn (and so must be cleared).
-    pub fn shown(&self) -> bool {
-        self.drawn.is_some()
+    /// Names what moves now (a recursive transfer moves from file to file).
+    pub fn rename(&mut self, name: &str) {
+        if self.name != name {
+            self.name = name.to_string();
+        }
+    }
+
+    /// Whether a line is on the screen; it is not, once asked (the caller
+    /// clears it). The next update may draw at once.
+    pub fn take_drawn(&mut self) -> bool {
+        let on_screen = self.on_screen;
+        self.on_screen = false;
+        on_screen
     }
 }
 
@@ -143,10 +157,13 @@ mod tests {
         let t0 = m.started;
         let at = |ms| t0 + Duration::from_millis(ms);
         assert_eq!(m.update(1, None, at(400)), None);
-        assert!(!m.shown());
+        assert!(!m.take_drawn());
         assert!(m.update(1, None, at(500)).is_some());
         assert_eq!(m.update(2, None, at(550)), None);
         assert!(m.update(3, None, at(600)).is_some());
-        assert!(m.shown());
+        m.rename("g");
+        assert!(m.update(4, None, at(700)).unwrap().starts_with("g 4 B"));
+        assert!(m.take_drawn());
+        assert!(!m.take_drawn(), "cleared once");
     }
 }
