@@ -471,6 +471,8 @@ impl Interpreter {
         for name in names {
             match one(self, name, out) {
                 Ok(line) => out.say(&line),
+                // Ctrl-C stops the whole batch, not one file of it.
+                Err(Error::Stopped) => return Err(Error::Stopped),
                 Err(e) => {
                     failed += 1;
                     if self.client().is_ok_and(|c| c.is_broken()) {

@@ -86,6 +86,8 @@ pub struct Client {
     observer: Option<Observer>,
     /// What FEAT said, once asked.
     features: Option<Vec<String>>,
+    /// How files are sent to this server (`data::client_sending`).
+    sending: data::Sending,
 }
 
 /// A data connection being set up.
@@ -155,6 +157,7 @@ impl Client {
             broken: false,
             observer,
             features: None,
+            sending: data::client_sending(""),
         };
         client.greet()?;
         Ok(client)
@@ -173,6 +176,7 @@ impl Client {
         if greeting.code != 220 {
             return Err(Error::Remote(greeting));
         }
+        self.sending = data::client_sending(&greeting.text());
         Ok(())
     }
 
@@ -506,7 +510,7 @@ impl Client {
             return Err(Error::Remote(allo));
         }
         let mut stream = self.start(&Command::Stor(remote.to_string()), channel)?;
-        let sent = data::send_file(&mut file, &mut stream, data::CLIENT_SENDS, &mut |n| {
+        let sent = data::send_file(&mut file, &mut stream, self.sending, &mut |n| {
             progress(n, Some(size))
         });
         let stopped = self.stop_if_asked(&sent)?;

@@ -380,7 +380,7 @@ impl Client {
                 Side::Read,
             ),
             Job::Put { file, .. } => {
-                let sent = data::send_file(file, &mut stream, data::CLIENT_SENDS, progress);
+                let sent = data::send_file(file, &mut stream, self.sending, progress);
                 (sent, Side::Write)
             }
             Job::List(_) => {

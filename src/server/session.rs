@@ -251,10 +251,14 @@ impl<L> Session<L> {
     }
 }
 
-/// The greeting sent when the connection opens.
+/// The greeting sent when the connection opens. Our client knows its own
+/// server by it (and sends with sendfile, `data::client_sending`).
 pub fn greeting() -> Reply {
-    Reply::new(220, "dialback ready.")
+    Reply::new(220, &format!("{GREETING} ready."))
 }
+
+/// How the greeting starts.
+pub const GREETING: &str = "dialback";
 
 /// A step that only replies.
 pub(super) fn reply<L>(code: u16, text: &str) -> Step<L> {
