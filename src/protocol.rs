@@ -155,15 +155,17 @@ pub enum Command {
     SiteChmod(u32, String),
     /// `SITE HELP`.
     SiteHelp,
+    /// `CLNT name`: the client says what program it is (Serv-U's extension).
+    Clnt(String),
 }
 
 impl Command {
     /// The commands the server implements, for HELP.
     pub const VERBS: &'static [&'static str] = &[
-        "ABOR", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST",
-        "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV",
-        "PORT", "PWD", "QUIT", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT",
-        "STOR", "STRU", "SYST", "TYPE", "USER",
+        "ABOR", "ALLO", "APPE", "CDUP", "CLNT", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP",
+        "LIST", "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS",
+        "PASV", "PORT", "PWD", "QUIT", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE",
+        "STAT", "STOR", "STRU", "SYST", "TYPE", "USER",
     ];
 }
 
@@ -175,6 +177,7 @@ pub(crate) const EXAMPLES: &[&str] = &[
     "ALLO 10",
     "APPE a",
     "CDUP",
+    "CLNT dialback 0.1.0",
     "CWD a",
     "DELE a",
     "EPRT |1|127.0.0.1|5000|",
@@ -262,6 +265,7 @@ impl FromStr for Command {
             "CWD" | "XCWD" => Command::Cwd(needs("a pathname")?),
             "CDUP" | "XCUP" => none(Command::Cdup)?,
             "NOOP" => none(Command::Noop)?,
+            "CLNT" => Command::Clnt(needs("a client name")?),
             "SIZE" => Command::Size(needs("a pathname")?),
             "MDTM" => Command::Mdtm(needs("a pathname")?),
             "PORT" => Command::Port(
@@ -452,6 +456,7 @@ impl fmt::Display for Command {
             Command::Cwd(s) => write!(f, "CWD {s}"),
             Command::Cdup => f.write_str("CDUP"),
             Command::Noop => f.write_str("NOOP"),
+            Command::Clnt(s) => write!(f, "CLNT {s}"),
             Command::Size(s) => write!(f, "SIZE {s}"),
             Command::Mdtm(s) => write!(f, "MDTM {s}"),
             Command::Port(SocketAddr::V4(a)) => write!(f, "PORT {}", format_port(*a)),

@@ -180,7 +180,7 @@ impl Client {
         Ok(())
     }
 
-    /// Logs in as `user` (USER, PASS, then TYPE I). On a session already
+    /// Logs in as `user` (USER, PASS, then TYPE I; then CLNT to our own server). On a session already
     /// logged in, the server logs the last user out first, whatever the outcome.
     pub fn log_in(&mut self, user: &str, password: &str) -> Result<()> {
         self.options.user = user.to_string();
@@ -190,6 +190,10 @@ impl Client {
             self.expect(&Command::Pass(password.to_string()), &[230, 202])?;
         }
         self.expect(&Command::Type('I'), &[200])?;
+        if self.sending == data::Sending::ZeroCopy {
+            // Our own server: it then sends with sendfile (`data::server_sending`).
+            self.expect(&Command::Clnt(data::CLIENT_NAME.into()), &[200])?;
+        }
         Ok(())
     }
 

@@ -88,29 +88,25 @@ pub enum Sending {
 // loopback into tmpfs, 2 cores, 9-15 interleaved runs each, Nov 2026). Who
 // receives decides what is fastest: a receiver that splices (our client and
 // server) takes sendfile's pages with one copy, while one that reads into a
-// buffer (vsftpd, curl, every other client) copies sendfile's pages out more
-// slowly than bytes that were just sent from a small buffer.
+// buffer (vsftpd, curl, every other program) copies sendfile's pages out more
+// slowly than bytes that were just sent from a small buffer. So each side
+// sends with sendfile to its own kind, which it knows (our server by its
+// greeting, our client by its CLNT), and in chunks to anyone else.
 //
-// The server sends with sendfile: into our client 0.102-0.106 s against 0.103
-// (8 KiB chunks), 0.112 (16 KiB), 0.116-0.121 (64 KiB), 0.117 (1 MiB); that
-// keeps the pair at 0.45x vsftpd+curl where chunks give 0.49-0.51x. Into curl
-// (to /dev/null) 64 KiB chunks would win, 0.072-0.081 s against 0.099-0.105,
-// but the server cannot tell its clients apart, and sendfile matches vsftpd
-// there (which sends the same way, 0.112).
+// The server to our client: sendfile 0.102-0.106 s, chunks 0.103 (8 KiB),
+// 0.112 (16 KiB), 0.116-0.121 (64 KiB), 0.117 (1 MiB); the pair is 0.45x
+// vsftpd+curl with sendfile, 0.49-0.51x in chunks. To curl (to /dev/null):
+// 64 KiB chunks 0.072-0.081 s, 16 KiB 0.087, 8 KiB 0.107, sendfile
+// 0.099-0.105, vsftpd 0.112 (which uses sendfile): with sendfile for everyone
+// the full run read a tie with vsftpd, 1.00x.
 //
-// The client can tell (`client_sending`): to our server it sends with sendfile
-// (0.105 s, against 0.109-0.120 in chunks of 4 KiB to 1 MiB; at 1 GiB 4 KiB
-// chunks left the PUT pair at 0.77x vsftpd+curl), to any other server in 4 KiB
-// chunks: into vsftpd 0.122 s against 0.136-0.146 (8 KiB), 0.151 (16 KiB),
-// 0.158-0.161 (64 KiB), 0.168 (1 MiB) and 0.211-0.218 with sendfile (curl -T:
-// 0.185-0.19 s), so 0.66x curl instead of 1.1x.
+// The client to our server: sendfile 0.105 s, chunks 0.109-0.120 (4 KiB to
+// 1 MiB; at 1 GiB 4 KiB chunks left the PUT pair at 0.77x vsftpd+curl). To
+// vsftpd: 4 KiB chunks 0.122 s, 8 KiB 0.136-0.146, 16 KiB 0.151, 64 KiB
+// 0.158-0.161, 1 MiB 0.168, sendfile 0.211-0.218 (curl -T: 0.185-0.19 s), so
+// 0.66x curl instead of 1.1x.
 
-/// How the server sends a file (RETR).
-pub const SERVER_SENDS: Sending = Sending::ZeroCopy;
-
-/// How the client sends files to a server that greeted it with `greeting`:
-/// zero-copy to our own server, whose receiver splices, and in small chunks
-/// to any other (see above).
+/// How the client sends files to a server that greeted it with `greeting`.
 pub fn client_sending(greeting: &str) -> Sending {
     if greeting.starts_with(crate::server::GREETING) {
         Sending::ZeroCopy
@@ -118,6 +114,18 @@ pub fn client_sending(greeting: &str) -> Sending {
         Sending::Chunks(4096)
     }
 }
+
+/// How the server sends files to a client that named itself with CLNT
+/// (`None` before it has, or if it never does).
+pub fn server_sending(client: Option<&str>) -> Sending {
+    match client {
+        Some(name) if name.starts_with(crate::server::GREETING) => Sending::ZeroCopy,
+        _ => Sending::Chunks(64 << 10),
+    }
+}
+
+/// What our client calls itself in CLNT.
+pub const CLIENT_NAME: &str = concat!("dialback ", env!("CARGO_PKG_VERSION"));
 
 /// Sends `file` from its current position to its end, the way `how` says
 /// (through chunks where the kernel cannot do zero-copy).
@@ -232,10 +240,13 @@ mod tests {
     }
 
     #[test]
-    fn the_client_sends_zero_copy_to_our_server_only() {
+    fn each_side_sends_zero_copy_to_its_own_kind_only() {
         assert_eq!(client_sending("dialback ready."), Sending::ZeroCopy);
         assert_eq!(client_sending("(vsFTPd 3.0.3)"), Sending::Chunks(4096));
         assert_eq!(client_sending(""), Sending::Chunks(4096));
+        assert_eq!(server_sending(Some(CLIENT_NAME)), Sending::ZeroCopy);
+        assert_eq!(server_sending(Some("FileZilla 3")), Sending::Chunks(65536));
+        assert_eq!(server_sending(None), Sending::Chunks(65536));
     }
 
     #[test]

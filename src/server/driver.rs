@@ -188,9 +188,7 @@ impl Driver {
         self.flush()?;
         let started = Instant::now();
         let moved = match &mut job {
-            Job::Send { file, .. } => {
-                data::send_file(file, &mut stream, data::SERVER_SENDS, &mut |_| {})
-            }
+            Job::Send { file, how, .. } => data::send_file(file, &mut stream, *how, &mut |_| {}),
             Job::Receive(upload) => {
                 data::receive_file(&mut stream, upload.file(), u64::MAX, &mut |_| {})
             }

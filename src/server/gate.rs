@@ -157,6 +157,7 @@ pub fn need(cmd: &Command) -> Need {
             Need::Nothing
         }
         C::Opts(_) => Need::Nothing,
+        C::Clnt(_) => Need::Login,
         C::Type(_) | C::Mode(_) | C::Stru(_) | C::Pwd | C::Cwd(_) | C::Cdup => Need::Login,
         C::Port(_) | C::Eprt(_) | C::Pasv | C::Epsv(_) | C::Rest(_) | C::Allo(_) | C::Abor => {
             Need::Login

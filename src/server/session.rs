@@ -18,6 +18,7 @@ use super::listings::Format;
 use super::log::{quote, Budget};
 use super::transfers::Upload;
 use super::Config;
+use crate::data::{self, Sending};
 use crate::fsys::{self, Listing, Refusal, Root, VPath};
 use crate::protocol::{Command, Reply};
 
@@ -61,8 +62,13 @@ pub enum Advertise {
 /// The work on a data connection.
 #[derive(Debug)]
 pub enum Job {
-    /// Send `file` from its position: `left` bytes.
-    Send { file: File, name: String, left: u64 },
+    /// Send `file` from its position, `left` bytes, the way `how` says.
+    Send {
+        file: File,
+        name: String,
+        left: u64,
+        how: Sending,
+    },
     /// Receive into an upload's file.
     Receive(Upload),
     /// Send a listing; NLST's names with `prefix` in front.
@@ -106,6 +112,8 @@ pub struct Session<L> {
     pub(super) rename_from: Option<VPath>,
     /// What this session may still write to the log this second.
     budget: Budget,
+    /// How files go to this client (`data::server_sending`, from CLNT).
+    pub(super) sending: Sending,
 }
 
 impl<L> Session<L> {
@@ -124,6 +132,7 @@ impl<L> Session<L> {
             rename_from: None,
             epsv_only: false,
             budget: Budget::new(),
+            sending: data::server_sending(None),
         }
     }
 
@@ -168,6 +177,10 @@ impl<L> Session<L> {
             Command::Opts(opt) => Step::Reply(self.opts(&opt)),
             Command::Help(_) => Step::Reply(self.help()),
             Command::Noop => reply(200, "OK."),
+            Command::Clnt(name) => {
+                self.sending = data::server_sending(Some(&name));
+                reply(200, "Noted.")
+            }
             Command::Type(t) => reply(200, &format!("Type set to {t}; bytes are sent unchanged.")),
             Command::Mode(_) => reply(200, "Mode set to S."),
             Command::Stru(_) => reply(200, "Structure set to F."),
