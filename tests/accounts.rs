@@ -9,7 +9,7 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -335,48 +335,16 @@ fn a_changed_users_file_takes_effect_on_the_next_login() {
     );
 }
 
-/// Runs `line` under a pseudo-terminal (util-linux `script`), typing each
-/// answer once its prompt has shown; returns all the terminal showed.
+/// Runs `line` under a pseudo-terminal, typing each answer once its prompt
+/// has shown; returns all the terminal showed.
 fn at_terminal(line: &str, answers: &[(&str, &str)]) -> String {
-    let mut child = Command::new("script")
-        .args(["-qfec", line, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("util-linux `script` runs a program on a pseudo-terminal");
-    let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = {
-        let shown = std::sync::Arc::clone(&shown);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = stdout.read(&mut buf) {
-                shown.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        })
-    };
-    let mut stdin = child.stdin.take().unwrap();
-    let mut seen = 0;
+    let state = TempDir::new("acct-tty-state");
+    let mut term = common::Pty::spawn(line, state.path());
     for (prompt, answer) in answers {
-        let showed = common::eventually(Duration::from_secs(20), || {
-            let text = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
-            match text[seen..].find(prompt) {
-                Some(at) => {
-                    seen += at + prompt.len();
-                    true
-                }
-                None => false,
-            }
-        });
-        let text = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
-        assert!(showed, "no {prompt:?} in {text:?}");
-        stdin.write_all(format!("{answer}\n").as_bytes()).unwrap();
+        term.wait_for(prompt);
+        term.keys(&format!("{answer}\n"));
     }
-    child.wait().unwrap();
-    reader.join().unwrap();
-    let text = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
-    text
+    term.finish().1
 }
 
 #[test]
