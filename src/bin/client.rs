@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use dialback::cli::{self, Flags, Start};
-use dialback::client::console::Console;
+use dialback::client::console::{self, Console};
 use dialback::client::editor::{self, Editor, History, HISTORY_LINES};
 use dialback::client::interp::{Interpreter, Lines};
 use dialback::client::login::{find_password, parse_url};
@@ -153,23 +153,7 @@ fn main() -> ExitCode {
             HISTORY_LINES,
         ))),
         // A line at a time, not holding stdin locked: USER may ask for a password.
-        None => Box::new(std::iter::from_fn(|| {
-            let mut line = String::new();
-            match io::stdin().read_line(&mut line) {
-                Ok(0) => None,
-                Ok(_) => {
-                    // As `BufRead::lines` does: one "\n" or "\r\n" off.
-                    if line.ends_with('\n') {
-                        line.pop();
-                        if line.ends_with('\r') {
-                            line.pop();
-                        }
-                    }
-                    Some(Ok(line))
-                }
-                Err(e) => Some(Err(e)),
-            }
-        })),
+        None => Box::new(std::iter::from_fn(console::read_line)),
     };
     let target = args.target.as_ref().map(|(h, p)| (h.as_str(), *p));
     let ok = interp.run(target, &mut *lines, &mut console);

@@ -101,6 +101,26 @@ impl Output for Console {
     }
 }
 
+/// The next line of stdin, with one `\n` or `\r\n` off as `BufRead::lines`
+/// takes it; `None` at the end. Stdin is not held locked between lines, so a
+/// command (USER) can read a password from it.
+pub fn read_line() -> Option<io::Result<String>> {
+    let mut line = String::new();
+    match io::stdin().read_line(&mut line) {
+        Ok(0) => None,
+        Ok(_) => {
+            if line.ends_with('\n') {
+                line.pop();
+                if line.ends_with('\r') {
+                    line.pop();
+                }
+            }
+            Some(Ok(line))
+        }
+        Err(e) => Some(Err(e)),
+    }
+}
+
 /// A writer that shows control characters as escapes (`\x1b`, `\u{009b}`)
 /// instead of passing them to a terminal, and turns CR LF into LF.
 pub struct Printable<W> {

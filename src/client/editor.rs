@@ -389,10 +389,10 @@ fn save(path: &std::path::Path, lines: &[String]) -> io::Result<()> {
 
 /// What can complete the word before the cursor.
 pub trait Complete {
-    /// The whole words that could stand where the last (unfinished) word of
-    /// `before` is, given as typed so far in `prefix` (unquoted); folders end
-    /// in `/`.
-    fn candidates(&mut self, before: &str, prefix: &str) -> Vec<String>;
+    /// The whole words that could follow `head` (the line up to the word
+    /// being typed), starting with `prefix` (that word so far, unquoted);
+    /// folders end in `/`.
+    fn candidates(&mut self, head: &str, prefix: &str) -> Vec<String>;
 }
 
 /// Where the word the cursor ends starts (a character index), and its text
@@ -465,7 +465,8 @@ pub fn common_start(words: &[String]) -> String {
 pub fn complete(line: &mut Line, names: &mut dyn Complete, again: bool) -> Option<Vec<String>> {
     let before = line.before();
     let (start, prefix) = partial_word(&before);
-    let mut found = names.candidates(&before, &prefix);
+    let head: String = before.chars().take(start).collect();
+    let mut found = names.candidates(&head, &prefix);
     found.sort();
     found.dedup();
     match found.len() {
@@ -684,16 +685,11 @@ impl Lines for Editor {
         // the plain way, since raw mode would see the end of input as a NUL.
         if tty::input_waiting() {
             out.prompt(prompt);
-            let mut line = String::new();
-            return match io::stdin().read_line(&mut line) {
-                Ok(0) => None,
-                Ok(_) => {
-                    let line = line.trim_end_matches(['\r', '\n']).to_string();
-                    self.history.add(&line);
-                    Some(Ok(line))
-                }
-                Err(e) => Some(Err(e)),
-            };
+            let line = super::console::read_line();
+            if let Some(Ok(line)) = &line {
+                self.history.add(line);
+            }
+            return line;
         }
         // A signal while the terminal is raw is acted on here, after it is put back.
         let _guard = signals::guard();
@@ -827,7 +823,7 @@ mod tests {
     struct Names(Vec<&'static str>);
 
     impl Complete for Names {
-        fn candidates(&mut self, _before: &str, prefix: &str) -> Vec<String> {
+        fn candidates(&mut self, _head: &str, prefix: &str) -> Vec<String> {
             let fits = self.0.iter().filter(|n| n.starts_with(prefix));
             fits.map(|n| n.to_string()).collect()
         }

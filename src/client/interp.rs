@@ -295,8 +295,6 @@ impl Interpreter {
                 let summary = client.get_tree(&remote, &dest, delete, &mut |p| {
                     tally.tell(out, "received", p)
                 });
-                out.progress_done();
-                let summary = summary?;
                 summarize("received", &name, summary, out)?;
             }
             UserCommand::PutTree {
@@ -314,8 +312,6 @@ impl Interpreter {
                 let summary = client.put_tree(&source, &remote, delete, &mut |p| {
                     tally.tell(out, "sent", p)
                 });
-                out.progress_done();
-                let summary = summary?;
                 summarize("sent", &remote, summary, out)?;
             }
             UserCommand::Mget(patterns) => {
@@ -542,10 +538,8 @@ fn folder_and_start(prefix: &str) -> (&str, &str) {
 }
 
 impl Complete for Interpreter {
-    fn candidates(&mut self, before: &str, prefix: &str) -> Vec<String> {
-        let (start, _) = super::editor::partial_word(before);
-        let head: String = before.chars().take(start).collect();
-        let done = words::split_words(&head).unwrap_or_default();
+    fn candidates(&mut self, head: &str, prefix: &str) -> Vec<String> {
+        let done = words::split_words(head).unwrap_or_default();
         let kind = match done.first() {
             None => Kind::Verb,
             Some(verb) => match words::lookup(verb) {
@@ -642,7 +636,7 @@ impl Tally {
     fn tell(&mut self, out: &mut dyn Output, verb: &str, progress: tree::Progress) {
         match progress {
             tree::Progress::Planned(files, bytes) => (self.files, self.bytes) = (files, bytes),
-            tree::Progress::Moving(path, done, _) => {
+            tree::Progress::Moving(path, done) => {
                 self.moving.insert(path.to_string(), done);
                 let done = self.finished_bytes + self.moving.values().sum::<u64>();
                 let name = format!("{path} ({} of {} files)", self.finished + 1, self.files);
@@ -665,7 +659,15 @@ impl Tally {
 
 /// The summary line of a recursive transfer, `received photos: 20 files, 1.2 MiB
 /// in 0.21 s (5.7 MiB/s); 3 unchanged, 1 deleted`; an error if anything failed.
-fn summarize(verb: &str, name: &str, s: tree::Summary, out: &mut dyn Output) -> Result<(), Error> {
+fn summarize(
+    verb: &str,
+    name: &str,
+    s: Result<tree::Summary, Error>,
+    out: &mut dyn Output,
+) -> Result<(), Error> {
+    // The tree's progress line ends first, whatever the outcome.
+    out.progress_done();
+    let s = s?;
     let mut line = format!(
         "{verb} {name}: {} file{}, {} in {} ({}); {} unchanged",
         s.files,
@@ -827,12 +829,12 @@ mod tests {
         let failed = Err(Error::Usage("no".into()));
         let steps = [
             tree::Progress::Planned(3, 350),
-            tree::Progress::Moving("a", 50, 100),
-            tree::Progress::Moving("b", 100, 200),
+            tree::Progress::Moving("a", 50),
+            tree::Progress::Moving("b", 100),
             tree::Progress::Moved("a", &done),
-            tree::Progress::Moving("b", 150, 200),
+            tree::Progress::Moving("b", 150),
             tree::Progress::Moved("b", &failed),
-            tree::Progress::Moving("c", 10, 50),
+            tree::Progress::Moving("c", 10),
         ];
         for step in steps {
             tally.tell(&mut seen, "received", step);

@@ -238,8 +238,8 @@ pub struct Summary {
 pub enum Progress<'a> {
     /// This many files with this many bytes between them are to be copied.
     Planned(usize, u64),
-    /// `path` has moved `bytes` of `total`.
-    Moving(&'a str, u64, u64),
+    /// `path` has moved this many bytes so far.
+    Moving(&'a str, u64),
     /// `path` is done (or failed).
     Moved(&'a str, &'a Result<Transfer>),
 }
@@ -407,10 +407,7 @@ impl Client {
             plan.copy.len(),
             &make,
             &mut |event| match event {
-                Event::Progress(i, n) => {
-                    let path = &plan.copy[i];
-                    progress(Progress::Moving(path, n, source.files[path].size));
-                }
+                Event::Progress(i, n) => progress(Progress::Moving(&plan.copy[i], n)),
                 Event::Finished(i, result) => {
                     let path = &plan.copy[i];
                     let result = result.and_then(|done| match done {
@@ -501,10 +498,7 @@ impl Client {
             plan.copy.len(),
             &make,
             &mut |event| match event {
-                Event::Progress(i, n) => {
-                    let path = &plan.copy[i];
-                    progress(Progress::Moving(path, n, source.files[path].size));
-                }
+                Event::Progress(i, n) => progress(Progress::Moving(&plan.copy[i], n)),
                 Event::Finished(i, result) => {
                     let result = result.map(|done| match done {
                         Done::Sent(t) => t,
