@@ -311,7 +311,7 @@ fn the_line_editor_edits_completes_and_remembers_and_leaves_the_terminal_as_it_w
 #[test]
 fn ctrl_c_during_a_transfer_aborts_it_and_leaves_no_file_then_twice_at_the_prompt_leaves() {
     let (cli, state) = (TempDir::new("cli"), TempDir::new("state"));
-    let port = fake_server(Lie::Slow);
+    let port = fake_server(Lie::Trickle);
     let prompt = format!("dialback 127.0.0.1:{port}> ");
     let mut term = Pty::spawn(&client_line(port, cli.path(), "-v"), state.path());
     term.wait_for(&prompt);
@@ -345,7 +345,7 @@ fn ctrl_c_during_a_transfer_aborts_it_and_leaves_no_file_then_twice_at_the_promp
 #[test]
 fn sigterm_during_a_scripted_transfer_ends_the_client_with_no_file_left() {
     let cli = TempDir::new("cli");
-    let port = fake_server(Lie::Slow).to_string();
+    let port = fake_server(Lie::Trickle).to_string();
     let child = Command::new(env!("CARGO_BIN_EXE_client"))
         .args(["127.0.0.1", &port, "--dir", cli.path().to_str().unwrap()])
         .args(["-c", "GET slow.bin; GET slow.bin again.bin"])

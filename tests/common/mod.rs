@@ -395,6 +395,9 @@ pub enum Lie {
     OldSchool,
     /// Tells the truth, slowly: 1000 bytes in a hundred pieces over about 1.5 s.
     Slow,
+    /// Tells the truth, very slowly: 1000 bytes in a hundred pieces over about
+    /// 20 s, so that a test can interrupt the transfer however busy the machine.
+    Trickle,
     /// Greets with a line that is not an FTP reply.
     Garbage,
     /// Greets with a multi-line reply that never ends.
@@ -487,13 +490,17 @@ pub fn fake_server(lie: Lie) -> u16 {
                     }
                     let n = match lie {
                         Lie::TooLong => 2000,
-                        Lie::OldSchool | Lie::Slow => 1000,
+                        Lie::OldSchool | Lie::Slow | Lie::Trickle => 1000,
                         _ => 500,
                     };
                     let bytes = pattern(n, 9);
-                    if let Lie::Slow = lie {
+                    if let Lie::Slow | Lie::Trickle = lie {
+                        let pause = match lie {
+                            Lie::Slow => Duration::from_millis(15),
+                            _ => Duration::from_millis(200),
+                        };
                         let sent = bytes.chunks(10).all(|piece| {
-                            thread::sleep(Duration::from_millis(15));
+                            thread::sleep(pause);
                             data.write_all(piece).is_ok()
                         });
                         if !sent {
