@@ -6,6 +6,8 @@ mod common;
 
 use std::fs;
 use std::process::{Command, Stdio};
+use std::thread;
+use std::time::Duration;
 
 use common::{fake_server, names, pattern, Lie, Pty, Server, TempDir};
 
@@ -334,12 +336,47 @@ fn ctrl_c_during_a_transfer_aborts_it_and_leaves_no_file_then_twice_at_the_promp
     term.keys("pwd\r");
     term.wait_for("< 200 ");
     term.wait_for(&prompt);
+    // A listing stops the same way.
+    term.keys("list\r");
+    term.wait_for("< 150 ");
+    thread::sleep(Duration::from_millis(300));
+    term.keys("\x03");
+    term.wait_for("> ABOR");
+    term.wait_for("error: list: interrupted");
+    term.wait_for(&prompt);
+    term.keys("pwd\r");
+    term.wait_for("< 200 ");
+    term.wait_for(&prompt);
     term.keys("\x03");
     term.wait_for("Ctrl-C again");
     term.keys("\x03");
     let (status, shown) = term.finish();
     assert_eq!(status.code(), Some(1), "a command failed: {shown:?}");
     assert_eq!(names(cli.path()), Vec::<String>::new());
+}
+
+#[test]
+fn ctrl_c_while_the_server_does_not_answer_gives_the_prompt_back_at_once() {
+    let (cli, state) = (TempDir::new("cli"), TempDir::new("state"));
+    let port = fake_server(Lie::Deaf);
+    let mut term = Pty::spawn(&client_line(port, cli.path(), "-v"), state.path());
+    term.wait_for(&format!("dialback 127.0.0.1:{port}> "));
+    term.keys("cd nowhere\r");
+    term.wait_for("> CWD nowhere");
+    // The client is waiting for the reply (a minute before its stall timeout).
+    thread::sleep(Duration::from_millis(300));
+    term.keys("\x03");
+    // Well before the stall timeout (the wait below gives up after 20 s).
+    term.wait_for(&format!(
+        "error: cd nowhere: interrupted; the connection to 127.0.0.1:{port} is closed"
+    ));
+    term.wait_for("dialback> ");
+    term.keys("pwd\r");
+    term.wait_for("error: not connected (the connection to");
+    term.wait_for("dialback> ");
+    term.keys("\x04");
+    let (status, shown) = term.finish();
+    assert_eq!(status.code(), Some(1), "a command failed: {shown:?}");
 }
 
 #[test]

@@ -168,7 +168,14 @@ impl Interpreter {
                 // The command has stopped: a transfer was aborted and nothing
                 // partial kept. A person gets the prompt back; a script ends.
                 out.progress_done();
-                out.error(&format!("{}: interrupted", line.trim()));
+                match self.forget_if_broken() {
+                    // Stopped while waiting for a reply: the dialogue is out of step.
+                    Some(name) => out.error(&format!(
+                        "{}: interrupted; the connection to {name} is closed",
+                        line.trim()
+                    )),
+                    None => out.error(&format!("{}: interrupted", line.trim())),
+                }
                 ok = false;
                 if sig == signals::SIGTERM || !self.interactive {
                     self.signal = Some(sig);
@@ -194,15 +201,19 @@ impl Interpreter {
 
     /// Reports a failed command, and forgets a connection that it broke. Returns false.
     fn failed(&mut self, e: &Error, out: &mut dyn Output) -> bool {
-        let lost = self.connection.as_ref().is_some_and(|(c, _)| c.is_broken());
-        match self.connection.take_if(|_| lost) {
-            Some((_, name)) => {
-                self.lost = Some(format!("the connection to {name} was lost"));
-                out.error(&format!("{e} (connection to {name} lost)"))
-            }
+        match self.forget_if_broken() {
+            Some(name) => out.error(&format!("{e} (connection to {name} lost)")),
             None => out.error(&e.to_string()),
         }
         false
+    }
+
+    /// Drops the connection if it is broken; returns its name if it was.
+    fn forget_if_broken(&mut self) -> Option<String> {
+        let lost = self.connection.as_ref().is_some_and(|(c, _)| c.is_broken());
+        let (_, name) = self.connection.take_if(|_| lost)?;
+        self.lost = Some(format!("the connection to {name} was lost"));
+        Some(name)
     }
 
     /// The prompt for the next command: `dialback host:port> `.

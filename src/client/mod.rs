@@ -17,7 +17,7 @@ pub mod units;
 pub mod words;
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -75,7 +75,7 @@ pub type Observer = Box<dyn FnMut(Direction, &str) + Send>;
 /// A logged-in control connection.
 pub struct Client {
     ctrl: TcpStream,
-    input: BufReader<TcpStream>,
+    input: BufReader<Stoppable>,
     /// The server's address: data connections are accepted from it alone.
     server: IpAddr,
     options: Options,
@@ -88,6 +88,29 @@ pub struct Client {
     features: Option<Vec<String>>,
     /// How files are sent to this server (`data::client_sending`).
     sending: data::Sending,
+}
+
+/// The control connection's reading side: a read that a signal interrupts
+/// (`crate::signals`: Ctrl-C) while the client waits for a reply fails instead
+/// of being retried, so a person need not wait out the stall timeout for a
+/// server that does not answer. The reply is then lost and the dialogue out
+/// of step: the client counts as broken. Replies that are already coming (an
+/// aborted transfer's, say) are read as usual after a Ctrl-C; a second one
+/// stops that wait too.
+struct Stoppable(TcpStream);
+
+impl Read for Stoppable {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.0.read(buf) {
+            Err(e)
+                if e.kind() == io::ErrorKind::Interrupted
+                    && crate::signals::pending().is_some() =>
+            {
+                Err(io::Error::other("interrupted"))
+            }
+            read => read,
+        }
+    }
 }
 
 /// A data connection being set up.
@@ -147,7 +170,7 @@ impl Client {
         ctrl.set_read_timeout(Some(options.stall_timeout))?;
         ctrl.set_write_timeout(Some(options.stall_timeout))?;
         let server = data::canonical(ctrl.peer_addr()?.ip());
-        let input = BufReader::new(ctrl.try_clone()?);
+        let input = BufReader::new(Stoppable(ctrl.try_clone()?));
         let mut client = Client {
             ctrl,
             input,
@@ -235,6 +258,9 @@ impl Client {
     fn reply(&mut self) -> Result<Reply> {
         let reply = Reply::read(&mut self.input);
         self.broken |= reply.as_ref().map_or(true, |r| r.code == 421);
+        if reply.is_err() && crate::signals::pending().is_some() {
+            return Err(Error::Stopped);
+        }
         let reply = reply?;
         if self.observer.is_some() {
             let wire = reply.to_string();
@@ -399,6 +425,11 @@ impl Client {
             Ok(s)
         };
         let stream = stream.and_then(timeouts);
+        if stream.is_err() && crate::signals::pending().is_some() {
+            // Ctrl-C while the server dials back: its reply may be a while coming.
+            self.broken = true;
+            return Err(Error::Stopped);
+        }
         if stream.is_err() {
             let _ = self.reply();
         }
@@ -552,8 +583,10 @@ impl Client {
         };
         let mut stream = self.start(&cmd, channel)?;
         let received = data::copy(&mut stream, out, &mut |_| {});
+        let stopped = self.stop_if_asked(&received)?;
         data::close_received(stream);
         let done = self.finished();
+        self.after_stop(stopped)?;
         let bytes = received.map_err(|e| interrupted(e, Side::Read))?;
         done?;
         Ok(bytes)

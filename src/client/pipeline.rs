@@ -344,6 +344,10 @@ impl Client {
             Ok(channel) => channel,
             Err(e) => return Ok((Err(e), None)),
         };
+        if crate::signals::pending().is_some() {
+            // Ctrl-C: a transfer not yet asked for is not started.
+            return Ok((Err(Error::Stopped), None));
+        }
         let mut out = String::new();
         match &job {
             Job::Get { remote, .. } => self.queue(&mut out, &Command::Retr(remote.clone())),

@@ -29,7 +29,7 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 
 /// Waits up to `timeout` for a connection from `expected` on `listener`. Connections
 /// from any other address are closed at once and passed to `stranger` (for the
-/// log); they do not end the wait.
+/// log); they do not end the wait, but a signal (`crate::signals`) does.
 pub fn accept_from(
     listener: &TcpListener,
     expected: IpAddr,
@@ -48,6 +48,9 @@ pub fn accept_from(
                 return Ok(stream);
             }
             Ok((_, from)) => stranger(from),
+            Err(_) if crate::signals::pending().is_some() => {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let left = timeout.saturating_sub(start.elapsed());
                 if left.is_zero() {

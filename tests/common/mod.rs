@@ -398,6 +398,8 @@ pub enum Lie {
     /// Tells the truth, very slowly: 1000 bytes in a hundred pieces over about
     /// 20 s, so that a test can interrupt the transfer however busy the machine.
     Trickle,
+    /// Answers the login, then never answers CWD (and holds the session open).
+    Deaf,
     /// Greets with a line that is not an FTP reply.
     Garbage,
     /// Greets with a multi-line reply that never ends.
@@ -469,7 +471,10 @@ pub fn fake_server(lie: Lie) -> u16 {
                     out.write_all(reply.as_bytes()).unwrap();
                     continue;
                 }
-                Ftp::Retr(_) => {
+                // A slow listing too, for Ctrl-C during LIST.
+                Ftp::Retr(_) | Ftp::List(_)
+                    if matches!(cmd, Ftp::Retr(_)) || matches!(lie, Lie::Trickle) =>
+                {
                     let mut data = match (dial.take(), passive.take()) {
                         (Some(addr), _) => TcpStream::connect(addr).unwrap(),
                         (None, Some(l)) => l.accept().unwrap().0,
@@ -523,6 +528,9 @@ pub fn fake_server(lie: Lie) -> u16 {
                         Lie::DieMidway => return,
                         _ => b"226 done\r\n",
                     }
+                }
+                Ftp::Cwd(_) if matches!(lie, Lie::Deaf) => {
+                    return thread::sleep(Duration::from_secs(90));
                 }
                 Ftp::Quit => b"221 bye\r\n",
                 _ => b"200 ok\r\n",
