@@ -380,6 +380,30 @@ fn ctrl_c_while_the_server_does_not_answer_gives_the_prompt_back_at_once() {
 }
 
 #[test]
+fn a_second_ctrl_c_stops_the_wait_for_a_server_that_ignores_abor() {
+    let (cli, state) = (TempDir::new("cli"), TempDir::new("state"));
+    // Half the file, then a silent data connection and no reply at all.
+    let port = fake_server(Lie::HoldsData);
+    let mut term = Pty::spawn(&client_line(port, cli.path(), "-v"), state.path());
+    term.wait_for(&format!("dialback 127.0.0.1:{port}> "));
+    term.keys("get half.bin\r");
+    term.wait_for("< 150 ");
+    thread::sleep(Duration::from_millis(300));
+    term.keys("\x03");
+    term.wait_for("> ABOR");
+    thread::sleep(Duration::from_millis(300));
+    term.keys("\x03");
+    term.wait_for(&format!(
+        "error: get half.bin: interrupted; the connection to 127.0.0.1:{port} is closed"
+    ));
+    term.wait_for("dialback> ");
+    assert_eq!(names(cli.path()), Vec::<String>::new());
+    term.keys("\x04");
+    let (status, shown) = term.finish();
+    assert_eq!(status.code(), Some(1), "a command failed: {shown:?}");
+}
+
+#[test]
 fn sigterm_during_a_scripted_transfer_ends_the_client_with_no_file_left() {
     let cli = TempDir::new("cli");
     let port = fake_server(Lie::Trickle).to_string();

@@ -314,7 +314,10 @@ impl Client {
         if !stopped {
             return Ok(());
         }
-        self.reply()?;
+        // Unless a second Ctrl-C gave up on the transfer's reply already.
+        if !self.broken {
+            self.reply()?;
+        }
         Err(Error::Stopped)
     }
 
