@@ -440,3 +440,30 @@ fn sigterm_during_a_scripted_transfer_ends_the_client_with_no_file_left() {
     );
     assert_eq!(names(cli.path()), Vec::<String>::new());
 }
+
+#[test]
+fn sigterm_while_open_waits_for_a_host_that_does_not_answer_ends_the_client_at_once() {
+    let (port, _listener, _held) = common::black_hole();
+    let child = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(["-c", &format!("OPEN 127.0.0.1 {port}; PWD")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The connect is under way (its timeout is 30 s).
+    thread::sleep(Duration::from_millis(500));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let start = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(start.elapsed() < Duration::from_secs(5), "{stderr}");
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains(&format!("error: OPEN 127.0.0.1 {port}: interrupted")),
+        "{stderr}"
+    );
+}

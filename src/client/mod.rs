@@ -90,6 +90,46 @@ pub struct Client {
     sending: data::Sending,
 }
 
+/// Resolves `host` and connects to its first address that answers within
+/// `timeout`. A signal (`crate::signals`: Ctrl-C, SIGTERM) ends the wait at
+/// once with `Interrupted`: std retries an interrupted name lookup or connect
+/// inside, so both run on a thread of their own, left to end by itself (within
+/// the lookup's and the connect's own timeouts) when nobody waits any more.
+fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
+    let host = host.to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("connect".into())
+        .spawn(move || {
+            let addrs = match (host.as_str(), port).to_socket_addrs() {
+                Ok(addrs) => addrs,
+                Err(e) => return drop(tx.send(Err(e))),
+            };
+            let mut last = io::Error::new(io::ErrorKind::NotFound, "no address for that host");
+            for addr in addrs {
+                match TcpStream::connect_timeout(&addr, timeout) {
+                    Ok(s) => return drop(tx.send(Ok(s))),
+                    Err(e) => last = e,
+                }
+            }
+            let _ = tx.send(Err(last));
+        })?;
+    loop {
+        // The answer is taken the moment it comes; the cap only bounds how
+        // late a signal is seen.
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(connected) => return connected,
+            Err(_) if crate::signals::pending().is_some() => {
+                return Err(io::ErrorKind::Interrupted.into())
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(io::Error::other("the connecting thread died"))
+            }
+        }
+    }
+}
+
 /// The control connection's reading side: a read that a signal interrupts
 /// (`crate::signals`: Ctrl-C) while the client waits for a reply fails instead
 /// of being retried, so a person need not wait out the stall timeout for a
@@ -145,27 +185,14 @@ impl Client {
         options: Options,
         observer: Option<Observer>,
     ) -> Result<Client> {
-        let name = format!("{host}:{port}");
-        let connect_err = |source| Error::Connect {
-            addr: name.clone(),
-            source,
-        };
-        let addrs: Vec<SocketAddr> = (host, port)
-            .to_socket_addrs()
-            .map_err(connect_err)?
-            .collect();
-        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address for that host");
-        let mut ctrl = None;
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, options.connect_timeout) {
-                Ok(s) => {
-                    ctrl = Some(s);
-                    break;
-                }
-                Err(e) => last = e,
-            }
-        }
-        let ctrl = ctrl.ok_or_else(|| connect_err(last))?;
+        let ctrl =
+            connect(host, port, options.connect_timeout).map_err(|source| match source.kind() {
+                io::ErrorKind::Interrupted => Error::Stopped,
+                _ => Error::Connect {
+                    addr: format!("{host}:{port}"),
+                    source,
+                },
+            })?;
         ctrl.set_nodelay(true)?;
         ctrl.set_read_timeout(Some(options.stall_timeout))?;
         ctrl.set_write_timeout(Some(options.stall_timeout))?;

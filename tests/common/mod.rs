@@ -416,6 +416,25 @@ pub enum Lie {
 /// How many bytes `Lie::Flood` got into the data connection.
 pub static FLOOD_SENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// A port whose listen queue is full, so that a new connection to it hangs
+/// (its SYNs are dropped) until the one connecting gives up. The port stays
+/// that way while the returned listener and connections are held.
+pub fn black_hole() -> (u16, TcpListener, Vec<TcpStream>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    while held.len() < 10_000 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => held.push(s),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return (addr.port(), listener, held)
+            }
+            Err(e) => panic!("filling the listen queue, {} in: {e}", held.len()),
+        }
+    }
+    panic!("the listen queue never filled");
+}
+
 /// A one-session FTP server that misbehaves as told; returns its port.
 pub fn fake_server(lie: Lie) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
