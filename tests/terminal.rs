@@ -316,13 +316,21 @@ fn the_line_editor_edits_completes_and_remembers_and_leaves_the_terminal_as_it_w
     assert!(status.success(), "{shown:?}");
 }
 
+/// The client in verbose mode at a pseudo-terminal, talking to a fake server
+/// that misbehaves as told, at its first prompt. Returns the terminal, the
+/// client's folder, its state folder (kept alive) and the server's port.
+fn verbose_against(lie: Lie) -> (Pty, TempDir, TempDir, u16) {
+    let (cli, state) = (TempDir::new("cli"), TempDir::new("state"));
+    let port = fake_server(lie);
+    let mut term = Pty::spawn(&client_line(port, cli.path(), "-v"), state.path());
+    term.wait_for(&format!("dialback 127.0.0.1:{port}> "));
+    (term, cli, state, port)
+}
+
 #[test]
 fn ctrl_c_during_a_transfer_aborts_it_and_leaves_no_file_then_twice_at_the_prompt_leaves() {
-    let (cli, state) = (TempDir::new("cli"), TempDir::new("state"));
-    let port = fake_server(Lie::Trickle);
+    let (mut term, cli, _state, port) = verbose_against(Lie::Trickle);
     let prompt = format!("dialback 127.0.0.1:{port}> ");
-    let mut term = Pty::spawn(&client_line(port, cli.path(), "-v"), state.path());
-    term.wait_for(&prompt);
     term.keys("get slow.bin\r");
     // The progress line shows once bytes move: the transfer is under way.
     term.wait_for("slow.bin ");
@@ -363,10 +371,7 @@ fn ctrl_c_during_a_transfer_aborts_it_and_leaves_no_file_then_twice_at_the_promp
 
 #[test]
 fn ctrl_c_while_the_server_does_not_answer_gives_the_prompt_back_at_once() {
-    let (cli, state) = (TempDir::new("cli"), TempDir::new("state"));
-    let port = fake_server(Lie::Deaf);
-    let mut term = Pty::spawn(&client_line(port, cli.path(), "-v"), state.path());
-    term.wait_for(&format!("dialback 127.0.0.1:{port}> "));
+    let (mut term, _cli, _state, port) = verbose_against(Lie::Deaf);
     term.keys("cd nowhere\r");
     term.wait_for("> CWD nowhere");
     // The client is waiting for the reply (a minute before its stall timeout).
@@ -387,11 +392,8 @@ fn ctrl_c_while_the_server_does_not_answer_gives_the_prompt_back_at_once() {
 
 #[test]
 fn a_second_ctrl_c_stops_the_wait_for_a_server_that_ignores_abor() {
-    let (cli, state) = (TempDir::new("cli"), TempDir::new("state"));
     // Half the file, then a silent data connection and no reply at all.
-    let port = fake_server(Lie::HoldsData);
-    let mut term = Pty::spawn(&client_line(port, cli.path(), "-v"), state.path());
-    term.wait_for(&format!("dialback 127.0.0.1:{port}> "));
+    let (mut term, cli, _state, port) = verbose_against(Lie::HoldsData);
     term.keys("get half.bin\r");
     term.wait_for("< 150 ");
     thread::sleep(Duration::from_millis(300));

@@ -340,14 +340,15 @@ impl Client {
             };
             return Ok((result, None));
         }
+        if crate::signals::pending().is_some() {
+            // Ctrl-C: a transfer not yet asked for is not started, nor its
+            // data connection dialed.
+            return Ok((Err(Error::Stopped), None));
+        }
         let channel = match self.channel(reply, listener)? {
             Ok(channel) => channel,
             Err(e) => return Ok((Err(e), None)),
         };
-        if crate::signals::pending().is_some() {
-            // Ctrl-C: a transfer not yet asked for is not started.
-            return Ok((Err(Error::Stopped), None));
-        }
         let mut out = String::new();
         match &job {
             Job::Get { remote, .. } => self.queue(&mut out, &Command::Retr(remote.clone())),
