@@ -27,17 +27,26 @@ static GUARDS: AtomicUsize = AtomicUsize::new(0);
 mod sys {
     use std::os::raw::{c_int, c_ulong};
 
+    /// `sigset_t` as glibc and musl lay it out on Linux (1,024 bits).
+    pub type SigSet = [c_ulong; 128 / std::mem::size_of::<c_ulong>()];
+
     /// `struct sigaction` as glibc and musl lay it out on Linux.
     #[repr(C)]
     pub struct SigAction {
         pub handler: extern "C" fn(c_int),
-        pub mask: [c_ulong; 128 / std::mem::size_of::<c_ulong>()],
+        pub mask: SigSet,
         pub flags: c_int,
         pub restorer: usize,
     }
 
+    pub const SIG_BLOCK: c_int = 0;
+    pub const SIG_UNBLOCK: c_int = 1;
+
     extern "C" {
         pub fn sigaction(sig: c_int, new: *const SigAction, old: *mut SigAction) -> c_int;
+        pub fn sigaddset(set: *mut SigSet, sig: c_int) -> c_int;
+        pub fn sigismember(set: *const SigSet, sig: c_int) -> c_int;
+        pub fn pthread_sigmask(how: c_int, new: *const SigSet, old: *mut SigSet) -> c_int;
         pub fn _exit(status: c_int) -> !;
     }
 }
@@ -50,9 +59,16 @@ extern "C" fn on_signal(sig: c_int) {
     }
 }
 
-/// Catches SIGINT and SIGTERM for the rest of the process's life.
+/// Catches SIGINT and SIGTERM for the rest of the process's life. Call it
+/// before starting threads: it also unblocks both signals in the calling
+/// thread, whose mask new threads inherit. A parent may start us with them
+/// blocked (some test runners and supervisors do, and `exec` keeps the mask);
+/// then Ctrl-C would stay pending forever and a transfer could not be stopped.
 pub fn install() -> std::io::Result<()> {
+    let mut ours: sys::SigSet = [0; 128 / std::mem::size_of::<std::os::raw::c_ulong>()];
     for sig in [SIGINT, SIGTERM] {
+        // SAFETY: `ours` is a valid, initialised set and `sig` a valid signal.
+        unsafe { sys::sigaddset(&mut ours, sig) };
         let action = sys::SigAction {
             handler: on_signal,
             mask: [0; 128 / std::mem::size_of::<std::os::raw::c_ulong>()],
@@ -66,7 +82,41 @@ pub fn install() -> std::io::Result<()> {
             return Err(std::io::Error::last_os_error());
         }
     }
-    Ok(())
+    // SAFETY: `ours` is a valid set; the old mask is not asked for.
+    match unsafe { sys::pthread_sigmask(sys::SIG_UNBLOCK, &ours, std::ptr::null_mut()) } {
+        0 => Ok(()),
+        e => Err(std::io::Error::from_raw_os_error(e)),
+    }
+}
+
+/// Blocks (or with `false`, unblocks) `sig` in the calling thread only.
+#[cfg(test)]
+fn set_blocked(sig: i32, blocked: bool) {
+    let mut set: sys::SigSet = [0; 128 / std::mem::size_of::<std::os::raw::c_ulong>()];
+    let how = if blocked {
+        sys::SIG_BLOCK
+    } else {
+        sys::SIG_UNBLOCK
+    };
+    // SAFETY: `set` is a valid set that outlives both calls.
+    unsafe {
+        sys::sigaddset(&mut set, sig);
+        assert_eq!(sys::pthread_sigmask(how, &set, std::ptr::null_mut()), 0);
+    }
+}
+
+/// Whether `sig` is blocked in the calling thread.
+#[cfg(test)]
+fn is_blocked(sig: i32) -> bool {
+    let mut now: sys::SigSet = [0; 128 / std::mem::size_of::<std::os::raw::c_ulong>()];
+    // SAFETY: a null new set only reads the mask into `now`, a valid set.
+    unsafe {
+        assert_eq!(
+            sys::pthread_sigmask(sys::SIG_BLOCK, std::ptr::null(), &mut now),
+            0
+        );
+        sys::sigismember(&now, sig) == 1
+    }
 }
 
 /// The signal caught and not yet taken, if any.
@@ -108,6 +158,8 @@ mod tests {
     use std::os::unix::thread::JoinHandleExt;
     use std::time::Duration;
 
+    const SIGHUP: i32 = 1;
+
     extern "C" {
         fn raise(sig: c_int) -> c_int;
         fn pthread_kill(thread: std::os::unix::thread::RawPthread, sig: c_int) -> c_int;
@@ -138,5 +190,24 @@ mod tests {
         );
         assert_eq!(take(), Some(SIGTERM));
         drop(writer);
+    }
+
+    #[test]
+    fn signals_blocked_by_the_parent_are_unblocked_so_ctrl_c_arrives() {
+        // A thread of its own, as a process started with both blocked would be.
+        std::thread::spawn(|| {
+            set_blocked(SIGINT, true);
+            set_blocked(SIGTERM, true);
+            assert!(is_blocked(SIGINT) && is_blocked(SIGTERM));
+            install().unwrap();
+            assert!(!is_blocked(SIGINT) && !is_blocked(SIGTERM));
+            // Signals it does not handle keep the mask they had.
+            set_blocked(SIGHUP, true);
+            install().unwrap();
+            assert!(is_blocked(SIGHUP));
+            set_blocked(SIGHUP, false);
+        })
+        .join()
+        .unwrap();
     }
 }
