@@ -39,12 +39,14 @@ mod sys {
         pub restorer: usize,
     }
 
+    #[cfg(test)]
     pub const SIG_BLOCK: c_int = 0;
     pub const SIG_UNBLOCK: c_int = 1;
 
     extern "C" {
         pub fn sigaction(sig: c_int, new: *const SigAction, old: *mut SigAction) -> c_int;
         pub fn sigaddset(set: *mut SigSet, sig: c_int) -> c_int;
+        #[cfg(test)]
         pub fn sigismember(set: *const SigSet, sig: c_int) -> c_int;
         pub fn pthread_sigmask(how: c_int, new: *const SigSet, old: *mut SigSet) -> c_int;
         pub fn _exit(status: c_int) -> !;
