@@ -450,8 +450,15 @@ impl Listing {
             if symlink && !fs::canonicalize(&path).is_ok_and(|p| p.starts_with(&self.root)) {
                 continue;
             }
+            // Anything else is read relative to the open folder: no walk of the
+            // whole path per entry, and a link swapped in since the check is
+            // not followed (it reads as a link and is left out).
+            let meta = match symlink {
+                true => fs::metadata(&path),
+                false => item.metadata(),
+            };
             // FIFOs, sockets and devices are left out: nothing can be done with them here.
-            match fs::metadata(&path) {
+            match meta {
                 Ok(meta) if meta.is_file() || meta.is_dir() => return Some(Entry { name, meta }),
                 _ => continue,
             }

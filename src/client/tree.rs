@@ -204,7 +204,7 @@ pub fn local_tree(top: &Path) -> io::Result<Tree> {
             if kind.is_dir() {
                 tree.folders.insert(path.clone());
                 todo.push(path);
-            } else if let Some(meta) = fs::metadata(entry.path()).ok().filter(|m| m.is_file()) {
+            } else if let Some(meta) = file_meta(&entry, kind) {
                 let time = meta.modified().ok().map(unix_seconds);
                 let size = meta.len();
                 tree.files.insert(path, Stamp { size, time });
@@ -212,6 +212,17 @@ pub fn local_tree(top: &Path) -> io::Result<Tree> {
         }
     }
     Ok(tree)
+}
+
+/// A plain file's metadata, through a link to one too. A plain file's is
+/// read relative to its open folder, which spares walking the whole path
+/// again for each file (about a third of an unchanged `GET -r`'s local time).
+fn file_meta(entry: &fs::DirEntry, kind: fs::FileType) -> Option<fs::Metadata> {
+    let meta = match kind.is_symlink() {
+        true => fs::metadata(entry.path()),
+        false => entry.metadata(),
+    };
+    meta.ok().filter(|m| m.is_file())
 }
 
 /// `folder/name`, or `name` at the top.
