@@ -612,7 +612,7 @@ impl Client {
             Command::List(arg)
         };
         let mut stream = self.start(&cmd, channel)?;
-        let received = data::copy_listing(&mut stream, out, &mut |_| {});
+        let received = data::copy_in(&mut stream, out, data::LISTING_CHUNK, &mut |_| {});
         let stopped = self.stop_if_asked(&received)?;
         data::close_received(stream);
         let done = self.finished();

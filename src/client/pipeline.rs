@@ -390,8 +390,12 @@ impl Client {
             }
             Job::List(_) => {
                 let mut text = Vec::new();
-                let read =
-                    data::copy_listing(&mut (&stream).take(MAX_LISTING + 1), &mut text, progress);
+                let read = data::copy_in(
+                    &mut (&stream).take(MAX_LISTING + 1),
+                    &mut text,
+                    data::LISTING_CHUNK,
+                    progress,
+                );
                 let result = match read {
                     Ok(n) if n > MAX_LISTING => {
                         Err(Error::Protocol("the listing is too long".into()))
