@@ -29,6 +29,7 @@ mod sys {
 
     /// `sigset_t` as glibc and musl lay it out on Linux (1,024 bits).
     pub type SigSet = [c_ulong; 128 / std::mem::size_of::<c_ulong>()];
+    pub const EMPTY: SigSet = [0; 128 / std::mem::size_of::<c_ulong>()];
 
     /// `struct sigaction` as glibc and musl lay it out on Linux.
     #[repr(C)]
@@ -67,13 +68,13 @@ extern "C" fn on_signal(sig: c_int) {
 /// blocked (some test runners and supervisors do, and `exec` keeps the mask);
 /// then Ctrl-C would stay pending forever and a transfer could not be stopped.
 pub fn install() -> std::io::Result<()> {
-    let mut ours: sys::SigSet = [0; 128 / std::mem::size_of::<std::os::raw::c_ulong>()];
+    let mut ours = sys::EMPTY;
     for sig in [SIGINT, SIGTERM] {
         // SAFETY: `ours` is a valid, initialised set and `sig` a valid signal.
         unsafe { sys::sigaddset(&mut ours, sig) };
         let action = sys::SigAction {
             handler: on_signal,
-            mask: [0; 128 / std::mem::size_of::<std::os::raw::c_ulong>()],
+            mask: sys::EMPTY,
             // No SA_RESTART: a blocking read returns EINTR, so its caller looks.
             flags: 0,
             restorer: 0,
@@ -88,36 +89,6 @@ pub fn install() -> std::io::Result<()> {
     match unsafe { sys::pthread_sigmask(sys::SIG_UNBLOCK, &ours, std::ptr::null_mut()) } {
         0 => Ok(()),
         e => Err(std::io::Error::from_raw_os_error(e)),
-    }
-}
-
-/// Blocks (or with `false`, unblocks) `sig` in the calling thread only.
-#[cfg(test)]
-fn set_blocked(sig: i32, blocked: bool) {
-    let mut set: sys::SigSet = [0; 128 / std::mem::size_of::<std::os::raw::c_ulong>()];
-    let how = if blocked {
-        sys::SIG_BLOCK
-    } else {
-        sys::SIG_UNBLOCK
-    };
-    // SAFETY: `set` is a valid set that outlives both calls.
-    unsafe {
-        sys::sigaddset(&mut set, sig);
-        assert_eq!(sys::pthread_sigmask(how, &set, std::ptr::null_mut()), 0);
-    }
-}
-
-/// Whether `sig` is blocked in the calling thread.
-#[cfg(test)]
-fn is_blocked(sig: i32) -> bool {
-    let mut now: sys::SigSet = [0; 128 / std::mem::size_of::<std::os::raw::c_ulong>()];
-    // SAFETY: a null new set only reads the mask into `now`, a valid set.
-    unsafe {
-        assert_eq!(
-            sys::pthread_sigmask(sys::SIG_BLOCK, std::ptr::null(), &mut now),
-            0
-        );
-        sys::sigismember(&now, sig) == 1
     }
 }
 
@@ -161,6 +132,34 @@ mod tests {
     use std::time::Duration;
 
     const SIGHUP: i32 = 1;
+
+    /// Blocks (or with `false`, unblocks) `sig` in the calling thread only.
+    fn set_blocked(sig: i32, blocked: bool) {
+        let mut set = sys::EMPTY;
+        let how = if blocked {
+            sys::SIG_BLOCK
+        } else {
+            sys::SIG_UNBLOCK
+        };
+        // SAFETY: `set` is a valid set that outlives both calls.
+        unsafe {
+            sys::sigaddset(&mut set, sig);
+            assert_eq!(sys::pthread_sigmask(how, &set, std::ptr::null_mut()), 0);
+        }
+    }
+
+    /// Whether `sig` is blocked in the calling thread.
+    fn is_blocked(sig: i32) -> bool {
+        let mut now = sys::EMPTY;
+        // SAFETY: a null new set only reads the mask into `now`, a valid set.
+        unsafe {
+            assert_eq!(
+                sys::pthread_sigmask(sys::SIG_BLOCK, std::ptr::null(), &mut now),
+                0
+            );
+            sys::sigismember(&now, sig) == 1
+        }
+    }
 
     extern "C" {
         fn raise(sig: c_int) -> c_int;
