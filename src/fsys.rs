@@ -678,6 +678,21 @@ impl TempFile {
     }
 }
 
+/// Writes `text` as the file at `path`, whole or not at all, readable by its
+/// owner alone whatever was there before (a users file's hashes, a history):
+/// through a [`TempFile`] made owner-only before its first byte, synced, then
+/// renamed into place.
+pub fn write_private(path: &Path, text: &str) -> io::Result<()> {
+    let mut temp = TempFile::beside(path)?;
+    temp.file
+        .set_permissions(fs::Permissions::from_mode(0o600))?;
+    io::Write::write_all(&mut temp.file, text.as_bytes())?;
+    temp.file.sync_all()?;
+    fs::rename(&temp.temp, path)?;
+    temp.committed = true;
+    Ok(())
+}
+
 impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.committed {
@@ -752,6 +767,26 @@ mod tests {
             assert!(matches!(resolve(&cwd, bad), Err(Refusal::Escape)), "{bad}");
         }
         assert!(matches!(resolve(&cwd, "a\0b"), Err(Refusal::BadName)));
+    }
+
+    #[test]
+    fn private_files_are_written_whole_and_owner_only_over_anything() {
+        let (top, _) = tree("private");
+        let dir = top.join("outside");
+        let path = dir.join("secret.txt");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&path, "new text\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new text\n");
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["secret.txt"], "no temporary file is left");
+        // Where nothing can be written, nothing is: an error, not a panic.
+        assert!(write_private(&dir.join("missing/secret.txt"), "x").is_err());
+        fs::remove_dir_all(&top).unwrap();
     }
 
     #[test]

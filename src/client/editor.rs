@@ -365,26 +365,13 @@ impl History {
     }
 }
 
-/// Writes the history readable by its owner only, through a temporary file
-/// renamed into place, so a second client saving at once never leaves half.
+/// Writes the history whole and readable by its owner only, so a second
+/// client saving at once never leaves half.
 fn save(path: &std::path::Path, lines: &[String]) -> io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    fs::create_dir_all(dir)?;
-    let temp = dir.join(format!(".history-{}", std::process::id()));
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temp)?;
+    fs::create_dir_all(path.parent().unwrap_or(std::path::Path::new(".")))?;
     let mut text = lines.join("\n");
     text.push('\n');
-    file.write_all(text.as_bytes())
-        .and_then(|()| fs::rename(&temp, path))
-        .inspect_err(|_| {
-            let _ = fs::remove_file(&temp);
-        })
+    crate::fsys::write_private(path, &text)
 }
 
 /// What can complete the word before the cursor.

@@ -4,9 +4,9 @@
 //! it into place, so a running server reads either the old file or the new
 //! one. A file that others may read is refused: it holds password hashes.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::accounts::{valid_name, Account, Accounts};
@@ -86,7 +86,7 @@ pub fn manage(args: &[String], ask: Ask) -> Result<String, String> {
         }
         _ => return Err(format!("unknown command {verb}: add, passwd, del or list")),
     };
-    write(file, &accounts.to_text())
+    crate::fsys::write_private(file, &accounts.to_text())
         .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     Ok(said)
 }
@@ -166,31 +166,6 @@ fn list(accounts: &Accounts) -> String {
         .map(|a| format!("{} {} {}", a.name, a.perms.letters(), a.root.display()))
         .collect();
     lines.join("\n")
-}
-
-/// Writes `text` as the file at `path`, atomically and readable by its owner alone.
-fn write(path: &Path, text: &str) -> io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
-    let mut temp_name = std::ffi::OsString::from(".");
-    temp_name.push(name);
-    temp_name.push(format!(".{}.new", std::process::id()));
-    let temp = path.with_file_name(temp_name);
-    let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&temp, path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    written
 }
 
 #[cfg(test)]
