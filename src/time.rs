@@ -27,6 +27,13 @@ pub fn unix_seconds(t: SystemTime) -> i64 {
     }
 }
 
+/// The moment `secs` seconds after the epoch, as a file time; times before
+/// the epoch (or past what `SystemTime` holds) are taken as the epoch.
+pub fn system_time(secs: i64) -> SystemTime {
+    let after = std::time::Duration::from_secs(secs.max(0) as u64);
+    UNIX_EPOCH.checked_add(after).unwrap_or(UNIX_EPOCH)
+}
+
 impl Civil {
     /// The calendar date of `secs` seconds after the epoch (proleptic Gregorian).
     pub fn from_unix(secs: i64) -> Civil {
@@ -146,6 +153,7 @@ mod tests {
             let c = Civil::from_unix(secs);
             assert_eq!(c.to_unix(), secs);
             assert_eq!(Civil::parse_compact(&c.compact()), Some(c));
+            assert_eq!(unix_seconds(system_time(secs)), secs.max(0));
         }
         assert!(Civil::parse_compact("20261121070511.123").is_some());
         for bad in [

@@ -14,13 +14,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::path::Path;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::pipeline::{Crew, Done, Event, Job};
 use super::{local_refusal, Client, Transfer};
 use crate::fsys::{open_plain, TempFile, TEMP_PREFIX};
 use crate::protocol::Command;
-use crate::time::{unix_seconds, Civil};
+use crate::time::{system_time, unix_seconds, Civil};
 use crate::{Error, Result};
 
 /// A file's size and modification time (Unix seconds), when known.
@@ -425,8 +425,7 @@ impl Client {
                     let result = result.and_then(|done| match done {
                         Done::Got(mut sink, transfer) => {
                             if let Some(t) = source.files[path].time {
-                                let time = UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
-                                sink.file().set_modified(time)?;
+                                sink.file().set_modified(system_time(t))?;
                             }
                             sink.commit()?;
                             Ok(transfer)

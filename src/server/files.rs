@@ -4,7 +4,6 @@
 
 use std::fs::Permissions;
 use std::os::unix::fs::PermissionsExt;
-use std::time::{Duration, UNIX_EPOCH};
 
 use super::session::{Session, Step};
 use crate::protocol::Reply;
@@ -73,10 +72,10 @@ impl<L> Session<L> {
 impl<L> Session<L> {
     /// MFMT (draft-somers-ftp-mfxx): 213 with the time set.
     pub(super) fn mfmt(&self, time: Civil, arg: &str) -> Reply {
-        let when = UNIX_EPOCH.checked_add(Duration::from_secs(time.to_unix().max(0) as u64));
+        let when = crate::time::system_time(time.to_unix());
         let set = self.resolve(arg).and_then(|v| {
             let file = self.root().open_entry(&v)?;
-            Ok(file.set_modified(when.unwrap_or(UNIX_EPOCH))?)
+            Ok(file.set_modified(when)?)
         });
         match set {
             Ok(()) => Reply::new(213, &format!("Modify={}; {arg}", time.compact())),
