@@ -322,7 +322,9 @@ fn the_line_editor_edits_completes_and_remembers_and_leaves_the_terminal_as_it_w
 fn verbose_against(lie: Lie) -> (Pty, TempDir, TempDir, u16) {
     let (cli, state) = (TempDir::new("cli"), TempDir::new("state"));
     let port = fake_server(lie);
-    let mut term = Pty::spawn(&client_line(port, cli.path(), "-v"), state.path());
+    // `exec`: the client alone gets the Ctrl-C typed at the terminal.
+    let line = format!("exec {}", client_line(port, cli.path(), "-v"));
+    let mut term = Pty::spawn(&line, state.path());
     term.wait_for(&format!("dialback 127.0.0.1:{port}> "));
     (term, cli, state, port)
 }

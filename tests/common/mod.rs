@@ -576,9 +576,16 @@ pub struct Pty {
 
 impl Pty {
     /// Runs the shell command `line` with `state` as XDG_STATE_HOME.
+    ///
+    /// The shell is always /bin/sh (`script` takes $SHELL, which CI leaves
+    /// unset). Unlike an interactive shell, it runs a command in its own
+    /// process group, so a Ctrl-C typed at the terminal would kill it too and
+    /// take the terminal away: a line that types Ctrl-C outside the editor
+    /// must `exec` its program.
     pub fn spawn(line: &str, state: &Path) -> Pty {
         let mut child = Command::new("script")
             .args(["-qfec", line, "/dev/null"])
+            .env("SHELL", "/bin/sh")
             .env("TERM", "xterm")
             .env("XDG_STATE_HOME", state)
             .stdin(Stdio::piped())
