@@ -577,11 +577,13 @@ pub struct Pty {
 impl Pty {
     /// Runs the shell command `line` with `state` as XDG_STATE_HOME.
     ///
-    /// The shell is always /bin/sh (`script` takes $SHELL, which CI leaves
-    /// unset). Unlike an interactive shell, it runs a command in its own
-    /// process group, so a Ctrl-C typed at the terminal would kill it too and
-    /// take the terminal away: a line that types Ctrl-C outside the editor
-    /// must `exec` its program.
+    /// The shell is always /bin/sh, whatever $SHELL says (`script` runs
+    /// $SHELL, else /bin/sh; CI's is not bash). dash, unlike bash, does not
+    /// exec a lone command: it stays in the program's process group, dies of
+    /// a Ctrl-C typed at the terminal, and `script` then closes the terminal
+    /// under the program. A line that types Ctrl-C outside the editor must
+    /// `exec` its program, which is then alone in the foreground, as under
+    /// an interactive shell.
     pub fn spawn(line: &str, state: &Path) -> Pty {
         let mut child = Command::new("script")
             .args(["-qfec", line, "/dev/null"])
