@@ -393,6 +393,29 @@ fn ctrl_c_while_the_server_does_not_answer_gives_the_prompt_back_at_once() {
 }
 
 #[test]
+fn ctrl_c_while_a_passive_data_port_does_not_answer_gives_the_prompt_back() {
+    let (mut term, _cli, _state, port) = verbose_against(Lie::DeadPassive);
+    term.keys("passive\r");
+    term.wait_for("dialback 127.0.0.1");
+    term.keys("get x\r");
+    term.wait_for("< 229 ");
+    // Past the first second, which the client waits without a thread.
+    thread::sleep(Duration::from_millis(1500));
+    term.keys("\x03");
+    // Well before the 30 s connect timeout (the wait below gives up after 20 s).
+    term.wait_for("error: get x: ");
+    term.wait_for("interrupted");
+    term.wait_for("dialback 127.0.0.1");
+    // Nothing was left owing on the control connection: the session goes on.
+    term.keys("pwd\r");
+    term.wait_for("< 200 ");
+    term.wait_for(&format!("dialback 127.0.0.1:{port}> "));
+    term.keys("\x04");
+    let (status, shown) = term.finish();
+    assert_eq!(status.code(), Some(1), "a command failed: {shown:?}");
+}
+
+#[test]
 fn a_second_ctrl_c_stops_the_wait_for_a_server_that_ignores_abor() {
     // Half the file, then a silent data connection and no reply at all.
     let (mut term, cli, _state, port) = verbose_against(Lie::HoldsData);

@@ -404,6 +404,8 @@ pub enum Lie {
     Garbage,
     /// Greets with a multi-line reply that never ends.
     Endless,
+    /// Answers EPSV with a port that never answers (`black_hole`).
+    DeadPassive,
     /// Says `120` (not ready yet) every 50 ms, forever.
     NeverReady,
     /// Sends half the bytes, then holds the data connection open and says nothing.
@@ -464,6 +466,7 @@ pub fn fake_server(lie: Lie) -> u16 {
         out.write_all(b"220 fake\r\n").unwrap();
         let mut dial: Option<SocketAddr> = None;
         let mut passive: Option<TcpListener> = None;
+        let mut _black_holes = Vec::new();
         for line in BufReader::new(ctrl).lines() {
             let Ok(line) = line else { return };
             let cmd: Ftp = match line.parse() {
@@ -481,6 +484,13 @@ pub fn fake_server(lie: Lie) -> u16 {
                 Ftp::Port(a) | Ftp::Eprt(a) => {
                     dial = Some(a);
                     b"200 ok\r\n"
+                }
+                Ftp::Epsv(_) if matches!(lie, Lie::DeadPassive) => {
+                    let hole = black_hole();
+                    let reply = format!("229 Entering Extended Passive Mode (|||{}|)\r\n", hole.0);
+                    _black_holes.push(hole);
+                    out.write_all(reply.as_bytes()).unwrap();
+                    continue;
                 }
                 Ftp::Pasv => {
                     let l = TcpListener::bind("127.0.0.1:0").unwrap();
