@@ -19,19 +19,27 @@ pub struct Civil {
     pub second: u32,
 }
 
-/// Seconds since the Unix epoch, negative before it.
+/// Whole seconds since the Unix epoch, negative before it (rounded down, so
+/// half a second before the epoch is in 1969).
 pub fn unix_seconds(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
+        Err(e) => {
+            let before = e.duration();
+            -(before.as_secs() as i64) - i64::from(before.subsec_nanos() > 0)
+        }
     }
 }
 
-/// The moment `secs` seconds after the epoch, as a file time; times before
-/// the epoch (or past what `SystemTime` holds) are taken as the epoch.
+/// The moment `secs` seconds after the epoch (before it when negative), as a
+/// file time; one past what `SystemTime` holds is taken as the epoch.
 pub fn system_time(secs: i64) -> SystemTime {
-    let after = std::time::Duration::from_secs(secs.max(0) as u64);
-    UNIX_EPOCH.checked_add(after).unwrap_or(UNIX_EPOCH)
+    let span = std::time::Duration::from_secs(secs.unsigned_abs());
+    match secs {
+        0.. => UNIX_EPOCH.checked_add(span),
+        _ => UNIX_EPOCH.checked_sub(span),
+    }
+    .unwrap_or(UNIX_EPOCH)
 }
 
 impl Civil {
@@ -149,12 +157,22 @@ mod tests {
 
     #[test]
     fn compact_dates_parse_back_to_the_same_moment() {
-        for secs in [0, 951_782_400, 1_795_244_711, -1, 4_107_542_400] {
+        for secs in [
+            0,
+            951_782_400,
+            1_795_244_711,
+            -1,
+            -2_208_988_800,
+            4_107_542_400,
+        ] {
             let c = Civil::from_unix(secs);
             assert_eq!(c.to_unix(), secs);
             assert_eq!(Civil::parse_compact(&c.compact()), Some(c));
-            assert_eq!(unix_seconds(system_time(secs)), secs.max(0));
+            assert_eq!(unix_seconds(system_time(secs)), secs);
         }
+        let half = Duration::from_millis(500);
+        assert_eq!(unix_seconds(UNIX_EPOCH - half), -1);
+        assert_eq!(unix_seconds(UNIX_EPOCH + half), 0);
         assert!(Civil::parse_compact("20261121070511.123").is_some());
         for bad in [
             "20260230120000",

@@ -97,8 +97,13 @@ fn a_whole_passive_session_gets_the_exact_reply_codes() {
     c.expect("SITE CHMOD 777 a.txt", 550);
     c.expect("SITE CHMOD 640 sub/a.txt", 200);
     c.expect("SITE EXEC /bin/sh", 504);
-    c.expect("MFMT 20200102030405 sub/a.txt", 213);
-    c.expect("MDTM sub/a.txt", 213);
+    let set = c.expect("MFMT 20200102030405 sub/a.txt", 213);
+    assert_eq!(set.text(), "Modify=20200102030405; sub/a.txt");
+    assert_eq!(c.expect("MDTM sub/a.txt", 213).text(), "20200102030405");
+    // Before 1970 too, as the reply says.
+    let set = c.expect("MFMT 19600102030405 sub/a.txt", 213);
+    assert_eq!(set.text(), "Modify=19600102030405; sub/a.txt");
+    assert_eq!(c.expect("MDTM sub/a.txt", 213).text(), "19600102030405");
     c.expect("RETR sub/a.txt", 503);
     c.expect("EPSV 2", 522);
     c.expect("EPSV ALL", 200);

@@ -70,15 +70,17 @@ impl<L> Session<L> {
 }
 
 impl<L> Session<L> {
-    /// MFMT (draft-somers-ftp-mfxx): 213 with the time set.
+    /// MFMT (draft-somers-ftp-mfxx): 213 with the time the file now has,
+    /// read back, since a file system may round or bound what it stores.
     pub(super) fn mfmt(&self, time: Civil, arg: &str) -> Reply {
         let when = crate::time::system_time(time.to_unix());
         let set = self.resolve(arg).and_then(|v| {
             let file = self.root().open_entry(&v)?;
-            Ok(file.set_modified(when)?)
+            file.set_modified(when)?;
+            Ok(file.metadata()?.modified()?)
         });
         match set {
-            Ok(()) => Reply::new(213, &format!("Modify={}; {arg}", time.compact())),
+            Ok(t) => Reply::new(213, &format!("Modify={}; {arg}", Civil::of(t).compact())),
             Err(r) => self.refuse(arg, r),
         }
     }
