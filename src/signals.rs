@@ -9,6 +9,10 @@
 //! calls return `EINTR` (the handler is installed without `SA_RESTART`), so it
 //! looks at once. A signal that arrives while no guard is held ends the
 //! process at once, as the default action would, with status 128 + signal.
+//!
+//! The line editor reads Ctrl-Z as a key (raw mode turns the terminal's
+//! signals off) and asks [`suspend`] to stop the client as the terminal would
+//! have: one `kill(2)` of our own process group.
 
 #![allow(unsafe_code)]
 
@@ -18,6 +22,8 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 /// The signal numbers (the same on every Linux architecture).
 pub const SIGINT: i32 = 2;
 pub const SIGTERM: i32 = 15;
+/// On x86 and Arm (MIPS, SPARC and Alpha number it otherwise).
+const SIGTSTP: i32 = 20;
 
 /// The last signal caught and not yet taken, or 0.
 static PENDING: AtomicI32 = AtomicI32::new(0);
@@ -51,6 +57,7 @@ mod sys {
         pub fn sigismember(set: *const SigSet, sig: c_int) -> c_int;
         pub fn pthread_sigmask(how: c_int, new: *const SigSet, old: *mut SigSet) -> c_int;
         pub fn _exit(status: c_int) -> !;
+        pub fn kill(pid: c_int, sig: c_int) -> c_int;
     }
 }
 
@@ -90,6 +97,15 @@ pub fn install() -> std::io::Result<()> {
         0 => Ok(()),
         e => Err(std::io::Error::from_raw_os_error(e)),
     }
+}
+
+/// Stops the client's process group, as Ctrl-Z does outside raw mode, and
+/// returns once the shell resumes it (`fg`). Where nobody could resume it (no
+/// job control: the group is orphaned, or SIGTSTP ignored) the kernel drops
+/// the signal and this returns at once.
+pub fn suspend() {
+    // SAFETY: kill has no memory arguments; pid 0 is our own process group.
+    unsafe { sys::kill(0, SIGTSTP) };
 }
 
 /// The signal caught and not yet taken, if any.

@@ -316,6 +316,46 @@ fn the_line_editor_edits_completes_and_remembers_and_leaves_the_terminal_as_it_w
     assert!(status.success(), "{shown:?}");
 }
 
+#[test]
+fn ctrl_z_at_the_prompt_suspends_the_client_and_fg_goes_on_with_the_line() {
+    let (srv, cli, state) = (
+        TempDir::new("srv"),
+        TempDir::new("cli"),
+        TempDir::new("state"),
+    );
+    fs::write(srv.join("unique-name.txt"), "u").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let prompt = format!("dialback 127.0.0.1:{}> ", server.port);
+    // An interactive shell, for job control: it alone can stop and resume a job.
+    let mut term = Pty::spawn(
+        "PS1='shell$ ' exec bash --norc --noprofile -i",
+        state.path(),
+    );
+    term.wait_for("shell$ ");
+    term.keys(&format!("{}\r", client_line(server.port, cli.path(), "")));
+    term.wait_for(&prompt);
+    term.keys("get uni\x1a");
+    term.wait_for("^Z");
+    term.wait_for("Stopped");
+    term.wait_for("shell$ ");
+    // The terminal is the shell's again: it echoes and edits lines itself.
+    term.keys("echo back to the shell\r");
+    term.wait_for("back to the shell");
+    term.wait_for("shell$ ");
+    term.keys("fg\r");
+    // The line as it was, the cursor at its end, the terminal raw again.
+    term.wait_for(&format!("{prompt}get uni"));
+    term.keys("que-name.txt\r");
+    term.wait_for("received unique-name.txt: ");
+    term.wait_for(&prompt);
+    term.keys("\x04");
+    term.wait_for("shell$ ");
+    term.keys("exit\r");
+    let (status, shown) = term.finish();
+    assert!(status.success(), "{shown:?}");
+    assert_eq!(fs::read(cli.join("unique-name.txt")).unwrap(), b"u");
+}
+
 /// The client in verbose mode at a pseudo-terminal, talking to a fake server
 /// that misbehaves as told, at its first prompt. Returns the terminal, the
 /// client's folder, its state folder (kept alive) and the server's port.

@@ -1,5 +1,5 @@
 //! The line editor for a person at a terminal: editing keys, history kept
-//! across sessions, Tab completion, Ctrl-C and Ctrl-D. Used only when stdin
+//! across sessions, Tab completion, Ctrl-C, Ctrl-D and Ctrl-Z. Used only when stdin
 //! and stdout are terminals (and TERM is not `dumb`); scripts and pipes read
 //! plain lines. The terminal is raw only while a line is being typed, behind
 //! `tty::Raw`, which puts every setting back when dropped (panics included).
@@ -47,6 +47,8 @@ pub enum Key {
     EndOfInput,
     /// Ctrl-L: clear the screen.
     Redraw,
+    /// Ctrl-Z: suspend the client, as the terminal would outside raw mode.
+    Suspend,
     /// Ctrl-G or a lone Escape followed by another key.
     Cancel,
     /// Anything else (function keys, unknown sequences).
@@ -75,6 +77,7 @@ pub fn decode(bytes: &[u8]) -> Option<(Key, usize)> {
         0x12 => Key::Search,
         0x15 => Key::KillStart,
         0x17 => Key::KillWord,
+        0x1A => Key::Suspend,
         0x1B => return escape(bytes),
         0x00..=0x1F => Key::Other,
         _ => {
@@ -511,6 +514,8 @@ enum Ended {
     Line(String),
     /// Ctrl-D on an empty line, Ctrl-C twice, or a signal.
     Quit,
+    /// Ctrl-Z: the line so far, to go on with once the client is resumed.
+    Suspend(Line),
 }
 
 impl Editor {
@@ -542,10 +547,14 @@ impl Editor {
         }
     }
 
-    fn edit(&mut self, prompt: &str, names: &mut dyn Complete) -> io::Result<Ended> {
+    fn edit(
+        &mut self,
+        prompt: &str,
+        names: &mut dyn Complete,
+        mut line: Line,
+    ) -> io::Result<Ended> {
         let mut out = io::stdout();
         let width = tty::width().unwrap_or(80);
-        let mut line = Line::default();
         let mut offset = 0;
         // Where in the history Up has gone, and the line typed before it went.
         let mut back = self.history.lines().len();
@@ -642,6 +651,12 @@ impl Editor {
                     };
                 }
                 Key::Search => search = Some((String::new(), None)),
+                Key::Suspend => {
+                    // What the terminal itself echoes; the shell goes on from there.
+                    out.write_all(b"^Z")?;
+                    out.flush()?;
+                    return Ok(Ended::Suspend(line));
+                }
                 Key::Redraw => out.write_all(b"\x1b[H\x1b[2J")?,
                 Key::Tab => match complete(&mut line, names, last == Key::Tab) {
                     Some(choices) if !choices.is_empty() => {
@@ -680,19 +695,28 @@ impl Lines for Editor {
         }
         // A signal while the terminal is raw is acted on here, after it is put back.
         let _guard = signals::guard();
-        let raw = match tty::Raw::new() {
-            Ok(raw) => raw,
-            Err(e) => return Some(Err(e)),
-        };
-        let ended = self.edit(prompt, names);
-        drop(raw);
-        match ended {
-            Ok(Ended::Line(line)) => {
-                self.history.add(&line);
-                Some(Ok(line))
+        let mut line = Line::default();
+        loop {
+            let raw = match tty::Raw::new() {
+                Ok(raw) => raw,
+                Err(e) => return Some(Err(e)),
+            };
+            let ended = self.edit(prompt, names, line);
+            drop(raw);
+            match ended {
+                Ok(Ended::Line(line)) => {
+                    self.history.add(&line);
+                    return Some(Ok(line));
+                }
+                // The terminal is as the shell left it while we are stopped;
+                // raw again once resumed, the line drawn again as it was.
+                Ok(Ended::Suspend(was)) => {
+                    signals::suspend();
+                    line = was;
+                }
+                Ok(Ended::Quit) => return None,
+                Err(e) => return Some(Err(e)),
             }
-            Ok(Ended::Quit) => None,
-            Err(e) => Some(Err(e)),
         }
     }
 }
@@ -727,7 +751,10 @@ mod tests {
         assert_eq!(decode(b"\x1b["), None);
         assert_eq!(decode(b"\x1b"), None);
         assert_eq!(decode(&"日".as_bytes()[..2]), None);
-        assert_eq!(keys(b"\x1b[15~\x03\x04"), [Other, Interrupt, EndOfInput]);
+        assert_eq!(
+            keys(b"\x1b[15~\x03\x04\x1a"),
+            [Other, Interrupt, EndOfInput, Suspend]
+        );
     }
 
     fn typed(start: &str, keys: &[Key]) -> Line {
