@@ -21,6 +21,7 @@ fn in_terminal(args: &[&str], input: &str) -> String {
     let state = TempDir::new("state");
     let mut child = Command::new("script")
         .args(["-qfec", &line, "/dev/null"])
+        .env("SHELL", "/bin/sh")
         .env("XDG_STATE_HOME", state.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
