@@ -90,18 +90,20 @@ pub struct Client {
     sending: data::Sending,
 }
 
-/// Resolves `host` and connects to its first address that answers within
-/// `timeout`. A signal (`crate::signals`: Ctrl-C, SIGTERM) ends the wait at
+/// Resolves `to` (a host and port, or an address) and connects to its first
+/// address that answers within `timeout`. A signal (`crate::signals`: Ctrl-C, SIGTERM) ends the wait at
 /// once with `Interrupted`: std retries an interrupted name lookup or connect
 /// inside, so both run on a thread of their own, left to end by itself (within
 /// the lookup's and the connect's own timeouts) when nobody waits any more.
-fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
-    let host = host.to_string();
+fn connect<A>(to: A, timeout: Duration) -> io::Result<TcpStream>
+where
+    A: ToSocketAddrs + Send + 'static,
+{
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("connect".into())
         .spawn(move || {
-            let addrs = match (host.as_str(), port).to_socket_addrs() {
+            let addrs = match to.to_socket_addrs() {
                 Ok(addrs) => addrs,
                 Err(e) => return drop(tx.send(Err(e))),
             };
@@ -186,12 +188,14 @@ impl Client {
         observer: Option<Observer>,
     ) -> Result<Client> {
         let ctrl =
-            connect(host, port, options.connect_timeout).map_err(|source| match source.kind() {
-                io::ErrorKind::Interrupted => Error::Stopped,
-                _ => Error::Connect {
-                    addr: format!("{host}:{port}"),
-                    source,
-                },
+            connect((host.to_string(), port), options.connect_timeout).map_err(|source| {
+                match source.kind() {
+                    io::ErrorKind::Interrupted => Error::Stopped,
+                    _ => Error::Connect {
+                        addr: format!("{host}:{port}"),
+                        source,
+                    },
+                }
             })?;
         ctrl.set_nodelay(true)?;
         ctrl.set_read_timeout(Some(options.stall_timeout))?;
@@ -441,7 +445,7 @@ impl Client {
         let first = timeout.min(Duration::from_secs(1));
         match TcpStream::connect_timeout(&addr, first) {
             Err(e) if e.kind() == io::ErrorKind::TimedOut && first < timeout => {
-                connect(&addr.ip().to_string(), port, timeout - first)
+                connect(addr, timeout - first)
             }
             connected => connected,
         }
