@@ -511,12 +511,9 @@ impl Client {
             &mut |event| match event {
                 Event::Progress(i, n) => progress(Progress::Moving(&plan.copy[i], n)),
                 Event::Finished(i, result) => {
-                    let result = result.map(|done| match done {
-                        Done::Sent(t) => t,
-                        _ => Transfer {
-                            bytes: 0,
-                            elapsed: Duration::ZERO,
-                        },
+                    let result = result.and_then(|done| match done {
+                        Done::Sent(t) => Ok(t),
+                        _ => Err(Error::Protocol("an upload ended without its reply".into())),
                     });
                     summary.count(&plan.copy[i], result, progress);
                 }
