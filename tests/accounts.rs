@@ -377,13 +377,15 @@ fn passwords_typed_at_a_terminal_are_asked_twice_and_never_shown() {
     // The client asks the same way, at a terminal, with nothing stored.
     let server = Server::start(top.path(), &["--users", file.to_str().unwrap()]);
     let client = format!(
-        "env -u DIALBACK_PASSWORD HOME={} {} 127.0.0.1 {} --user alice -c 'GET f.txt /dev/null'",
+        "env -u DIALBACK_PASSWORD HOME={} {} 127.0.0.1 {} --user alice --dir {} -c 'GET f.txt'",
         users.path().display(),
         env!("CARGO_BIN_EXE_client"),
-        server.port
+        server.port,
+        users.path().display()
     );
     let shown = at_terminal(&client, &[("password for alice: ", "typed-secret")]);
-    assert!(shown.contains("received null: 5 B"), "{shown:?}");
+    assert!(shown.contains("received f.txt: 5 B"), "{shown:?}");
+    assert_eq!(fs::read(users.join("f.txt")).unwrap(), b"hello");
     assert!(!shown.contains("typed-secret"), "echoed: {shown:?}");
 }
 
