@@ -24,6 +24,7 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("dialback runs on Linux only: its confinement checks need /proc/self/fd");
 
+pub mod cancel;
 pub mod cli;
 pub mod client;
 pub mod data;

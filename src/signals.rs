@@ -1,14 +1,19 @@
-//! Ctrl-C (SIGINT) and SIGTERM for the client, so that stopping it never
-//! leaves a temporary file or a terminal in raw mode behind. std installs no
-//! handlers; the unsafe code here is the `sigaction(2)` call and the handler,
-//! which only touches atomics and, when nothing needs cleaning up, `_exit(2)`.
+//! Ctrl-C (SIGINT) and SIGTERM for the client's terminal, so that stopping it
+//! never leaves a temporary file or a terminal in raw mode behind. std
+//! installs no handlers; the unsafe code here is the `sigaction(2)` call and
+//! the handler, which only touches atomics and, when nothing needs cleaning
+//! up, `_exit(2)`. Only the binaries call this module: the library sees a
+//! signal only as its [`Cancel`] token being stopped.
 //!
-//! The rule: code that would leave something behind if the process vanished
-//! (a transfer writing a temporary file, the line editor holding the terminal
-//! raw) holds a [`Guard`] and looks at [`pending`] between steps; its blocking
-//! calls return `EINTR` (the handler is installed without `SA_RESTART`), so it
-//! looks at once. A signal that arrives while no guard is held ends the
-//! process at once, as the default action would, with status 128 + signal.
+//! The rule: the handler stops the token it was installed with (SIGINT as
+//! [`Stop::Interrupt`], SIGTERM as [`Stop::Terminate`]). Code that would leave
+//! something behind if the process vanished holds the token
+//! ([`Cancel::hold`]) and looks at it between steps; its blocking calls return
+//! `EINTR` (the handler is installed without `SA_RESTART`), so it looks at
+//! once. A signal that arrives while nothing holds the token ends the process
+//! at once, as the default action would, with status 128 + signal. The tests
+//! raise real signals, so they live in a test binary of their own
+//! (`tests/signals.rs`).
 //!
 //! The line editor reads Ctrl-Z as a key (raw mode turns the terminal's
 //! signals off) and asks [`suspend`] to stop the client as the terminal would
@@ -17,7 +22,9 @@
 #![allow(unsafe_code)]
 
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use crate::cancel::{Cancel, Stop};
 
 /// The signal numbers (the same on every Linux architecture).
 pub const SIGINT: i32 = 2;
@@ -25,10 +32,8 @@ pub const SIGTERM: i32 = 15;
 /// On x86 and Arm (MIPS, SPARC and Alpha number it otherwise).
 const SIGTSTP: i32 = 20;
 
-/// The last signal caught and not yet taken, or 0.
-static PENDING: AtomicI32 = AtomicI32::new(0);
-/// How many guards are held.
-static GUARDS: AtomicUsize = AtomicUsize::new(0);
+/// The token the handler stops: the process's one piece of signal state.
+static TOKEN: OnceLock<Cancel> = OnceLock::new();
 
 mod sys {
     use std::os::raw::{c_int, c_ulong};
@@ -46,15 +51,11 @@ mod sys {
         pub restorer: usize,
     }
 
-    #[cfg(test)]
-    pub const SIG_BLOCK: c_int = 0;
     pub const SIG_UNBLOCK: c_int = 1;
 
     extern "C" {
         pub fn sigaction(sig: c_int, new: *const SigAction, old: *mut SigAction) -> c_int;
         pub fn sigaddset(set: *mut SigSet, sig: c_int) -> c_int;
-        #[cfg(test)]
-        pub fn sigismember(set: *const SigSet, sig: c_int) -> c_int;
         pub fn pthread_sigmask(how: c_int, new: *const SigSet, old: *mut SigSet) -> c_int;
         pub fn _exit(status: c_int) -> !;
         pub fn kill(pid: c_int, sig: c_int) -> c_int;
@@ -62,19 +63,36 @@ mod sys {
 }
 
 extern "C" fn on_signal(sig: c_int) {
-    PENDING.store(sig, Ordering::SeqCst);
-    if GUARDS.load(Ordering::SeqCst) == 0 {
+    // OnceLock::get is one atomic load; stop and held touch atomics only.
+    let held = TOKEN.get().is_some_and(|token| {
+        token.stop(match sig {
+            SIGTERM => Stop::Terminate,
+            _ => Stop::Interrupt,
+        });
+        token.held()
+    });
+    if !held {
         // SAFETY: _exit is async-signal-safe; nothing is held that needs undoing.
         unsafe { sys::_exit(128 + sig) }
     }
 }
 
-/// Catches SIGINT and SIGTERM for the rest of the process's life. Call it
+/// The exit status for a process that a stop ended, as if by its signal.
+pub fn status(stop: Stop) -> u8 {
+    128 + match stop {
+        Stop::Interrupt => SIGINT,
+        Stop::Terminate => SIGTERM,
+    } as u8
+}
+
+/// Catches SIGINT and SIGTERM for the rest of the process's life, as stops
+/// of `token` (the first token given, if called again). Call it
 /// before starting threads: it also unblocks both signals in the calling
 /// thread, whose mask new threads inherit. A parent may start us with them
 /// blocked (some test runners and supervisors do, and `exec` keeps the mask);
 /// then Ctrl-C would stay pending forever and a transfer could not be stopped.
-pub fn install() -> std::io::Result<()> {
+pub fn install(token: &Cancel) -> std::io::Result<()> {
+    let _ = TOKEN.set(token.clone());
     let mut ours = sys::EMPTY;
     for sig in [SIGINT, SIGTERM] {
         // SAFETY: `ours` is a valid, initialised set and `sig` a valid signal.
@@ -106,125 +124,4 @@ pub fn install() -> std::io::Result<()> {
 pub fn suspend() {
     // SAFETY: kill has no memory arguments; pid 0 is our own process group.
     unsafe { sys::kill(0, SIGTSTP) };
-}
-
-/// The signal caught and not yet taken, if any.
-pub fn pending() -> Option<i32> {
-    match PENDING.load(Ordering::SeqCst) {
-        0 => None,
-        sig => Some(sig),
-    }
-}
-
-/// Takes the pending signal, if any, so that the next one is news.
-pub fn take() -> Option<i32> {
-    match PENDING.swap(0, Ordering::SeqCst) {
-        0 => None,
-        sig => Some(sig),
-    }
-}
-
-/// While held, a signal is recorded for its holder to act on instead of
-/// ending the process.
-pub struct Guard(());
-
-/// Holds off the immediate exit until the guard drops.
-pub fn guard() -> Guard {
-    GUARDS.fetch_add(1, Ordering::SeqCst);
-    Guard(())
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        GUARDS.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Read;
-    use std::os::unix::thread::JoinHandleExt;
-    use std::time::Duration;
-
-    const SIGHUP: i32 = 1;
-
-    /// Blocks (or with `false`, unblocks) `sig` in the calling thread only.
-    fn set_blocked(sig: i32, blocked: bool) {
-        let mut set = sys::EMPTY;
-        let how = if blocked {
-            sys::SIG_BLOCK
-        } else {
-            sys::SIG_UNBLOCK
-        };
-        // SAFETY: `set` is a valid set that outlives both calls.
-        unsafe {
-            sys::sigaddset(&mut set, sig);
-            assert_eq!(sys::pthread_sigmask(how, &set, std::ptr::null_mut()), 0);
-        }
-    }
-
-    /// Whether `sig` is blocked in the calling thread.
-    fn is_blocked(sig: i32) -> bool {
-        let mut now = sys::EMPTY;
-        // SAFETY: a null new set only reads the mask into `now`, a valid set.
-        unsafe {
-            assert_eq!(
-                sys::pthread_sigmask(sys::SIG_BLOCK, std::ptr::null(), &mut now),
-                0
-            );
-            sys::sigismember(&now, sig) == 1
-        }
-    }
-
-    extern "C" {
-        fn raise(sig: c_int) -> c_int;
-        fn pthread_kill(thread: std::os::unix::thread::RawPthread, sig: c_int) -> c_int;
-    }
-
-    #[test]
-    fn a_guarded_signal_is_recorded_and_interrupts_a_blocking_read() {
-        install().unwrap();
-        let _guard = guard();
-        // SAFETY: raise delivers the signal to this thread, whose handler only records it.
-        assert_eq!(unsafe { raise(SIGINT) }, 0);
-        assert_eq!(pending(), Some(SIGINT));
-        assert_eq!(take(), Some(SIGINT));
-        assert_eq!(take(), None);
-
-        // A read blocked on an empty pipe returns EINTR when the signal lands
-        // (sent until it does, in case the first one came before the read).
-        let (mut reader, writer) = std::io::pipe().unwrap();
-        let blocked = std::thread::spawn(move || reader.read(&mut [0u8; 1]).map_err(|e| e.kind()));
-        while !blocked.is_finished() {
-            std::thread::sleep(Duration::from_millis(50));
-            // SAFETY: the thread has not been joined, so its handle is valid.
-            unsafe { pthread_kill(blocked.as_pthread_t(), SIGTERM) };
-        }
-        assert_eq!(
-            blocked.join().unwrap(),
-            Err(std::io::ErrorKind::Interrupted)
-        );
-        assert_eq!(take(), Some(SIGTERM));
-        drop(writer);
-    }
-
-    #[test]
-    fn signals_blocked_by_the_parent_are_unblocked_so_ctrl_c_arrives() {
-        // A thread of its own, as a process started with both blocked would be.
-        std::thread::spawn(|| {
-            set_blocked(SIGINT, true);
-            set_blocked(SIGTERM, true);
-            assert!(is_blocked(SIGINT) && is_blocked(SIGTERM));
-            install().unwrap();
-            assert!(!is_blocked(SIGINT) && !is_blocked(SIGTERM));
-            // Signals it does not handle keep the mask they had.
-            set_blocked(SIGHUP, true);
-            install().unwrap();
-            assert!(is_blocked(SIGHUP));
-            set_blocked(SIGHUP, false);
-        })
-        .join()
-        .unwrap();
-    }
 }

@@ -131,6 +131,8 @@ fn main() -> ExitCode {
     let prompting = args.script.is_none() && io::stdin().is_terminal();
     let meter = prompting && io::stderr().is_terminal();
     let mut console = Console::new(args.quiet, prompting, meter);
+    // The one token every wait and transfer watches; Ctrl-C and SIGTERM stop it.
+    let cancel = args.options.cancel.clone();
     let mut interp = Interpreter::new(args.dir, args.options);
     interp.stop_on_error = args.stop_on_error;
     interp.start_in = args.start_in;
@@ -142,23 +144,23 @@ fn main() -> ExitCode {
     }
     // Ctrl-C and SIGTERM stop a transfer cleanly (no temporary file left);
     // at the prompt Ctrl-C is a key; outside both the client just ends.
-    if let Err(e) = signals::install() {
+    if let Err(e) = signals::install(&cancel) {
         eprintln!("client: cannot catch Ctrl-C: {e}");
     }
     interp.interactive = prompting;
     let mut lines: Box<dyn Lines> = match &args.script {
         Some(script) => Box::new(split_script(script).into_iter().map(Ok)),
-        None if prompting && editor::usable() => Box::new(Editor::new(History::load(
-            History::default_path(),
-            HISTORY_LINES,
-        ))),
+        None if prompting && editor::usable() => Box::new(Editor::new(
+            History::load(History::default_path(), HISTORY_LINES),
+            cancel,
+        )),
         // A line at a time, not holding stdin locked: USER may ask for a password.
         None => Box::new(std::iter::from_fn(console::read_line)),
     };
     let target = args.target.as_ref().map(|(h, p)| (h.as_str(), *p));
     let ok = interp.run(target, &mut *lines, &mut console);
-    if let Some(sig) = interp.signal {
-        ExitCode::from(128 + sig as u8)
+    if let Some(stop) = interp.stopped {
+        ExitCode::from(signals::status(stop))
     } else if ok {
         ExitCode::SUCCESS
     } else {

@@ -14,6 +14,7 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use super::interp::{Lines, Output};
+use crate::cancel::Cancel;
 use crate::signals;
 use crate::tty;
 
@@ -500,6 +501,7 @@ pub struct Editor {
     history: History,
     /// Bytes read but not yet decoded (the start of a sequence).
     pending: Vec<u8>,
+    cancel: Cancel,
 }
 
 /// Whether a person types at a terminal that can do what the editor needs.
@@ -519,10 +521,13 @@ enum Ended {
 }
 
 impl Editor {
-    pub fn new(history: History) -> Editor {
+    /// An editor with `history`, that gives up a line when `cancel` stops
+    /// (the token the terminal's signals are installed with).
+    pub fn new(history: History, cancel: Cancel) -> Editor {
         Editor {
             history,
             pending: Vec::new(),
+            cancel,
         }
     }
 
@@ -538,7 +543,7 @@ impl Editor {
                 Ok(0) => return None,
                 Ok(n) => self.pending.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    if signals::pending().is_some() {
+                    if self.cancel.is_stopped() {
                         return None;
                     }
                 }
@@ -694,7 +699,7 @@ impl Lines for Editor {
             return line;
         }
         // A signal while the terminal is raw is acted on here, after it is put back.
-        let _guard = signals::guard();
+        let _hold = self.cancel.hold();
         let mut line = Line::default();
         loop {
             let raw = match tty::Raw::new() {

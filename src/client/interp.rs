@@ -13,9 +13,9 @@ use super::tree;
 use super::units::{human_bytes, human_duration, human_rate, result_line};
 use super::words::{self, UserCommand};
 use super::{Client, Direction, Observer, Options};
+use crate::cancel::Stop;
 use crate::fsys::TEMP_PREFIX;
 use crate::glob::glob_match;
-use crate::signals;
 use crate::Error;
 
 /// Where the interpreter's results go.
@@ -91,8 +91,8 @@ pub struct Interpreter {
     pub start_in: Option<String>,
     /// A person gives the commands: Ctrl-C stops the command, not the client.
     pub interactive: bool,
-    /// The signal that ended the run (SIGTERM, or Ctrl-C in a script).
-    pub signal: Option<i32>,
+    /// What stop ended the run (SIGTERM, or Ctrl-C in a script).
+    pub stopped: Option<Stop>,
     /// Remote folders' names for Tab, until a command may have changed them.
     remote_names: HashMap<String, Vec<String>>,
 }
@@ -110,7 +110,7 @@ impl Interpreter {
             host: String::new(),
             start_in: None,
             interactive: false,
-            signal: None,
+            stopped: None,
             remote_names: HashMap::new(),
         }
     }
@@ -141,9 +141,9 @@ impl Interpreter {
         loop {
             let prompt = self.prompt();
             let line = lines.next_line(&prompt, out, self);
-            if let Some(sig) = signals::take() {
+            if let Some(stop) = self.options.cancel.take() {
                 // SIGTERM (or a signal the line editor caught) while waiting for a line.
-                self.signal = Some(sig);
+                self.stopped = Some(stop);
                 ok = false;
                 break;
             }
@@ -159,12 +159,12 @@ impl Interpreter {
                     break;
                 }
             };
-            let guard = signals::guard();
+            let hold = self.options.cancel.hold();
             let done = self.execute(&line, out);
             if !reads_only(&line) {
                 self.remote_names.clear();
             }
-            if let Some(sig) = signals::take() {
+            if let Some(stop) = self.options.cancel.take() {
                 // The command has stopped: a transfer was aborted and nothing
                 // partial kept. A person gets the prompt back; a script ends.
                 out.progress_done();
@@ -177,13 +177,13 @@ impl Interpreter {
                     None => out.error(&format!("{}: interrupted", line.trim())),
                 }
                 ok = false;
-                if sig == signals::SIGTERM || !self.interactive {
-                    self.signal = Some(sig);
+                if stop == Stop::Terminate || !self.interactive {
+                    self.stopped = Some(stop);
                     break;
                 }
                 continue;
             }
-            drop(guard);
+            drop(hold);
             match done {
                 Ok(Next::Continue) => {}
                 Ok(Next::Exit) => break,

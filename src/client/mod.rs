@@ -22,6 +22,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::cancel::Cancel;
 use crate::data::{self, CopyError};
 use crate::fsys::{open_plain, Refusal, TempFile};
 use crate::protocol::{parse_epsv_reply, parse_pasv_reply, Command, Reply};
@@ -38,6 +39,9 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// How long to wait for a reply, or for a transfer to move another byte.
     pub stall_timeout: Duration,
+    /// What stops a wait or a transfer early (the terminal's Ctrl-C sets it);
+    /// every session a client opens shares it.
+    pub cancel: Cancel,
 }
 
 impl Default for Options {
@@ -48,6 +52,7 @@ impl Default for Options {
             password: "dialback@".to_string(),
             connect_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(60),
+            cancel: Cancel::new(),
         }
     }
 }
@@ -91,11 +96,11 @@ pub struct Client {
 }
 
 /// Resolves `to` (a host and port, or an address) and connects to its first
-/// address that answers within `timeout`. A signal (`crate::signals`: Ctrl-C, SIGTERM) ends the wait at
-/// once with `Interrupted`: std retries an interrupted name lookup or connect
+/// address that answers within `timeout`. `cancel` ends the wait at once
+/// with `Interrupted` (Ctrl-C's signal interrupts nothing here): std retries an interrupted name lookup or connect
 /// inside, so both run on a thread of their own, left to end by itself (within
 /// the lookup's and the connect's own timeouts) when nobody waits any more.
-fn connect<A>(to: A, timeout: Duration) -> io::Result<TcpStream>
+fn connect<A>(to: A, timeout: Duration, cancel: &Cancel) -> io::Result<TcpStream>
 where
     A: ToSocketAddrs + Send + 'static,
 {
@@ -121,9 +126,7 @@ where
         // late a signal is seen.
         match rx.recv_timeout(Duration::from_millis(20)) {
             Ok(connected) => return connected,
-            Err(_) if crate::signals::pending().is_some() => {
-                return Err(io::ErrorKind::Interrupted.into())
-            }
+            Err(_) if cancel.is_stopped() => return Err(io::ErrorKind::Interrupted.into()),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 return Err(io::Error::other("the connecting thread died"))
@@ -133,21 +136,18 @@ where
 }
 
 /// The control connection's reading side: a read that a signal interrupts
-/// (`crate::signals`: Ctrl-C) while the client waits for a reply fails instead
+/// (Ctrl-C, which also sets the client's [`Cancel`]) while the client waits for a reply fails instead
 /// of being retried, so a person need not wait out the stall timeout for a
 /// server that does not answer. The reply is then lost and the dialogue out
 /// of step: the client counts as broken. Replies that are already coming (an
 /// aborted transfer's, say) are read as usual after a Ctrl-C; a second one
 /// stops that wait too.
-struct Stoppable(TcpStream);
+struct Stoppable(TcpStream, Cancel);
 
 impl Read for Stoppable {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.0.read(buf) {
-            Err(e)
-                if e.kind() == io::ErrorKind::Interrupted
-                    && crate::signals::pending().is_some() =>
-            {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted && self.1.is_stopped() => {
                 Err(io::Error::other("interrupted"))
             }
             read => read,
@@ -187,21 +187,23 @@ impl Client {
         options: Options,
         observer: Option<Observer>,
     ) -> Result<Client> {
-        let ctrl =
-            connect((host.to_string(), port), options.connect_timeout).map_err(|source| {
-                match source.kind() {
-                    io::ErrorKind::Interrupted => Error::Stopped,
-                    _ => Error::Connect {
-                        addr: format!("{host}:{port}"),
-                        source,
-                    },
-                }
-            })?;
+        let ctrl = connect(
+            (host.to_string(), port),
+            options.connect_timeout,
+            &options.cancel,
+        )
+        .map_err(|source| match source.kind() {
+            io::ErrorKind::Interrupted => Error::Stopped,
+            _ => Error::Connect {
+                addr: format!("{host}:{port}"),
+                source,
+            },
+        })?;
         ctrl.set_nodelay(true)?;
         ctrl.set_read_timeout(Some(options.stall_timeout))?;
         ctrl.set_write_timeout(Some(options.stall_timeout))?;
         let server = data::canonical(ctrl.peer_addr()?.ip());
-        let input = BufReader::new(Stoppable(ctrl.try_clone()?));
+        let input = BufReader::new(Stoppable(ctrl.try_clone()?, options.cancel.clone()));
         let mut client = Client {
             ctrl,
             input,
@@ -289,7 +291,7 @@ impl Client {
     fn reply(&mut self) -> Result<Reply> {
         let reply = Reply::read(&mut self.input);
         self.broken |= reply.as_ref().map_or(true, |r| r.code == 421);
-        if reply.is_err() && crate::signals::pending().is_some() {
+        if reply.is_err() && self.options.cancel.is_stopped() {
             return Err(Error::Stopped);
         }
         let reply = reply?;
@@ -327,12 +329,12 @@ impl Client {
         }
     }
 
-    /// After a copy: if a signal stopped it (`crate::signals`), sends ABOR
+    /// After a copy: if the cancel token stopped it, sends ABOR
     /// before the data connection is closed, so that every server, whether or
     /// not it watches for ABOR during a transfer, answers the transfer (426 or
     /// 226) and then the ABOR. Returns whether it did.
     fn stop_if_asked<T, E>(&mut self, copied: &std::result::Result<T, E>) -> Result<bool> {
-        if copied.is_ok() || crate::signals::pending().is_none() {
+        if copied.is_ok() || !self.options.cancel.is_stopped() {
             return Ok(false);
         }
         self.send(&Command::Abor)?;
@@ -445,7 +447,7 @@ impl Client {
         let first = timeout.min(Duration::from_secs(1));
         match TcpStream::connect_timeout(&addr, first) {
             Err(e) if e.kind() == io::ErrorKind::TimedOut && first < timeout => {
-                connect(addr, timeout - first)
+                connect(addr, timeout - first, &self.options.cancel)
             }
             connected => connected,
         }
@@ -463,7 +465,8 @@ impl Client {
         let stream = match channel {
             Channel::Connected(s) => Ok(s),
             Channel::Listening(l) => {
-                data::accept_from(&l, self.server, self.options.connect_timeout, |_| {})
+                let (timeout, cancel) = (self.options.connect_timeout, &self.options.cancel);
+                data::accept_from(&l, self.server, timeout, cancel, |_| {})
             }
         };
         let timeouts = |s: TcpStream| {
@@ -472,7 +475,7 @@ impl Client {
             Ok(s)
         };
         let stream = stream.and_then(timeouts);
-        if stream.is_err() && crate::signals::pending().is_some() {
+        if stream.is_err() && self.options.cancel.is_stopped() {
             // Ctrl-C while the server dials back: its reply may be a while coming.
             self.broken = true;
             return Err(Error::Stopped);
@@ -539,7 +542,8 @@ impl Client {
         let file = sink.file();
         // One byte past the announced size is enough to know the server lies.
         let limit = size.map_or(u64::MAX, |total| total - offset + 1);
-        let received = data::receive_file(&mut stream, file, limit, &mut |n| {
+        let cancel = &self.options.cancel;
+        let received = data::receive_file(&mut stream, file, limit, cancel, &mut |n| {
             progress(offset + n, size)
         });
         let stopped = self.stop_if_asked(&received)?;
@@ -592,7 +596,8 @@ impl Client {
             return Err(Error::Remote(allo));
         }
         let mut stream = self.start(&Command::Stor(remote.to_string()), channel)?;
-        let sent = data::send_file(&mut file, &mut stream, self.sending, &mut |n| {
+        let cancel = &self.options.cancel;
+        let sent = data::send_file(&mut file, &mut stream, self.sending, cancel, &mut |n| {
             progress(n, Some(size))
         });
         let stopped = self.stop_if_asked(&sent)?;
@@ -629,7 +634,8 @@ impl Client {
             Command::List(arg)
         };
         let mut stream = self.start(&cmd, channel)?;
-        let received = data::copy_in(&mut stream, out, data::LISTING_CHUNK, &mut |_| {});
+        let cancel = &self.options.cancel;
+        let received = data::copy_in(&mut stream, out, data::LISTING_CHUNK, cancel, &mut |_| {});
         let stopped = self.stop_if_asked(&received)?;
         data::close_received(stream);
         let done = self.finished();

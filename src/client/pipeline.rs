@@ -168,7 +168,7 @@ impl Client {
             // After Ctrl-C nothing new goes out; what is owed is still read.
             while owed.len() < WINDOW
                 && !owed.iter().any(transfer)
-                && crate::signals::pending().is_none()
+                && !self.options.cancel.is_stopped()
             {
                 let Some((index, job)) = jobs.next() else {
                     break;
@@ -340,7 +340,7 @@ impl Client {
             };
             return Ok((result, None));
         }
-        if crate::signals::pending().is_some() {
+        if self.options.cancel.is_stopped() {
             // Ctrl-C: a transfer not yet asked for is not started, nor its
             // data connection dialed.
             return Ok((Err(Error::Stopped), None));
@@ -379,13 +379,14 @@ impl Client {
         };
         let started = Instant::now();
         let progress = &mut |n| events(Event::Progress(index, n));
+        let cancel = &self.options.cancel.clone();
         let (moved, side) = match &mut job {
             Job::Get { sink, size, .. } => (
-                data::receive_file(&mut stream, sink.file(), *size + 1, progress),
+                data::receive_file(&mut stream, sink.file(), *size + 1, cancel, progress),
                 Side::Read,
             ),
             Job::Put { file, .. } => {
-                let sent = data::send_file(file, &mut stream, self.sending, progress);
+                let sent = data::send_file(file, &mut stream, self.sending, cancel, progress);
                 (sent, Side::Write)
             }
             Job::List(_) => {
@@ -394,6 +395,7 @@ impl Client {
                     &mut (&stream).take(MAX_LISTING + 1),
                     &mut text,
                     data::LISTING_CHUNK,
+                    cancel,
                     progress,
                 );
                 let result = match read {

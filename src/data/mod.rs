@@ -11,6 +11,8 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::cancel::Cancel;
+
 mod linger;
 mod zerocopy;
 
@@ -29,11 +31,12 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 
 /// Waits up to `timeout` for a connection from `expected` on `listener`. Connections
 /// from any other address are closed at once and passed to `stranger` (for the
-/// log); they do not end the wait, but a signal (`crate::signals`) does.
+/// log); they do not end the wait, but `cancel` does.
 pub fn accept_from(
     listener: &TcpListener,
     expected: IpAddr,
     timeout: Duration,
+    cancel: &Cancel,
     mut stranger: impl FnMut(SocketAddr),
 ) -> io::Result<TcpStream> {
     // std has no accept with a timeout: poll a non-blocking listener, starting with
@@ -48,9 +51,7 @@ pub fn accept_from(
                 return Ok(stream);
             }
             Ok((_, from)) => stranger(from),
-            Err(_) if crate::signals::pending().is_some() => {
-                return Err(io::ErrorKind::Interrupted.into());
-            }
+            Err(_) if cancel.is_stopped() => return Err(io::ErrorKind::Interrupted.into()),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let left = timeout.saturating_sub(start.elapsed());
                 if left.is_zero() {
@@ -68,8 +69,8 @@ pub fn accept_from(
     }
 }
 
-/// Which side of a copy failed. A copy stopped by a signal (`crate::signals`)
-/// fails on its read side with `Interrupted`.
+/// Which side of a copy failed. A copy stopped by its [`Cancel`] fails on its
+/// read side with `Interrupted`.
 #[derive(Debug)]
 pub enum CopyError {
     /// Reading the source failed: for a socket, the peer went away or stalled.
@@ -136,14 +137,15 @@ pub fn send_file(
     file: &mut File,
     out: &mut TcpStream,
     how: Sending,
+    cancel: &Cancel,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyError> {
     match how {
-        Sending::Chunks(size) => copy_in(file, out, size, progress),
-        Sending::ZeroCopy => match zerocopy::send_file(file, out, progress) {
+        Sending::Chunks(size) => copy_in(file, out, size, cancel, progress),
+        Sending::ZeroCopy => match zerocopy::send_file(file, out, cancel, progress) {
             Outcome::Done(result) => result,
             Outcome::Unsupported { moved } => {
-                copy(file, out, &mut |n| progress(moved + n)).map(|n| moved + n)
+                copy(file, out, cancel, &mut |n| progress(moved + n)).map(|n| moved + n)
             }
         },
     }
@@ -157,13 +159,14 @@ pub fn receive_file(
     input: &mut TcpStream,
     file: &mut File,
     limit: u64,
+    cancel: &Cancel,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyError> {
-    match zerocopy::receive_file(input, file, limit, progress) {
+    match zerocopy::receive_file(input, file, limit, cancel, progress) {
         Outcome::Done(result) => result,
         Outcome::Unsupported { moved } => {
             let mut rest = input.take(limit - moved);
-            copy(&mut rest, file, &mut |n| progress(moved + n)).map(|n| moved + n)
+            copy(&mut rest, file, cancel, &mut |n| progress(moved + n)).map(|n| moved + n)
         }
     }
 }
@@ -174,9 +177,10 @@ pub fn receive_file(
 pub fn copy(
     input: &mut impl Read,
     out: &mut (impl Write + ?Sized),
+    cancel: &Cancel,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyError> {
-    copy_in(input, out, BUFFER, progress)
+    copy_in(input, out, BUFFER, cancel, progress)
 }
 
 /// The chunk for listings, which are mostly a few KiB: zeroing and faulting in
@@ -190,14 +194,13 @@ pub fn copy_in(
     input: &mut impl Read,
     out: &mut (impl Write + ?Sized),
     size: usize,
+    cancel: &Cancel,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyError> {
     let mut buf = vec![0u8; size];
     let (mut total, mut reported) = (0, 0);
     loop {
-        if crate::signals::pending().is_some() {
-            return Err(CopyError::Read(io::ErrorKind::Interrupted.into()));
-        }
+        cancel.check().map_err(CopyError::Read)?;
         let n = match input.read(&mut buf) {
             Ok(0) => {
                 if total != reported {
@@ -229,15 +232,26 @@ mod tests {
         let _stranger = TcpStream::connect(addr).unwrap();
         let mut refused = Vec::new();
         let expected: IpAddr = "127.0.0.2".parse().unwrap();
-        let err = accept_from(&listener, expected, Duration::from_millis(100), |a| {
-            refused.push(a)
-        })
+        let err = accept_from(
+            &listener,
+            expected,
+            Duration::from_millis(100),
+            &Cancel::new(),
+            |a| refused.push(a),
+        )
         .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(refused.len(), 1);
 
         let _friend = TcpStream::connect(addr).unwrap();
-        let ok = accept_from(&listener, addr.ip(), Duration::from_secs(5), |_| {}).unwrap();
+        let ok = accept_from(
+            &listener,
+            addr.ip(),
+            Duration::from_secs(5),
+            &Cancel::new(),
+            |_| {},
+        )
+        .unwrap();
         assert_eq!(ok.peer_addr().unwrap().ip(), addr.ip());
     }
 
@@ -262,19 +276,25 @@ mod tests {
         let data: Vec<u8> = (0..=255u8).cycle().take(3 * BUFFER + 7).collect();
         let mut out = Vec::new();
         let mut reports = 0;
-        let n = copy(&mut &data[..], &mut out, &mut |_| reports += 1).unwrap();
+        let none = Cancel::new();
+        let n = copy(&mut &data[..], &mut out, &none, &mut |_| reports += 1).unwrap();
         assert_eq!(n, data.len() as u64);
         assert_eq!(out, data);
         assert_eq!(reports, 4);
 
         let (mut out, mut seen) = (Vec::new(), Vec::new());
-        let n = copy_in(&mut &data[..], &mut out, 4096, &mut |t| seen.push(t)).unwrap();
+        let n = copy_in(&mut &data[..], &mut out, 4096, &none, &mut |t| seen.push(t)).unwrap();
         assert_eq!((n, &out), (data.len() as u64, &data));
         let whole = BUFFER as u64;
         assert_eq!(seen, [whole, 2 * whole, 3 * whole, data.len() as u64]);
 
         let mut full = [0u8; 10];
-        let err = copy(&mut &data[..], &mut &mut full[..], &mut |_| {}).unwrap_err();
+        let err = copy(&mut &data[..], &mut &mut full[..], &none, &mut |_| {}).unwrap_err();
         assert!(matches!(err, CopyError::Write(_)));
+
+        let stopped = Cancel::new();
+        stopped.stop(crate::cancel::Stop::Interrupt);
+        let err = copy(&mut &data[..], &mut Vec::new(), &stopped, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, CopyError::Read(e) if e.kind() == io::ErrorKind::Interrupted));
     }
 }

@@ -21,6 +21,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::raw::c_int;
 
 use super::CopyError;
+use crate::cancel::Cancel;
 
 mod sys {
     use std::os::raw::{c_int, c_uint};
@@ -50,13 +51,11 @@ mod sys {
 const CHUNK: usize = 1 << 20;
 
 /// Runs a system call that returns a byte count or -1, retrying on EINTR
-/// unless a signal is waiting to stop the transfer (`crate::signals`), in which
-/// case it fails with `Interrupted`, before the call or instead of retrying.
-fn retry(mut call: impl FnMut() -> isize) -> io::Result<usize> {
+/// unless `cancel` says to stop the transfer, in which case it fails with
+/// `Interrupted`, before the call or instead of retrying.
+fn retry(cancel: &Cancel, mut call: impl FnMut() -> isize) -> io::Result<usize> {
     loop {
-        if crate::signals::pending().is_some() {
-            return Err(io::ErrorKind::Interrupted.into());
-        }
+        cancel.check()?;
         let n = call();
         if n >= 0 {
             return Ok(n as usize);
@@ -82,13 +81,20 @@ pub enum Outcome {
 }
 
 /// Sends `file` from its current position to its end with `sendfile(2)`.
-pub fn send_file(file: &File, out: &TcpStream, progress: &mut dyn FnMut(u64)) -> Outcome {
+pub fn send_file(
+    file: &File,
+    out: &TcpStream,
+    cancel: &Cancel,
+    progress: &mut dyn FnMut(u64),
+) -> Outcome {
     let (in_fd, out_fd) = (file.as_raw_fd(), out.as_raw_fd());
     let mut total = 0u64;
     loop {
         // SAFETY: both descriptors are open for the borrows' lifetime; a null offset
         // makes the kernel use and advance the file's own position.
-        let sent = retry(|| unsafe { sys::sendfile(out_fd, in_fd, std::ptr::null_mut(), CHUNK) });
+        let sent = retry(cancel, || unsafe {
+            sys::sendfile(out_fd, in_fd, std::ptr::null_mut(), CHUNK)
+        });
         match sent {
             Ok(0) => return Outcome::Done(Ok(total)),
             Ok(n) => {
@@ -132,6 +138,7 @@ pub fn receive_file(
     input: &TcpStream,
     file: &File,
     limit: u64,
+    cancel: &Cancel,
     progress: &mut dyn FnMut(u64),
 ) -> Outcome {
     let Ok(pipe) = Pipe::new() else {
@@ -148,7 +155,7 @@ pub fn receive_file(
         }
         // SAFETY: all descriptors are open for the borrows' lifetime; null offsets
         // mean the socket and the file's own position.
-        let got = retry(|| unsafe {
+        let got = retry(cancel, || unsafe {
             sys::splice(sock, null(), pipe_in, null(), want, sys::SPLICE_F_MOVE)
         });
         let got = match got {
@@ -160,7 +167,7 @@ pub fn receive_file(
         let mut left = got;
         while left > 0 {
             // SAFETY: as above.
-            let put = retry(|| unsafe {
+            let put = retry(cancel, || unsafe {
                 sys::splice(pipe_out, null(), out, null(), left, sys::SPLICE_F_MOVE)
             });
             match put {
@@ -220,14 +227,17 @@ mod tests {
         let (tx, rx) = pair();
         let sender = std::thread::spawn(move || {
             let mut reports = 0;
-            let outcome = send_file(source.file(), &tx, &mut |_| reports += 1);
+            let outcome = send_file(source.file(), &tx, &Cancel::new(), &mut |_| reports += 1);
             let Outcome::Done(Ok(n)) = outcome else {
                 panic!("sendfile failed")
             };
             (n, reports)
         });
         let mut last = 0;
-        let Outcome::Done(Ok(n)) = receive_file(&rx, sink.file(), u64::MAX, &mut |t| last = t)
+        let Outcome::Done(Ok(n)) =
+            receive_file(&rx, sink.file(), u64::MAX, &Cancel::new(), &mut |t| {
+                last = t
+            })
         else {
             panic!("splice failed")
         };
@@ -249,7 +259,7 @@ mod tests {
         let mut sink = temp("stalled");
         let start = Instant::now();
         let Outcome::Done(Err(CopyError::Read(e))) =
-            receive_file(&rx, sink.file(), u64::MAX, &mut |_| {})
+            receive_file(&rx, sink.file(), u64::MAX, &Cancel::new(), &mut |_| {})
         else {
             panic!("a stall must fail the read")
         };
@@ -272,7 +282,8 @@ mod tests {
         let mut source = temp("big");
         source.file().set_len(256 << 20).unwrap();
         let start = Instant::now();
-        let Outcome::Done(Err(CopyError::Write(_))) = send_file(source.file(), &tx, &mut |_| {})
+        let Outcome::Done(Err(CopyError::Write(_))) =
+            send_file(source.file(), &tx, &Cancel::new(), &mut |_| {})
         else {
             panic!("a receiver that never reads must fail the send")
         };

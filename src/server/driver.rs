@@ -14,23 +14,22 @@
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use super::listings;
 use super::session::{self, Advertise, Job, Plan, Session, Step};
-use super::{log, Config};
+use super::{log, Config, Stops};
 use crate::data::{self, CopyError};
 use crate::error::describe_io;
 use crate::protocol::{self, Command, Line, Reply, MAX_LINE};
 
 /// Runs one session on an accepted control connection until the client quits,
 /// goes away, or stays idle too long. Never panics on client input.
-pub fn serve(stream: TcpStream, peer: SocketAddr, config: Arc<Config>) {
+pub(crate) fn serve(stream: Arc<TcpStream>, peer: SocketAddr, config: Arc<Config>, stops: Stops) {
     log(peer, "connected");
     let started = Instant::now();
-    match Driver::new(stream, peer, config).and_then(|mut d| d.run()) {
+    match Driver::new(stream, peer, config, stops).and_then(|mut d| d.run()) {
         Ok(()) => log(
             peer,
             format_args!(
@@ -44,26 +43,34 @@ pub fn serve(stream: TcpStream, peer: SocketAddr, config: Arc<Config>) {
 
 struct Driver {
     session: Session<TcpListener>,
-    /// The control connection, shared with the line reader: one descriptor
-    /// per session, not two (10,000 idle sessions fit in 10,000).
-    ctrl: Rc<TcpStream>,
+    /// The control connection, shared with the line reader and the server's
+    /// session table: one descriptor per session, not two (10,000 idle
+    /// sessions fit in 10,000).
+    ctrl: Arc<TcpStream>,
     /// Replies not yet written.
     out: Vec<u8>,
     config: Arc<Config>,
     peer: SocketAddr,
+    stops: Stops,
 }
 
 impl Driver {
-    fn new(stream: TcpStream, peer: SocketAddr, config: Arc<Config>) -> io::Result<Driver> {
+    fn new(
+        stream: Arc<TcpStream>,
+        peer: SocketAddr,
+        config: Arc<Config>,
+        stops: Stops,
+    ) -> io::Result<Driver> {
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(config.stall_timeout))?;
         let local = data::canonical(stream.local_addr()?.ip());
         Ok(Driver {
             session: Session::new(Arc::clone(&config), peer, local),
-            ctrl: Rc::new(stream),
+            ctrl: stream,
             out: Vec::new(),
             config,
             peer,
+            stops,
         })
     }
 
@@ -71,7 +78,7 @@ impl Driver {
         let mut input = BufReader::with_capacity(
             MAX_LINE,
             Deadline {
-                stream: Rc::clone(&self.ctrl),
+                stream: Arc::clone(&self.ctrl),
                 until: Instant::now(),
             },
         );
@@ -86,8 +93,12 @@ impl Driver {
             if !input.buffer().contains(&b'\n') {
                 self.flush()?;
             }
+            if self.stops.closing.is_stopped() {
+                return self.closing();
+            }
             let line = match protocol::read_line(&mut input, MAX_LINE) {
                 Ok(Line::Text(line)) => line,
+                Ok(_) if self.stops.closing.is_stopped() => return self.closing(),
                 Ok(Line::Eof) => return Ok(()),
                 Ok(Line::TooLong) => {
                     self.session.log("closing: control line longer than 4 KiB");
@@ -129,6 +140,13 @@ impl Driver {
                 Step::Transfer(plan, job) => self.transfer(plan, job)?,
             }
         }
+    }
+
+    /// The server is shutting down: says so and ends the session.
+    fn closing(&mut self) -> io::Result<()> {
+        self.session.log("closing: the server is shutting down");
+        self.send(&Reply::new(421, "The server is shutting down; closing."))?;
+        self.flush()
     }
 
     /// Adds a reply to those about to be written.
@@ -187,10 +205,13 @@ impl Driver {
         self.send(&job.opening())?;
         self.flush()?;
         let started = Instant::now();
+        let abort = &self.stops.aborting;
         let moved = match &mut job {
-            Job::Send { file, how, .. } => data::send_file(file, &mut stream, *how, &mut |_| {}),
+            Job::Send { file, how, .. } => {
+                data::send_file(file, &mut stream, *how, abort, &mut |_| {})
+            }
             Job::Receive(upload) => {
-                data::receive_file(&mut stream, upload.file(), u64::MAX, &mut |_| {})
+                data::receive_file(&mut stream, upload.file(), u64::MAX, abort, &mut |_| {})
             }
             Job::List {
                 entries,
@@ -218,6 +239,7 @@ impl Driver {
                     &listener,
                     self.peer.ip(),
                     self.config.connect_timeout,
+                    &self.stops.aborting,
                     |stranger| {
                         session.log(format_args!(
                             "refused data connection from {stranger}: not this client"
@@ -247,7 +269,7 @@ impl Driver {
 /// client that trickles a byte at a time cannot hold a session past the idle
 /// timeout.
 struct Deadline {
-    stream: Rc<TcpStream>,
+    stream: Arc<TcpStream>,
     until: Instant,
 }
 

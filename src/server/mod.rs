@@ -27,11 +27,12 @@ static DOOR: log::Budget = log::Budget::new();
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use crate::cancel::{Cancel, Stop};
 use crate::fsys;
 
 /// Binds the control port. With no address, listens on IPv6 and IPv4 alike:
@@ -54,85 +55,259 @@ pub fn bind(addr: Option<IpAddr>, port: u16) -> io::Result<Vec<TcpListener>> {
     }
 }
 
-/// Serves sessions on `listeners` until the process ends.
-pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
-    // The shared root, and the accounts' roots that are not inside it.
-    let shared = config.root.path().to_path_buf();
-    let mut roots = vec![shared.clone()];
-    roots.extend(
-        config
-            .door
-            .roots()
-            .into_iter()
-            .filter_map(|r| std::fs::canonicalize(r).ok())
-            .filter(|r| !r.starts_with(&shared)),
-    );
-    // In the background, so that a large tree does not delay serving.
-    thread::Builder::new().name("sweep".into()).spawn(move || {
-        let mut removed = 0;
-        let mut report = |path: &std::path::Path, outcome: io::Result<()>| match outcome {
-            Ok(()) => {
-                removed += 1;
-                log(
-                    "-",
-                    format_args!("removed leftover temporary file {}", path.display()),
-                )
-            }
-            Err(e) => log(
-                "-",
-                format_args!("cannot remove leftover {}: {e}", path.display()),
-            ),
-        };
-        for root in &roots {
-            fsys::sweep(root, &mut report);
-        }
-        log("-", format_args!("start-up sweep done: {removed} removed"));
-    })?;
-    let config = Arc::new(config);
-    let active = Arc::new(Seats::default());
-    let mut loops = Vec::new();
-    for listener in listeners {
-        let (config, active) = (Arc::clone(&config), Arc::clone(&active));
-        loops.push(
-            thread::Builder::new()
-                .name("accept".into())
-                .spawn(move || {
-                    accept_loop(&listener, &config, &active);
-                })?,
-        );
-    }
-    for l in loops {
-        let _ = l.join();
-    }
-    Ok(())
+/// A server: its listeners, the sessions it owns, and the one way to stop it.
+/// Clones are handles to the same server, so one thread can [`Server::run`]
+/// while another calls [`Server::shutdown`].
+#[derive(Clone)]
+pub struct Server(Arc<Shared>);
+
+struct Shared {
+    config: Arc<Config>,
+    /// Taken by `run`, and closed when it returns.
+    listeners: Mutex<Vec<TcpListener>>,
+    /// Where they listen, for `shutdown` to wake their accept loops.
+    addrs: Vec<SocketAddr>,
+    seats: Arc<Seats>,
+    /// Set by `shutdown`: accept no more, and each session ends with 421 at
+    /// its next command (its login delay included).
+    closing: Cancel,
+    /// Set when the shutdown's grace is over: transfers under way stop.
+    aborting: Cancel,
+    sessions: Mutex<Sessions>,
 }
 
-fn accept_loop(listener: &TcpListener, config: &Arc<Config>, active: &Arc<Seats>) {
-    // A descriptor kept in reserve: when the process runs out, it is given up
-    // for a moment so that the connection waiting can be told 421, not dropped.
-    let mut spare = std::fs::File::open("/dev/null").ok();
-    loop {
-        match listener.accept() {
-            Ok((stream, peer)) => admit(stream, peer, config, active),
-            Err(e) if out_of_descriptors(&e) && spare.is_some() => {
-                drop(spare.take());
-                if let Ok((stream, peer)) = listener.accept() {
-                    DOOR.log(peer, "refused: the server is out of descriptors");
-                    turn_away(
-                        stream,
-                        "421 Too many open files on the server; try again later.",
-                    );
-                }
-                spare = std::fs::File::open("/dev/null").ok();
+/// The session threads, owned: each one's control connection (shared with
+/// its driver, so that `shutdown` can end its wait for a command) by number,
+/// and the threads to join.
+#[derive(Default)]
+struct Sessions {
+    next: u64,
+    live: HashMap<u64, Arc<TcpStream>>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+/// What a session's driver watches to stop early.
+#[derive(Clone)]
+pub(crate) struct Stops {
+    /// The server is closing: say 421 instead of reading another command.
+    pub closing: Cancel,
+    /// The grace is over: stop the transfer under way.
+    pub aborting: Cancel,
+}
+
+impl Server {
+    /// A server for `config` on `listeners` (see [`bind`]); nothing is
+    /// accepted until [`Server::run`].
+    pub fn new(config: Config, listeners: Vec<TcpListener>) -> Server {
+        let addrs = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
+        Server(Arc::new(Shared {
+            config: Arc::new(config),
+            listeners: Mutex::new(listeners),
+            addrs,
+            seats: Arc::new(Seats::default()),
+            closing: Cancel::new(),
+            aborting: Cancel::new(),
+            sessions: Mutex::new(Sessions::default()),
+        }))
+    }
+
+    /// Sweeps leftovers in the background, then serves sessions until
+    /// [`Server::shutdown`]; returns once every session has ended.
+    pub fn run(&self) -> io::Result<()> {
+        self.sweep()?;
+        let listeners = std::mem::take(&mut *lock(&self.0.listeners));
+        thread::scope(|scope| {
+            for listener in &listeners {
+                thread::Builder::new()
+                    .name("accept".into())
+                    .spawn_scoped(scope, || self.accept_loop(listener))?;
             }
-            Err(e) => {
-                // Out of descriptors with no spare, say: wait a little rather than spin.
-                DOOR.log("-", format_args!("accept failed: {e}"));
-                thread::sleep(Duration::from_millis(100));
-                spare = spare.or_else(|| std::fs::File::open("/dev/null").ok());
+            Ok::<(), io::Error>(())
+        })?;
+        drop(listeners);
+        let threads = std::mem::take(&mut lock(&self.0.sessions).threads);
+        for t in threads {
+            // A session that panicked has already given its seat back.
+            let _ = t.join();
+        }
+        Ok(())
+    }
+
+    /// How many sessions are under way.
+    pub fn sessions(&self) -> usize {
+        lock(&self.0.seats.0).0
+    }
+
+    /// Stops the server: accepts no more connections, tells every session 421
+    /// at its next command (at once for those waiting for one), lets
+    /// transfers under way finish for up to `grace`, then stops them (their
+    /// temporary files removed). Returns how many sessions were still under
+    /// way when the grace ran out; `run` returns once they have ended.
+    pub fn shutdown(&self, grace: Duration) -> usize {
+        {
+            let sessions = lock(&self.0.sessions);
+            self.0.closing.stop(Stop::Terminate);
+            for ctrl in sessions.live.values() {
+                // Ends a wait for a command with end of file; the driver then
+                // sees `closing` and says 421.
+                let _ = ctrl.shutdown(Shutdown::Read);
+            }
+        }
+        for &addr in &self.0.addrs {
+            // Wakes the accept loop, which then sees `closing`.
+            let mut addr = addr;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr {
+                    SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+        }
+        let deadline = std::time::Instant::now() + grace;
+        while self.sessions() > 0 && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let left = self.sessions();
+        self.0.aborting.stop(Stop::Terminate);
+        left
+    }
+
+    fn sweep(&self) -> io::Result<()> {
+        // The shared root, and the accounts' roots that are not inside it.
+        let config = &self.0.config;
+        let shared = config.root.path().to_path_buf();
+        let mut roots = vec![shared.clone()];
+        roots.extend(
+            config
+                .door
+                .roots()
+                .into_iter()
+                .filter_map(|r| std::fs::canonicalize(r).ok())
+                .filter(|r| !r.starts_with(&shared)),
+        );
+        // In the background, so that a large tree does not delay serving.
+        thread::Builder::new().name("sweep".into()).spawn(move || {
+            let mut removed = 0;
+            let mut report = |path: &std::path::Path, outcome: io::Result<()>| match outcome {
+                Ok(()) => {
+                    removed += 1;
+                    log(
+                        "-",
+                        format_args!("removed leftover temporary file {}", path.display()),
+                    )
+                }
+                Err(e) => log(
+                    "-",
+                    format_args!("cannot remove leftover {}: {e}", path.display()),
+                ),
+            };
+            for root in &roots {
+                fsys::sweep(root, &mut report);
+            }
+            log("-", format_args!("start-up sweep done: {removed} removed"));
+        })?;
+        Ok(())
+    }
+
+    fn accept_loop(&self, listener: &TcpListener) {
+        // A descriptor kept in reserve: when the process runs out, it is given up
+        // for a moment so that the connection waiting can be told 421, not dropped.
+        let mut spare = std::fs::File::open("/dev/null").ok();
+        while !self.0.closing.is_stopped() {
+            match listener.accept() {
+                Ok(_) if self.0.closing.is_stopped() => return,
+                Ok((stream, peer)) => self.admit(stream, peer),
+                Err(e) if out_of_descriptors(&e) && spare.is_some() => {
+                    drop(spare.take());
+                    if let Ok((stream, peer)) = listener.accept() {
+                        DOOR.log(peer, "refused: the server is out of descriptors");
+                        turn_away(
+                            stream,
+                            "421 Too many open files on the server; try again later.",
+                        );
+                    }
+                    spare = std::fs::File::open("/dev/null").ok();
+                }
+                Err(e) => {
+                    // Out of descriptors with no spare, say: wait a little rather than spin.
+                    DOOR.log("-", format_args!("accept failed: {e}"));
+                    thread::sleep(Duration::from_millis(100));
+                    spare = spare.or_else(|| std::fs::File::open("/dev/null").ok());
+                }
             }
         }
     }
+
+    /// Starts a session thread for a new connection, or turns it away with 421 when
+    /// the server is full, or full of this address's sessions.
+    fn admit(&self, stream: TcpStream, peer: SocketAddr) {
+        let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+        let slot = match Seats::take(&self.0.seats, peer.ip(), &self.0.config) {
+            Ok(slot) => slot,
+            Err(why) => {
+                DOOR.log(peer, format_args!("refused: too many {why}"));
+                turn_away(stream, &format!("421 Too many {why}; try again later."));
+                return;
+            }
+        };
+        let ctrl = Arc::new(stream);
+        let mut sessions = lock(&self.0.sessions);
+        // Threads that have ended are joined as new ones start, so the list
+        // stays about as long as the sessions under way.
+        if sessions.threads.len() >= 2 * sessions.live.len() + 16 {
+            let (ended, running) = std::mem::take(&mut sessions.threads)
+                .into_iter()
+                .partition(|t| t.is_finished());
+            sessions.threads = running;
+            for t in ended {
+                let _ = t.join();
+            }
+        }
+        let id = sessions.next;
+        sessions.next += 1;
+        sessions.live.insert(id, Arc::clone(&ctrl));
+        let (config, server) = (Arc::clone(&self.0.config), self.clone());
+        let stops = Stops {
+            closing: self.0.closing.clone(),
+            aborting: self.0.aborting.clone(),
+        };
+        let session = Arc::clone(&ctrl);
+        let spawned = thread::Builder::new()
+            .name(format!("session {peer}"))
+            .spawn(move || {
+                let _slot = slot;
+                driver::serve(session, peer, config, stops);
+                lock(&server.0.sessions).live.remove(&id);
+            });
+        match spawned {
+            Ok(thread) => sessions.threads.push(thread),
+            Err(e) => {
+                sessions.live.remove(&id);
+                DOOR.log(
+                    peer,
+                    format_args!("refused: cannot start a session thread: {e}"),
+                );
+                turn_away_shared(
+                    &ctrl,
+                    "421 The server cannot start a session now; try again later.",
+                );
+            }
+        }
+    }
+}
+
+/// Serves sessions on `listeners` until the process ends.
+pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
+    Server::new(config, listeners).run()
+}
+
+/// A poisoned lock only means a thread panicked between two counts.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// EMFILE or ENFILE: this process, or the whole system, has no descriptor to give.
@@ -141,50 +316,13 @@ fn out_of_descriptors(e: &io::Error) -> bool {
 }
 
 /// Tells a connection the server cannot serve it, and closes it.
-fn turn_away(mut stream: TcpStream, reply: &str) {
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    let _ = stream.write_all(format!("{reply}\r\n").as_bytes());
+fn turn_away(stream: TcpStream, reply: &str) {
+    turn_away_shared(&stream, reply)
 }
 
-/// Starts a session thread for a new connection, or turns it away with 421 when
-/// the server is full, or full of this address's sessions.
-fn admit(stream: TcpStream, peer: SocketAddr, config: &Arc<Config>, seats: &Arc<Seats>) {
-    let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
-    let slot = match Seats::take(seats, peer.ip(), config) {
-        Ok(slot) => slot,
-        Err(why) => {
-            DOOR.log(peer, format_args!("refused: too many {why}"));
-            turn_away(stream, &format!("421 Too many {why}; try again later."));
-            return;
-        }
-    };
-    let config = Arc::clone(config);
-    // The stream goes to the thread through a cell, so that if no thread can
-    // start, it is still here to be told why.
-    let handed = Arc::new(Mutex::new(Some(stream)));
-    let taken = Arc::clone(&handed);
-    let spawned = thread::Builder::new()
-        .name(format!("session {peer}"))
-        .spawn(move || {
-            let _slot = slot;
-            let stream = taken.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(stream) = stream {
-                driver::serve(stream, peer, config);
-            }
-        });
-    if let Err(e) = spawned {
-        DOOR.log(
-            peer,
-            format_args!("refused: cannot start a session thread: {e}"),
-        );
-        let stream = handed.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(stream) = stream {
-            turn_away(
-                stream,
-                "421 The server cannot start a session now; try again later.",
-            );
-        }
-    }
+fn turn_away_shared(stream: &TcpStream, reply: &str) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = (&*stream).write_all(format!("{reply}\r\n").as_bytes());
 }
 
 /// The sessions under way: how many in all, and from each address.
@@ -194,8 +332,7 @@ struct Seats(Mutex<(usize, HashMap<IpAddr, usize>)>);
 impl Seats {
     /// Takes a seat for a session from `ip`, or says which limit is reached.
     fn take(seats: &Arc<Seats>, ip: IpAddr, config: &Config) -> Result<Slot, &'static str> {
-        // A poisoned lock only means a thread panicked between two counts.
-        let mut guard = seats.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = lock(&seats.0);
         let (all, by_ip) = &mut *guard;
         if *all >= config.max_sessions {
             return Err("sessions");
@@ -215,7 +352,7 @@ struct Slot(Arc<Seats>, IpAddr);
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut guard = self.0 .0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = lock(&self.0 .0);
         let (all, by_ip) = &mut *guard;
         *all -= 1;
         if let Some(mine) = by_ip.get_mut(&self.1) {
@@ -224,5 +361,61 @@ impl Drop for Slot {
                 by_ip.remove(&self.1);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsys::Root;
+    use std::io::{BufRead, BufReader};
+
+    fn temp_root(label: &str) -> Root {
+        let dir = std::env::temp_dir().join(format!("dialback-srv-{}-{label}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Root::new(&dir).unwrap()
+    }
+
+    fn line(reader: &mut impl BufRead) -> String {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        line
+    }
+
+    #[test]
+    fn shutdown_tells_idle_sessions_421_stops_accepting_and_run_returns() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = Server::new(Config::new(temp_root("shutdown")), vec![listener]);
+        let running = {
+            let server = server.clone();
+            thread::spawn(move || server.run())
+        };
+        let mut idle = BufReader::new(TcpStream::connect(addr).unwrap());
+        assert!(line(&mut idle).starts_with("220"));
+        // One logged in, one that never said a word past the greeting.
+        (&*idle.get_ref())
+            .write_all(b"USER anonymous\r\nPASS x\r\nNOOP\r\n")
+            .unwrap();
+        loop {
+            let l = line(&mut idle);
+            assert!(!l.is_empty() && !l.starts_with('5'), "{l:?}");
+            if l.starts_with("200") {
+                break;
+            }
+        }
+        let mut silent = BufReader::new(TcpStream::connect(addr).unwrap());
+        assert!(line(&mut silent).starts_with("220"));
+        assert_eq!(server.sessions(), 2);
+
+        let left = server.shutdown(Duration::from_secs(10));
+        assert_eq!(left, 0, "idle sessions end at once");
+        assert!(line(&mut idle).starts_with("421 The server is shutting down"));
+        assert!(line(&mut silent).starts_with("421"));
+        running.join().unwrap().unwrap();
+        assert_eq!(server.sessions(), 0);
+        // The port is closed.
+        assert!(TcpStream::connect(addr).is_err());
     }
 }
