@@ -395,7 +395,7 @@ mod tests {
         let mut idle = BufReader::new(TcpStream::connect(addr).unwrap());
         assert!(line(&mut idle).starts_with("220"));
         // One logged in, one that never said a word past the greeting.
-        (&*idle.get_ref())
+        idle.get_ref()
             .write_all(b"USER anonymous\r\nPASS x\r\nNOOP\r\n")
             .unwrap();
         loop {
