@@ -6,7 +6,9 @@
 //!   get the same delay and the same reply. Nothing tells which names exist.
 //! - Failures from one address make it wait: the reply to the n-th failure in
 //!   a row comes after 0.5 s × 2^(n-1), up to 16 s, and the address's next
-//!   try waits for that. Ten quiet minutes forget the count.
+//!   try waits for that. Ten quiet minutes forget the count. The door never
+//!   sleeps: it says how long to wait ([`Verdict`]), and the session's driver
+//!   waits, where a server shutting down can end the wait.
 //! - Password checks from one address take turns, and at most half the CPUs
 //!   check passwords at once, so a burst of wrong passwords (each a full
 //!   PBKDF2 run) cannot take the machine from logged-in users' transfers.
@@ -43,6 +45,29 @@ pub struct Entry {
     pub root: Option<PathBuf>,
     /// Whether this is anonymous access rather than an account.
     pub anonymous: bool,
+}
+
+/// What the door says to a login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// In, with these rights.
+    In(Entry),
+    /// Refused: the reply goes out after this delay, and until then the
+    /// address's next try is told to wait.
+    Refused(Duration),
+    /// The address is still in a failure's delay: ask again after this long
+    /// (nothing was checked).
+    Wait(Duration),
+}
+
+impl Verdict {
+    /// The entry, if the login got in.
+    pub fn entry(self) -> Option<Entry> {
+        match self {
+            Verdict::In(entry) => Some(entry),
+            _ => None,
+        }
+    }
 }
 
 /// The login rules of a server.
@@ -84,6 +109,8 @@ type Stamp = (u64, u64, u64, i64, i64, i64, i64);
 struct Tries {
     failures: u32,
     last: Instant,
+    /// The last failure's reply goes out then; no new check from the address before.
+    until: Instant,
 }
 
 impl Door {
@@ -144,22 +171,30 @@ impl Door {
         }
     }
 
-    /// Checks a login from `ip`. Takes a password check's time, and after a
-    /// failure the address's delay, whatever was wrong; `None` for a failure.
-    pub fn check(&self, ip: IpAddr, name: &str, password: &str) -> Option<Entry> {
+    /// Checks a login from `ip`, now. Takes a password check's time; the
+    /// verdict says how long the reply must wait.
+    pub fn check(&self, ip: IpAddr, name: &str, password: &str) -> Verdict {
+        self.check_at(ip, name, password, Instant::now())
+    }
+
+    /// [`Door::check`] as if it were `now`.
+    fn check_at(&self, ip: IpAddr, name: &str, password: &str, now: Instant) -> Verdict {
         let Some(users) = &self.users else {
             // No accounts: anyone, with any name and password, as anonymous.
-            return self.anonymous.map(|perms| Entry {
-                perms,
-                root: None,
-                anonymous: true,
-            });
+            return match self.anonymous {
+                Some(perms) => Verdict::In(Entry {
+                    perms,
+                    root: None,
+                    anonymous: true,
+                }),
+                None => Verdict::Refused(Duration::ZERO),
+            };
         };
         let (accounts, decoy) = users.current();
         let account = accounts.get(name);
         if account.is_none() && ANONYMOUS.contains(&name.to_ascii_lowercase().as_str()) {
             if let Some(perms) = self.anonymous {
-                return Some(Entry {
+                return Verdict::In(Entry {
                     perms,
                     root: None,
                     anonymous: true,
@@ -173,18 +208,21 @@ impl Door {
             anonymous: false,
         });
         let seen = self.seen(hash, password);
-        if account.is_some() && self.knows(name, &seen) {
-            return entry;
+        if let (Some(entry), true) = (&entry, self.knows(name, &seen)) {
+            return Verdict::In(entry.clone());
         }
-        // One check at a time from an address: a burst waits in line, and each
-        // failure's delay holds the line.
-        let record = self.record(ip);
+        // One check at a time from an address, and none while a failure's
+        // delay runs: a burst waits in line, a guess at a time.
+        let record = self.record(ip, now);
         let mut tries = lock(&record);
-        if tries.last.elapsed() > FORGET {
+        if now.saturating_duration_since(tries.last) > FORGET {
             tries.failures = 0;
         }
-        if account.is_some() && self.knows(name, &seen) {
-            return entry;
+        if tries.until > now {
+            return Verdict::Wait(tries.until - now);
+        }
+        if let (Some(entry), true) = (&entry, self.knows(name, &seen)) {
+            return Verdict::In(entry.clone());
         }
         let right = {
             let _permit = self.hashing.take();
@@ -194,13 +232,14 @@ impl Door {
             (true, Some(entry)) => {
                 tries.failures = 0;
                 lock(&self.known).insert(name.to_string(), seen);
-                Some(entry)
+                Verdict::In(entry)
             }
             _ => {
                 tries.failures += 1;
-                tries.last = Instant::now();
-                thread::sleep(delay(tries.failures));
-                None
+                tries.last = now;
+                let wait = delay(tries.failures);
+                tries.until = now + wait;
+                Verdict::Refused(wait)
             }
         }
     }
@@ -219,7 +258,7 @@ impl Door {
             .is_some_and(|k| password::same(k, seen))
     }
 
-    fn record(&self, ip: IpAddr) -> Arc<Mutex<Tries>> {
+    fn record(&self, ip: IpAddr, now: Instant) -> Arc<Mutex<Tries>> {
         let key = match ip {
             IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
                 let s = v6.segments();
@@ -230,12 +269,15 @@ impl Door {
         let mut tries = lock(&self.tries);
         if tries.len() >= 4096 {
             // Keep the table small: drop addresses with nothing to remember.
-            tries.retain(|_, t| Arc::strong_count(t) > 1 || lock(t).last.elapsed() < FORGET);
+            tries.retain(|_, t| {
+                Arc::strong_count(t) > 1 || now.saturating_duration_since(lock(t).last) < FORGET
+            });
         }
         Arc::clone(tries.entry(key).or_insert_with(|| {
             Arc::new(Mutex::new(Tries {
                 failures: 0,
-                last: Instant::now(),
+                last: now,
+                until: now,
             }))
         }))
     }
@@ -391,7 +433,7 @@ mod tests {
     #[test]
     fn without_a_users_file_anyone_comes_in_anonymously() {
         let door = Door::anonymous(Perms::all());
-        let entry = door.check(ip(1), "whoever", "").unwrap();
+        let entry = door.check(ip(1), "whoever", "").entry().unwrap();
         assert_eq!(entry.perms, Perms::all());
         assert_eq!(entry.root, None);
         assert!(!door.has_accounts());
@@ -401,20 +443,20 @@ mod tests {
     fn accounts_get_their_root_and_permissions_and_anonymous_is_asked_for() {
         let file = TempFile::new("accounts", &line("alice", "right", "lr", "/srv/alice"));
         let door = Door::with_users(&file.0, None).unwrap();
-        let alice = door.check(ip(2), "alice", "right").unwrap();
+        let alice = door.check(ip(2), "alice", "right").entry().unwrap();
         assert_eq!(alice.root, Some(PathBuf::from("/srv/alice")));
         assert_eq!(alice.perms.letters(), "lr");
         assert_eq!(
-            door.check(ip(3), "anonymous", "x"),
+            door.check(ip(3), "anonymous", "x").entry(),
             None,
             "anonymous is off"
         );
         let open = Door::with_users(&file.0, Some(Perms::read_only())).unwrap();
-        let anonymous = open.check(ip(4), "FTP", "x").unwrap();
+        let anonymous = open.check(ip(4), "FTP", "x").entry().unwrap();
         assert!(anonymous.anonymous);
         assert_eq!(anonymous.perms, Perms::read_only());
         // The second right login is remembered, not checked again.
-        assert!(door.check(ip(5), "alice", "right").is_some());
+        assert!(door.check(ip(5), "alice", "right").entry().is_some());
     }
 
     #[test]
@@ -425,23 +467,42 @@ mod tests {
         assert_eq!(delay(1000), Duration::from_secs(16));
         let file = TempFile::new("delay", &line("bob", "right", "lr", "/srv/bob"));
         let door = Door::with_users(&file.0, None).unwrap();
-        let timed = |name: &str, password: &str, from: IpAddr| {
-            let start = Instant::now();
-            let entry = door.check(from, name, password);
-            (entry.is_some(), start.elapsed())
-        };
-        let (ok, first) = timed("bob", "wrong", ip(6));
-        assert!(!ok && first >= Duration::from_millis(500), "{first:?}");
-        let (ok, second) = timed("nobody", "wrong", ip(6));
-        assert!(!ok && second >= Duration::from_secs(1), "{second:?}");
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let half = Duration::from_millis(500);
+        assert_eq!(
+            door.check_at(ip(6), "bob", "wrong", at(0)),
+            Verdict::Refused(half)
+        );
+        // Nothing is checked from the address, not even a right password,
+        // until the failure's reply has gone out.
+        assert_eq!(
+            door.check_at(ip(6), "bob", "right", at(100)),
+            Verdict::Wait(half - Duration::from_millis(100))
+        );
+        let second = door.check_at(ip(6), "nobody", "wrong", at(500));
+        assert_eq!(second, Verdict::Refused(Duration::from_secs(1)));
         // A success clears the count; another address has its own.
-        assert!(timed("bob", "right", ip(6)).0);
-        let (_, after) = timed("bob", "wrong", ip(6));
-        assert!(after < Duration::from_secs(1), "{after:?}");
-        let (ok, elsewhere) = timed("bob", "right", ip(7));
-        assert!(
-            ok && elsewhere < Duration::from_millis(500),
-            "{elsewhere:?}"
+        assert!(matches!(
+            door.check_at(ip(6), "bob", "right", at(1500)),
+            Verdict::In(_)
+        ));
+        assert_eq!(
+            door.check_at(ip(6), "bob", "wrong", at(1500)),
+            Verdict::Refused(half)
+        );
+        assert!(matches!(
+            door.check_at(ip(7), "bob", "right", at(1500)),
+            Verdict::In(_)
+        ));
+        // Ten quiet minutes forget the count.
+        assert_eq!(
+            door.check_at(ip(6), "bob", "wrong", at(2000)),
+            Verdict::Refused(Duration::from_secs(1))
+        );
+        assert_eq!(
+            door.check_at(ip(6), "bob", "wrong", at(700_000)),
+            Verdict::Refused(half)
         );
     }
 
@@ -449,13 +510,16 @@ mod tests {
     fn a_changed_file_is_read_again_and_a_broken_one_keeps_the_last_good() {
         let file = TempFile::new("reload", &line("carol", "one", "lr", "/srv/carol"));
         let door = Door::with_users(&file.0, None).unwrap();
-        assert!(door.check(ip(8), "carol", "one").is_some());
+        assert!(door.check(ip(8), "carol", "one").entry().is_some());
         std::fs::write(&file.0, line("carol", "two", "lrw", "/srv/c2")).unwrap();
-        let carol = door.check(ip(8), "carol", "two").unwrap();
+        let carol = door.check(ip(8), "carol", "two").entry().unwrap();
         assert_eq!(carol.root, Some(PathBuf::from("/srv/c2")));
-        assert_eq!(door.check(ip(9), "carol", "one"), None, "the old password");
+        assert!(
+            door.check(ip(9), "carol", "one").entry().is_none(),
+            "the old password"
+        );
         std::fs::write(&file.0, "carol not-a-hash lr /x\n").unwrap();
-        assert!(door.check(ip(8), "carol", "two").is_some(), "kept");
+        assert!(door.check(ip(8), "carol", "two").entry().is_some(), "kept");
         let broken = Door::with_users(&file.0, None).unwrap_err();
         assert!(
             broken.ends_with(":1: not a $pbkdf2-b64salt-sha256$ hash"),

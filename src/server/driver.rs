@@ -122,10 +122,23 @@ impl Driver {
                 Ok(text) => protocol::pathname(text).parse::<Command>(),
                 Err(_) => Err(Reply::new(501, "Commands must be UTF-8 (RFC 2640).")),
             };
-            let step = match command {
+            let mut step = match command {
                 Ok(cmd) => self.session.handle(cmd),
                 Err(reply) => Step::Reply(reply),
             };
+            while let Step::Delay(..) | Step::Again(_) = step {
+                step = match step {
+                    Step::Delay(wait, next) => {
+                        self.flush()?;
+                        if !self.stops.closing.sleep(wait) {
+                            return self.closing();
+                        }
+                        *next
+                    }
+                    Step::Again(cmd) => self.session.handle(cmd),
+                    done => done,
+                };
+            }
             match step {
                 Step::Reply(reply) => self.send(&reply)?,
                 Step::Close(reply) => {
@@ -138,6 +151,7 @@ impl Driver {
                 }
                 Step::Listen(advertise) => self.listen(advertise)?,
                 Step::Transfer(plan, job) => self.transfer(plan, job)?,
+                Step::Delay(..) | Step::Again(_) => unreachable!("taken above"),
             }
         }
     }

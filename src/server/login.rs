@@ -2,7 +2,7 @@
 //! and password let someone in, and as whom, is the door's to say
 //! (`door.rs`); here a login becomes the session's permissions and root.
 
-use super::door::Entry;
+use super::door::{Entry, Verdict};
 #[cfg(test)]
 use super::gate::Perms;
 use super::log::quote;
@@ -48,13 +48,21 @@ impl<L> Session<L> {
         if self.login.is_some() {
             return reply(230, "Already logged in.");
         }
-        let Some(entry) = self.config.door.check(self.peer.ip(), &user, password) else {
-            self.failures += 1;
-            self.log(format_args!("login refused for {}", quote(&user)));
-            if self.failures >= MOST_FAILURES {
-                return Step::Close(Reply::new(530, "Login incorrect; closing."));
+        let entry = match self.config.door.check(self.peer.ip(), &user, password) {
+            Verdict::In(entry) => entry,
+            // Another try from this address is in its delay: PASS again after it.
+            Verdict::Wait(wait) => {
+                return Step::Delay(wait, Box::new(Step::Again(Command::Pass(password.into()))))
             }
-            return reply(530, "Login incorrect.");
+            Verdict::Refused(wait) => {
+                self.failures += 1;
+                self.log(format_args!("login refused for {}", quote(&user)));
+                let refusal = match self.failures >= MOST_FAILURES {
+                    true => Step::Close(Reply::new(530, "Login incorrect; closing.")),
+                    false => reply(530, "Login incorrect."),
+                };
+                return Step::Delay(wait, Box::new(refusal));
+            }
         };
         match self.enter(&user, entry) {
             Ok(()) => reply(230, "Logged in."),

@@ -48,6 +48,11 @@ pub enum Step<L> {
     /// Make the data connection as planned, send `Job::opening`, do the job,
     /// and hand the outcome to `Session::finish` for the final reply.
     Transfer(Plan<L>, Job),
+    /// Wait this long (a login's delay), then take the step. The driver
+    /// waits, so that a server shutting down can end the wait.
+    Delay(std::time::Duration, Box<Step<L>>),
+    /// Handle this command again (after a `Delay`).
+    Again(Command),
 }
 
 /// What a passive reply will announce.
@@ -358,13 +363,15 @@ pub(super) mod tests {
         match step {
             Step::Reply(r) | Step::Close(r) => r.code,
             Step::Status(..) => 213,
-            Step::Listen(_) | Step::Transfer(..) => 0,
+            Step::Delay(_, next) => code(*next),
+            Step::Listen(_) | Step::Transfer(..) | Step::Again(_) => 0,
         }
     }
 
     pub fn text(step: Step<()>) -> String {
         match step {
             Step::Reply(r) | Step::Close(r) => r.text(),
+            Step::Delay(_, next) => text(*next),
             other => panic!("no reply: {other:?}"),
         }
     }
