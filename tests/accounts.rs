@@ -147,7 +147,8 @@ fn delete_and_rename_permissions_are_held_apart() {
 
 /// The time a fresh server takes to refuse `name`/`password`, and its replies.
 fn first_refusal(root: &Path, file: &Path, name: &str) -> (Duration, String, String) {
-    let server = Server::start(root, &["--users", file.to_str().unwrap()]);
+    let args = ["--users", file.to_str().unwrap(), "--login-delay", "0.1"];
+    let server = Server::start(root, &args);
     let mut c = Ctrl::connect(server.port);
     let user = c.expect(&format!("USER {name}"), 331).text();
     let start = Instant::now();
@@ -174,7 +175,7 @@ fn a_wrong_password_and_an_unknown_name_look_the_same() {
     unknown.sort();
     let (k, u) = (known[1].as_secs_f64(), unknown[1].as_secs_f64());
     println!("first refusal, median of 3: wrong password {k:.3} s, unknown name {u:.3} s");
-    assert!(k >= 0.5 && u >= 0.5, "the delay applies to both");
+    assert!(k >= 0.1 && u >= 0.1, "the delay applies to both");
     assert!(
         (k - u).abs() < 0.25 * k.max(u),
         "wrong password {k:.3} s, unknown name {u:.3} s"
@@ -187,7 +188,9 @@ fn the_delay_grows_and_three_failures_close_the_session() {
     let users = TempDir::new("acct-delay-users");
     let file = users.join("users");
     add(&file, "alice", "right", top.path(), "elr");
-    let server = Server::start(top.path(), &["--users", file.to_str().unwrap()]);
+    // The delays as the default 0.5 s makes them, one fifth as long.
+    let args = ["--users", file.to_str().unwrap(), "--login-delay", "0.1"];
+    let server = Server::start(top.path(), &args);
     let mut c = Ctrl::connect(server.port);
     let mut times = Vec::new();
     for _ in 0..3 {
@@ -198,7 +201,7 @@ fn the_delay_grows_and_three_failures_close_the_session() {
     }
     println!("three failures in a row: {times:.2?} s");
     assert!(
-        times[0] >= 0.5 && times[1] >= 1.0 && times[2] >= 2.0,
+        times[0] >= 0.1 && times[1] >= 0.2 && times[2] >= 0.4,
         "{times:?}"
     );
     let mut rest = Vec::new();
@@ -210,7 +213,7 @@ fn the_delay_grows_and_three_failures_close_the_session() {
     next.expect("USER alice", 331);
     next.expect("PASS wrong", 530);
     assert!(
-        start.elapsed() >= Duration::from_secs(4),
+        start.elapsed() >= Duration::from_millis(800),
         "{:?}",
         start.elapsed()
     );
@@ -219,7 +222,7 @@ fn the_delay_grows_and_three_failures_close_the_session() {
     let start = Instant::now();
     assert!(log_in(server.port, "alice", "wrong").is_err());
     assert!(
-        start.elapsed() < Duration::from_secs(1),
+        start.elapsed() < Duration::from_millis(500),
         "{:?}",
         start.elapsed()
     );

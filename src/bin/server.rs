@@ -7,10 +7,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use dialback::cli::{self, Flags, Start};
 use dialback::fsys::Root;
-use dialback::server::door::Door;
+use dialback::server::door::{Door, FIRST_DELAY};
 use dialback::server::gate::Perms;
 use dialback::server::{self, users, Config};
 
@@ -30,6 +31,8 @@ options:
   --max-sessions N         sessions at once; more are told 421 (default 64)
   --max-per-ip N           sessions at once from one address (default 16)
   --login-timeout SECS     close a connection that has not logged in (default 30)
+  --login-delay SECS       wait after a failed login, doubling with each failure
+                           in a row from one address up to 32 times (default 0.5)
   --idle-timeout SECS      close a silent control connection (default 300)
   --connect-timeout SECS   wait for a data connection (default 30)
   --stall-timeout SECS     abort a transfer that moves no byte (default 60)
@@ -42,6 +45,7 @@ struct Args {
     /// `--users FILE` and `--anonymous`, read in `main`: a bad file is not a usage error.
     users: Option<PathBuf>,
     anonymous: Option<Perms>,
+    login_delay: Duration,
     bind: Option<IpAddr>,
     root: PathBuf,
     config: Config,
@@ -52,7 +56,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     let (mut read_only, mut max_sessions, mut passive_ports, mut public_address) =
         (false, None, None, None);
     let (mut idle, mut connect, mut stall) = (None, None, None);
-    let (mut per_ip, mut login) = (None, None);
+    let (mut per_ip, mut login, mut login_delay) = (None, None, None);
     let (mut users, mut anonymous) = (None, None);
     while let Some(arg) = flags.next() {
         match arg.as_str() {
@@ -72,6 +76,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
             "--max-sessions" => max_sessions = Some(flags.parsed(&arg, "a whole number")?),
             "--max-per-ip" => per_ip = Some(flags.parsed(&arg, "a whole number")?),
             "--login-timeout" => login = Some(flags.seconds(&arg)?),
+            "--login-delay" => login_delay = Some(flags.seconds(&arg)?),
             "--idle-timeout" => idle = Some(flags.seconds(&arg)?),
             "--connect-timeout" => connect = Some(flags.seconds(&arg)?),
             "--stall-timeout" => stall = Some(flags.seconds(&arg)?),
@@ -96,6 +101,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     config.public_address = public_address;
     Ok(Start::Run(Args {
         port,
+        login_delay: login_delay.unwrap_or(FIRST_DELAY),
         users,
         anonymous,
         bind,
@@ -185,7 +191,7 @@ fn main() -> ExitCode {
         None => Ok(Door::anonymous(args.anonymous.unwrap_or_else(Perms::all))),
     };
     match door {
-        Ok(door) => args.config.door = Arc::new(door),
+        Ok(door) => args.config.door = Arc::new(door.with_first_delay(args.login_delay)),
         Err(e) => {
             eprintln!("server: {e}");
             return ExitCode::FAILURE;

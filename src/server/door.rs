@@ -29,10 +29,9 @@ use super::gate::Perms;
 use super::log;
 use crate::password::{self, Hash};
 
-/// The delay after a first failure; each failure in a row doubles it.
-const FIRST_DELAY: Duration = Duration::from_millis(500);
-/// The longest delay.
-const MOST_DELAY: Duration = Duration::from_secs(16);
+/// The delay after a first failure by default (`--login-delay`); each
+/// failure in a row doubles it, up to 32 times the first.
+pub const FIRST_DELAY: Duration = Duration::from_millis(500);
 /// How long an address's failures are remembered without a new one.
 const FORGET: Duration = Duration::from_secs(600);
 /// The names anonymous access answers to (vsftpd's and proftpd's).
@@ -83,6 +82,8 @@ pub struct Door {
     known: Mutex<HashMap<String, [u8; 32]>>,
     /// The key for `known`, random for each run.
     secret: [u8; 32],
+    /// The delay after a first failure.
+    first_delay: Duration,
 }
 
 #[derive(Debug)]
@@ -144,6 +145,15 @@ impl Door {
             hashing: Permits::new((cpus / 2).max(1)),
             known: Mutex::new(HashMap::new()),
             secret,
+            first_delay: FIRST_DELAY,
+        }
+    }
+
+    /// The same door, with `first` as the delay after a first failure.
+    pub fn with_first_delay(self, first: Duration) -> Door {
+        Door {
+            first_delay: first,
+            ..self
         }
     }
 
@@ -237,7 +247,7 @@ impl Door {
             _ => {
                 tries.failures += 1;
                 tries.last = now;
-                let wait = delay(tries.failures);
+                let wait = delay(self.first_delay, tries.failures);
                 tries.until = now + wait;
                 Verdict::Refused(wait)
             }
@@ -354,10 +364,9 @@ fn stamp(path: &Path) -> Option<Stamp> {
     ))
 }
 
-/// The delay after the n-th failure in a row (n from 1).
-fn delay(failures: u32) -> Duration {
-    let doublings = failures.saturating_sub(1).min(16);
-    (FIRST_DELAY * (1u32 << doublings)).min(MOST_DELAY)
+/// The delay after the n-th failure in a row (n from 1), `first` after the first.
+fn delay(first: Duration, failures: u32) -> Duration {
+    first * (1u32 << failures.saturating_sub(1).min(5))
 }
 
 /// A lock that a panicking holder cannot poison for good: the data here are
@@ -461,10 +470,10 @@ mod tests {
 
     #[test]
     fn failures_from_one_address_wait_longer_each_time() {
-        assert_eq!(delay(1), Duration::from_millis(500));
-        assert_eq!(delay(2), Duration::from_secs(1));
-        assert_eq!(delay(6), Duration::from_secs(16));
-        assert_eq!(delay(1000), Duration::from_secs(16));
+        assert_eq!(delay(FIRST_DELAY, 1), Duration::from_millis(500));
+        assert_eq!(delay(FIRST_DELAY, 2), Duration::from_secs(1));
+        assert_eq!(delay(FIRST_DELAY, 6), Duration::from_secs(16));
+        assert_eq!(delay(FIRST_DELAY, 1000), Duration::from_secs(16));
         let file = TempFile::new("delay", &line("bob", "right", "lr", "/srv/bob"));
         let door = Door::with_users(&file.0, None).unwrap();
         let t0 = Instant::now();
