@@ -91,8 +91,6 @@ pub struct Client {
     observer: Option<Observer>,
     /// What FEAT said, once asked.
     features: Option<Vec<String>>,
-    /// How files are sent to this server (`data::client_sending`).
-    sending: data::Sending,
 }
 
 /// Resolves `to` (a host and port, or an address) and connects to its first
@@ -213,7 +211,6 @@ impl Client {
             broken: false,
             observer,
             features: None,
-            sending: data::client_sending(""),
         };
         client.greet()?;
         Ok(client)
@@ -232,11 +229,10 @@ impl Client {
         if greeting.code != 220 {
             return Err(Error::Remote(greeting));
         }
-        self.sending = data::client_sending(&greeting.text());
         Ok(())
     }
 
-    /// Logs in as `user` (USER, PASS, then TYPE I; then CLNT to our own server). On a session already
+    /// Logs in as `user` (USER, PASS, then TYPE I). On a session already
     /// logged in, the server logs the last user out first, whatever the outcome.
     pub fn log_in(&mut self, user: &str, password: &str) -> Result<()> {
         self.options.user = user.to_string();
@@ -246,10 +242,6 @@ impl Client {
             self.expect(&Command::Pass(password.to_string()), &[230, 202])?;
         }
         self.expect(&Command::Type('I'), &[200])?;
-        if self.sending == data::Sending::ZeroCopy {
-            // Our own server: it then sends with sendfile (`data::server_sending`).
-            self.expect(&Command::Clnt(data::CLIENT_NAME.into()), &[200])?;
-        }
         Ok(())
     }
 
@@ -597,7 +589,7 @@ impl Client {
         }
         let mut stream = self.start(&Command::Stor(remote.to_string()), channel)?;
         let cancel = &self.options.cancel;
-        let sent = data::send_file(&mut file, &mut stream, self.sending, cancel, &mut |n| {
+        let sent = data::send_file(&mut file, &mut stream, cancel, &mut |n| {
             progress(n, Some(size))
         });
         let stopped = self.stop_if_asked(&sent)?;

@@ -386,7 +386,7 @@ impl Client {
                 Side::Read,
             ),
             Job::Put { file, .. } => {
-                let sent = data::send_file(file, &mut stream, self.sending, cancel, progress);
+                let sent = data::send_file(file, &mut stream, cancel, progress);
                 (sent, Side::Write)
             }
             Job::List(_) => {

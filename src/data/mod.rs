@@ -79,75 +79,30 @@ pub enum CopyError {
     Write(io::Error),
 }
 
-/// How a side sends a file's bytes on a data connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sending {
-    /// `sendfile(2)`: the kernel hands the file's pages to the socket.
-    ZeroCopy,
-    /// `read` then `send`, this many bytes at a time.
-    Chunks(usize),
-}
+// How files are sent: sendfile, to every peer, by both sides, chosen by what
+// the sending process itself spends (its own CPU from /proc/PID/stat, 1 GiB
+// from tmpfs over loopback, Dec 2026, 2 cores, medians of 5 interleaved runs).
+// Our server to a Python ftplib reader: sendfile 0.23 s of CPU per GiB
+// (0.15-0.24), 64 KiB read-and-send chunks 0.54 s (0.49-0.56); wall 0.25 s
+// against 0.55 s. Our client to pyftpdlib: sendfile 0.08 s (0.07-0.15) against
+// 0.75-0.80 s in 4 KiB chunks, 262,144 system calls per GiB. The chunks chosen
+// before by wall time into tmpfs (where a receiver that copies cache-hot bytes
+// makes a small-chunk sender look fast) cost every peer but our own 2-10x the
+// CPU, which on a real network is what a busy server runs out of.
 
-// Each side's way of sending, chosen by the benchmark's medians (256 MiB over
-// loopback into tmpfs, 2 cores, 9-15 interleaved runs each, Nov 2026). Who
-// receives decides what is fastest: a receiver that splices (our client and
-// server) takes sendfile's pages with one copy, while one that reads into a
-// buffer (vsftpd, curl, every other program) copies sendfile's pages out more
-// slowly than bytes that were just sent from a small buffer. So each side
-// sends with sendfile to its own kind, which it knows (our server by its
-// greeting, our client by its CLNT), and in chunks to anyone else.
-//
-// The server to our client: sendfile 0.102-0.106 s, chunks 0.103 (8 KiB),
-// 0.112 (16 KiB), 0.116-0.121 (64 KiB), 0.117 (1 MiB); the pair is 0.45x
-// vsftpd+curl with sendfile, 0.49-0.51x in chunks. To curl (to /dev/null):
-// 64 KiB chunks 0.072-0.081 s, 16 KiB 0.087, 8 KiB 0.107, sendfile
-// 0.099-0.105, vsftpd 0.112 (which uses sendfile): with sendfile for everyone
-// the full run read a tie with vsftpd, 1.00x.
-//
-// The client to our server: sendfile 0.105 s, chunks 0.109-0.120 (4 KiB to
-// 1 MiB; at 1 GiB 4 KiB chunks left the PUT pair at 0.77x vsftpd+curl). To
-// vsftpd: 4 KiB chunks 0.122 s, 8 KiB 0.136-0.146, 16 KiB 0.151, 64 KiB
-// 0.158-0.161, 1 MiB 0.168, sendfile 0.211-0.218 (curl -T: 0.185-0.19 s), so
-// 0.66x curl instead of 1.1x.
-
-/// How the client sends files to a server that greeted it with `greeting`.
-pub fn client_sending(greeting: &str) -> Sending {
-    if greeting.starts_with(crate::server::GREETING) {
-        Sending::ZeroCopy
-    } else {
-        Sending::Chunks(4096)
-    }
-}
-
-/// How the server sends files to a client that named itself with CLNT
-/// (`None` before it has, or if it never does).
-pub fn server_sending(client: Option<&str>) -> Sending {
-    match client {
-        Some(name) if name.starts_with(crate::server::GREETING) => Sending::ZeroCopy,
-        _ => Sending::Chunks(64 << 10),
-    }
-}
-
-/// What our client calls itself in CLNT.
-pub const CLIENT_NAME: &str = concat!("dialback ", env!("CARGO_PKG_VERSION"));
-
-/// Sends `file` from its current position to its end, the way `how` says
-/// (through chunks where the kernel cannot do zero-copy).
+/// Sends `file` from its current position to its end with `sendfile(2)`,
+/// through the buffer where the kernel cannot.
 pub fn send_file(
     file: &mut File,
     out: &mut TcpStream,
-    how: Sending,
     cancel: &Cancel,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyError> {
-    match how {
-        Sending::Chunks(size) => copy_in(file, out, size, cancel, progress),
-        Sending::ZeroCopy => match zerocopy::send_file(file, out, cancel, progress) {
-            Outcome::Done(result) => result,
-            Outcome::Unsupported { moved } => {
-                copy(file, out, cancel, &mut |n| progress(moved + n)).map(|n| moved + n)
-            }
-        },
+    match zerocopy::send_file(file, out, cancel, progress) {
+        Outcome::Done(result) => result,
+        Outcome::Unsupported { moved } => {
+            copy(file, out, cancel, &mut |n| progress(moved + n)).map(|n| moved + n)
+        }
     }
 }
 
@@ -259,16 +214,6 @@ mod tests {
     fn mapped_addresses_are_plain_ipv4() {
         let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
         assert_eq!(canonical(mapped), "127.0.0.1".parse::<IpAddr>().unwrap());
-    }
-
-    #[test]
-    fn each_side_sends_zero_copy_to_its_own_kind_only() {
-        assert_eq!(client_sending("dialback ready."), Sending::ZeroCopy);
-        assert_eq!(client_sending("(vsFTPd 3.0.3)"), Sending::Chunks(4096));
-        assert_eq!(client_sending(""), Sending::Chunks(4096));
-        assert_eq!(server_sending(Some(CLIENT_NAME)), Sending::ZeroCopy);
-        assert_eq!(server_sending(Some("FileZilla 3")), Sending::Chunks(65536));
-        assert_eq!(server_sending(None), Sending::Chunks(65536));
     }
 
     #[test]

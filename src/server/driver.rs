@@ -221,9 +221,7 @@ impl Driver {
         let started = Instant::now();
         let abort = &self.stops.aborting;
         let moved = match &mut job {
-            Job::Send { file, how, .. } => {
-                data::send_file(file, &mut stream, *how, abort, &mut |_| {})
-            }
+            Job::Send { file, .. } => data::send_file(file, &mut stream, abort, &mut |_| {}),
             Job::Receive(upload) => {
                 data::receive_file(&mut stream, upload.file(), u64::MAX, abort, &mut |_| {})
             }

@@ -18,7 +18,6 @@ use super::listings::Format;
 use super::log::{quote, Budget};
 use super::transfers::Upload;
 use super::Config;
-use crate::data::{self, Sending};
 use crate::fsys::{self, Listing, Refusal, Root, VPath};
 use crate::protocol::{Command, Reply};
 
@@ -67,13 +66,8 @@ pub enum Advertise {
 /// The work on a data connection.
 #[derive(Debug)]
 pub enum Job {
-    /// Send `file` from its position, `left` bytes, the way `how` says.
-    Send {
-        file: File,
-        name: String,
-        left: u64,
-        how: Sending,
-    },
+    /// Send `file` from its position, `left` bytes.
+    Send { file: File, name: String, left: u64 },
     /// Receive into an upload's file.
     Receive(Upload),
     /// Send a listing; NLST's names with `prefix` in front.
@@ -117,8 +111,6 @@ pub struct Session<L> {
     pub(super) rename_from: Option<VPath>,
     /// What this session may still write to the log this second.
     budget: Budget,
-    /// How files go to this client (`data::server_sending`, from CLNT).
-    pub(super) sending: Sending,
 }
 
 impl<L> Session<L> {
@@ -137,7 +129,6 @@ impl<L> Session<L> {
             rename_from: None,
             epsv_only: false,
             budget: Budget::new(),
-            sending: data::server_sending(None),
         }
     }
 
@@ -182,10 +173,7 @@ impl<L> Session<L> {
             Command::Opts(opt) => Step::Reply(self.opts(&opt)),
             Command::Help(_) => Step::Reply(self.help()),
             Command::Noop => reply(200, "OK."),
-            Command::Clnt(name) => {
-                self.sending = data::server_sending(Some(&name));
-                reply(200, "Noted.")
-            }
+            Command::Clnt(_) => reply(200, "Noted."),
             Command::Type(t) => reply(200, &format!("Type set to {t}; bytes are sent unchanged.")),
             Command::Mode(_) => reply(200, "Mode set to S."),
             Command::Stru(_) => reply(200, "Structure set to F."),
@@ -269,14 +257,10 @@ impl<L> Session<L> {
     }
 }
 
-/// The greeting sent when the connection opens. Our client knows its own
-/// server by it (and sends with sendfile, `data::client_sending`).
+/// The greeting sent when the connection opens.
 pub fn greeting() -> Reply {
-    Reply::new(220, &format!("{GREETING} ready."))
+    Reply::new(220, "dialback ready.")
 }
-
-/// How the greeting starts.
-pub const GREETING: &str = "dialback";
 
 /// A step that only replies.
 pub(super) fn reply<L>(code: u16, text: &str) -> Step<L> {

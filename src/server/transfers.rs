@@ -175,7 +175,6 @@ impl<L> Session<L> {
                     file,
                     name: arg.to_string(),
                     left: size - offset,
-                    how: self.sending,
                 },
             ),
             Err(r) => Step::Reply(r),
@@ -334,7 +333,6 @@ fn no_room(e: &io::Error) -> u16 {
 mod tests {
     use super::super::session::tests::{code, text, Scratch};
     use super::*;
-    use crate::data::Sending;
     use std::io::Write;
 
     #[test]
@@ -386,24 +384,6 @@ mod tests {
             assert_eq!(code(s.line(line)), 501, "{line}");
         }
         assert!(matches!(s.line("EPSV"), Step::Listen(Advertise::Epsv)));
-    }
-
-    #[test]
-    fn files_go_zero_copy_only_to_a_client_that_says_it_is_ours() {
-        let dir = Scratch::new("clnt");
-        let mut s = dir.logged_in(|_| {});
-        let how = |s: &mut Session<()>| {
-            s.line("PORT 127,0,0,1,19,137");
-            let Step::Transfer(_, Job::Send { how, .. }) = s.line("RETR a.txt") else {
-                panic!()
-            };
-            how
-        };
-        assert_eq!(how(&mut s), Sending::Chunks(64 << 10));
-        assert_eq!(code(s.line("CLNT FileZilla 3.66")), 200);
-        assert_eq!(how(&mut s), Sending::Chunks(64 << 10));
-        assert_eq!(code(s.line(&format!("CLNT {}", data::CLIENT_NAME))), 200);
-        assert_eq!(how(&mut s), Sending::ZeroCopy);
     }
 
     #[test]
