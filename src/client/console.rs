@@ -7,7 +7,7 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
-use super::interp::Output;
+use super::ports::Output;
 use super::units::Meter;
 
 /// The terminal (or the pipes) the client writes to.

@@ -13,7 +13,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
-use super::interp::{Lines, Output};
+use super::ports::{Complete, Lines, Output};
 use crate::cancel::Cancel;
 use crate::signals;
 use crate::tty;
@@ -376,14 +376,6 @@ fn save(path: &std::path::Path, lines: &[String]) -> io::Result<()> {
     let mut text = lines.join("\n");
     text.push('\n');
     crate::fsys::write_private(path, &text)
-}
-
-/// What can complete the word before the cursor.
-pub trait Complete {
-    /// The whole words that could follow `head` (the line up to the word
-    /// being typed), starting with `prefix` (that word so far, unquoted);
-    /// folders end in `/`.
-    fn candidates(&mut self, head: &str, prefix: &str) -> Vec<String>;
 }
 
 /// Where the word the cursor ends starts (a character index), and its text

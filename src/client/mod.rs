@@ -12,6 +12,7 @@ pub mod editor;
 pub mod interp;
 pub mod login;
 pub mod pipeline;
+pub mod ports;
 pub mod tree;
 pub mod units;
 pub mod words;
