@@ -8,23 +8,10 @@ use super::gate::Perms;
 use super::log::quote;
 use super::session::{reply, Login, Session, Step};
 use crate::fsys::{Root, VPath};
-use crate::protocol::{Command, Reply};
+use crate::protocol::{self, Command, Reply};
 
 /// Failed logins after which a session is closed (vsftpd's default too).
 const MOST_FAILURES: u32 = 3;
-
-/// What FEAT advertises (RFC 2389): exactly what is implemented.
-pub const FEATURES: &[&str] = &[
-    "EPRT",
-    "EPSV",
-    "MDTM",
-    "MFMT",
-    "MLST type*;size*;modify*;",
-    "PASV",
-    "REST STREAM",
-    "SIZE",
-    "UTF8",
-];
 
 impl<L> Session<L> {
     /// USER: a new name logs out whoever was in, until PASS. The reply is
@@ -109,7 +96,10 @@ impl<L> Session<L> {
 
     pub(super) fn feat(&self) -> Reply {
         let mut lines = vec!["Features:".to_string()];
-        lines.extend(FEATURES.iter().map(|f| format!(" {f}")));
+        // What FEAT advertises (RFC 2389): exactly what is implemented.
+        let mut features: Vec<&str> = protocol::VERBS.iter().filter_map(|v| v.feat).collect();
+        features.sort();
+        lines.extend(features.iter().map(|f| format!(" {f}")));
         lines.push("End".to_string());
         Reply::multi(211, lines)
     }
@@ -124,11 +114,8 @@ impl<L> Session<L> {
 
     pub(super) fn help(&self) -> Reply {
         let mut lines = vec!["Commands understood:".to_string()];
-        lines.extend(
-            Command::VERBS
-                .chunks(8)
-                .map(|c| format!(" {}", c.join(" "))),
-        );
+        let names: Vec<&str> = protocol::VERBS.iter().map(|v| v.names[0]).collect();
+        lines.extend(names.chunks(8).map(|c| format!(" {}", c.join(" "))));
         lines.push("Help OK.".to_string());
         Reply::multi(214, lines)
     }
@@ -232,7 +219,24 @@ mod tests {
         let Step::Reply(feat) = s.line("FEAT") else {
             panic!()
         };
-        assert_eq!(feat.lines.len(), FEATURES.len() + 2);
+        let features: Vec<&str> = feat.lines[1..feat.lines.len() - 1]
+            .iter()
+            .map(|l| l.trim())
+            .collect();
+        assert_eq!(
+            features,
+            [
+                "EPRT",
+                "EPSV",
+                "MDTM",
+                "MFMT",
+                "MLST type*;size*;modify*;",
+                "PASV",
+                "REST STREAM",
+                "SIZE",
+                "UTF8"
+            ]
+        );
         let Step::Reply(help) = s.line("HELP") else {
             panic!()
         };
@@ -240,7 +244,8 @@ mod tests {
             .iter()
             .flat_map(|l| l.split_whitespace())
             .collect();
-        assert_eq!(named, Command::VERBS);
+        let verbs: Vec<&str> = protocol::VERBS.iter().map(|v| v.names[0]).collect();
+        assert_eq!(named, verbs);
         assert_eq!(code(s.line("OPTS utf8 on")), 200);
         assert_eq!(
             text(s.line("OPTS MLST size;")),
