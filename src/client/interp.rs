@@ -11,7 +11,7 @@ use super::login::find_password;
 use super::ports::{Complete, Lines, Output};
 use super::tree;
 use super::units::{human_bytes, human_duration, human_rate, result_line};
-use super::words::{self, UserCommand};
+use super::words::{self, Kind, UserCommand};
 use super::{Client, Direction, Observer, Options};
 use crate::cancel::Stop;
 use crate::fsys::TEMP_PREFIX;
@@ -459,35 +459,11 @@ impl Interpreter {
     }
 }
 
-/// What a word after a verb names, for Tab.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Local,
-    Remote,
-    RemoteFolder,
-    Verb,
-    Nothing,
-}
-
-/// What the `n`th argument (flags not counted) of `verb` names.
-fn argument_kind(verb: &str, n: usize) -> Kind {
-    match (verb, n) {
-        ("PUT" | "MPUT", 0) | ("MPUT", _) | ("GET" | "REGET", 1) => Kind::Local,
-        ("GET" | "REGET" | "MGET" | "LIST" | "DELETE" | "RENAME", _) | ("PUT", 1) => Kind::Remote,
-        ("CD" | "RMDIR" | "MKDIR", 0) => Kind::RemoteFolder,
-        ("HELP", 0) => Kind::Verb,
-        _ => Kind::Nothing,
-    }
-}
-
-/// Whether a line cannot change remote folders (so their names stay cached).
+/// Whether a line cannot change remote folders (so their names stay cached):
+/// an unknown verb changes nothing.
 fn reads_only(line: &str) -> bool {
     let first = line.split_whitespace().next().unwrap_or("");
-    let verb = words::lookup(first).map(|w| w.verb);
-    matches!(
-        verb,
-        None | Some("GET" | "REGET" | "MGET" | "LIST" | "PWD" | "HELP" | "PASSIVE")
-    )
+    words::lookup(first).is_none_or(|w| w.reads_only)
 }
 
 /// `folder/name` split into the folder to list (`""` for the current one)
@@ -507,7 +483,7 @@ impl Complete for Interpreter {
             Some(verb) => match words::lookup(verb) {
                 Some(w) => {
                     let args = done[1..].iter().filter(|a| !a.starts_with('-')).count();
-                    argument_kind(w.verb, args)
+                    w.argument(args)
                 }
                 None => Kind::Nothing,
             },

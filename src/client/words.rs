@@ -70,6 +70,22 @@ pub struct Word {
     pub aliases: &'static [&'static str],
     pub usage: &'static str,
     pub about: &'static str,
+    /// What each argument names, for Tab (options not counted); the last
+    /// one goes for every argument after it.
+    pub args: &'static [Kind],
+    /// Whether the command cannot change remote folders (so the names Tab
+    /// has seen there stay good).
+    pub reads_only: bool,
+}
+
+/// What a word after a verb names, for Tab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Local,
+    Remote,
+    RemoteFolder,
+    Verb,
+    Nothing,
 }
 
 const fn word(
@@ -83,6 +99,31 @@ const fn word(
         aliases,
         usage,
         about,
+        args: &[],
+        reads_only: false,
+    }
+}
+
+impl Word {
+    /// The same row, with what its arguments name.
+    const fn takes(self, args: &'static [Kind]) -> Word {
+        Word { args, ..self }
+    }
+
+    /// The same row, for a command that changes nothing on the server.
+    const fn reads(self) -> Word {
+        Word {
+            reads_only: true,
+            ..self
+        }
+    }
+
+    /// What the `n`th argument (options not counted) names.
+    pub fn argument(&self, n: usize) -> Kind {
+        match self.args {
+            [] => Kind::Nothing,
+            args => args[n.min(args.len() - 1)],
+        }
     }
 }
 
@@ -96,59 +137,74 @@ pub const WORDS: &[Word] = &[
         "download a file (-c resumes a partial one), or with -r a folder as a \
          mirror: only what differs (--delete also removes local files the \
          server lacks)",
-    ),
+    )
+    .takes(&[Kind::Remote, Kind::Local])
+    .reads(),
     word(
         "REGET",
         &[],
         "REGET remote [local]",
         "resume a partial download (same as GET -c)",
-    ),
+    )
+    .takes(&[Kind::Remote, Kind::Local])
+    .reads(),
     word(
         "PUT",
         &["SEND"],
         "PUT [-r [--delete]] local [remote]",
         "upload a file, or with -r a folder as a mirror: only what differs \
          (--delete also removes remote files the local folder lacks)",
-    ),
+    )
+    .takes(&[Kind::Local, Kind::Remote]),
     word(
         "MGET",
         &[],
         "MGET pattern...",
         "download every remote file matching a pattern (* and ?)",
-    ),
+    )
+    .takes(&[Kind::Remote])
+    .reads(),
     word(
         "MPUT",
         &[],
         "MPUT pattern...",
         "upload every local file matching a pattern (* and ?)",
-    ),
+    )
+    .takes(&[Kind::Local]),
     word(
         "LIST",
         &["LS", "DIR"],
         "LIST [path]",
         "list a remote folder (alias LS, DIR)",
-    ),
-    word("CD", &["CWD"], "CD path", "change the remote folder"),
-    word("PWD", &[], "PWD", "show the remote folder"),
-    word("MKDIR", &["MKD"], "MKDIR path", "make a remote folder"),
+    )
+    .takes(&[Kind::Remote])
+    .reads(),
+    word("CD", &["CWD"], "CD path", "change the remote folder")
+        .takes(&[Kind::RemoteFolder, Kind::Nothing]),
+    word("PWD", &[], "PWD", "show the remote folder").reads(),
+    word("MKDIR", &["MKD"], "MKDIR path", "make a remote folder")
+        .takes(&[Kind::RemoteFolder, Kind::Nothing]),
     word(
         "RMDIR",
         &["RMD"],
         "RMDIR path",
         "remove an empty remote folder",
-    ),
+    )
+    .takes(&[Kind::RemoteFolder, Kind::Nothing]),
     word(
         "DELETE",
         &["RM", "DEL"],
         "DELETE path",
         "delete a remote file",
-    ),
+    )
+    .takes(&[Kind::Remote]),
     word(
         "RENAME",
         &["MV"],
         "RENAME from to",
         "rename or move a remote file or folder",
-    ),
+    )
+    .takes(&[Kind::Remote]),
     word(
         "OPEN",
         &[],
@@ -172,13 +228,16 @@ pub const WORDS: &[Word] = &[
         &["PASV"],
         "PASSIVE",
         "toggle passive mode (the client dials the server for data)",
-    ),
+    )
+    .reads(),
     word(
         "HELP",
         &["?"],
         "HELP [command]",
         "list the commands, or explain one",
-    ),
+    )
+    .takes(&[Kind::Verb, Kind::Nothing])
+    .reads(),
     word(
         "EXIT",
         &["QUIT", "BYE"],
@@ -193,34 +252,6 @@ pub fn lookup(typed: &str) -> Option<&'static Word> {
     WORDS
         .iter()
         .find(|w| w.verb == typed || w.aliases.contains(&typed.as_str()))
-}
-
-impl UserCommand {
-    /// The verb of the row this command came from; `None` for a blank line.
-    pub fn verb(&self) -> Option<&'static str> {
-        Some(match self {
-            UserCommand::Get { .. } => "GET",
-            UserCommand::Put { .. } => "PUT",
-            UserCommand::GetTree { .. } => "GET",
-            UserCommand::PutTree { .. } => "PUT",
-            UserCommand::Mget(_) => "MGET",
-            UserCommand::Mput(_) => "MPUT",
-            UserCommand::List(_) => "LIST",
-            UserCommand::Cd(_) => "CD",
-            UserCommand::Pwd => "PWD",
-            UserCommand::Open { .. } => "OPEN",
-            UserCommand::Close => "CLOSE",
-            UserCommand::User { .. } => "USER",
-            UserCommand::Exit => "EXIT",
-            UserCommand::Help(_) => "HELP",
-            UserCommand::Mkdir(_) => "MKDIR",
-            UserCommand::Rmdir(_) => "RMDIR",
-            UserCommand::Delete(_) => "DELETE",
-            UserCommand::Rename { .. } => "RENAME",
-            UserCommand::Passive => "PASSIVE",
-            UserCommand::Nothing => return None,
-        })
-    }
 }
 
 /// Whether a typed line carries a password (`USER name password`), which
@@ -605,11 +636,7 @@ mod tests {
             for full in [false, true] {
                 let line = example(row.usage, full);
                 let cmd: UserCommand = line.parse().unwrap_or_else(|e| panic!("{line}: {e}"));
-                let verb = cmd.verb().expect("a command");
-                assert!(
-                    lookup(verb).is_some(),
-                    "{line} parsed to {cmd:?}, which has no row"
-                );
+                assert_ne!(cmd, UserCommand::Nothing, "{line}");
                 for alias in row.aliases {
                     let aliased = line.replacen(row.verb, alias, 1);
                     assert_eq!(aliased.parse::<UserCommand>(), Ok(cmd.clone()), "{aliased}");
