@@ -14,6 +14,7 @@ use super::units::{human_bytes, human_duration, human_rate, result_line};
 use super::words::{self, Kind, UserCommand};
 use super::{Client, Direction, Observer, Options};
 use crate::cancel::Stop;
+use crate::error::describe_io;
 use crate::fsys::TEMP_PREFIX;
 use crate::glob::glob_match;
 use crate::Error;
@@ -320,6 +321,18 @@ impl Interpreter {
             UserCommand::Pwd => {
                 let now = self.client()?.pwd()?;
                 out.say(&now);
+            }
+            UserCommand::Lcd(path) => {
+                let home = std::env::var_os("HOME").map(PathBuf::from);
+                let to = match path {
+                    Some(path) => self.dir.join(path),
+                    None => home.ok_or_else(|| Error::Usage("LCD: HOME is not set".into()))?,
+                };
+                let to = std::fs::canonicalize(&to)
+                    .and_then(|p| p.read_dir().map(|_| p))
+                    .map_err(|e| Error::Usage(format!("{}: {}", to.display(), describe_io(&e))))?;
+                out.say(&format!("local folder now {}", to.display()));
+                self.dir = to;
             }
         }
         Ok(Next::Continue)
@@ -849,6 +862,31 @@ mod tests {
         assert_eq!((sent.len(), got.len()), (2, 2), "{:?}", screen.said);
         assert_eq!(std::fs::read(srv.join("b.txt")).unwrap(), b"b.txt");
         assert!(!srv.join("c.bin").exists() && !srv.join("folder.txt").exists());
+        std::fs::remove_dir_all(&srv).unwrap();
+        std::fs::remove_dir_all(&cli).unwrap();
+    }
+
+    #[test]
+    fn lcd_moves_where_get_saves_and_put_reads_and_a_bad_folder_changes_nothing() {
+        let (srv, cli) = (scratch("srv-lcd"), scratch("cli-lcd"));
+        std::fs::write(srv.join("r.txt"), b"remote").unwrap();
+        std::fs::create_dir(cli.join("in")).unwrap();
+        std::fs::write(cli.join("in/l.txt"), b"local").unwrap();
+        let port = serve(&srv);
+        let mut interp = Interpreter::new(cli.clone(), Options::default());
+        let mut screen = Screen::default();
+        let script = "lcd nowhere; LCD in; GET r.txt; PUT l.txt; LCD ..; GET r.txt top.txt";
+        let ok = interp.run(Some(("127.0.0.1", port)), &mut lines(script), &mut screen);
+        assert!(!ok, "LCD nowhere must fail");
+        assert_eq!(screen.errors.len(), 1, "{:?}", screen.errors);
+        assert!(screen.errors[0].contains("nowhere"), "{:?}", screen.errors);
+        let inside = std::fs::canonicalize(cli.join("in")).unwrap();
+        assert!(screen
+            .said
+            .contains(&format!("local folder now {}", inside.display())));
+        assert_eq!(std::fs::read(cli.join("in/r.txt")).unwrap(), b"remote");
+        assert_eq!(std::fs::read(srv.join("l.txt")).unwrap(), b"local");
+        assert_eq!(std::fs::read(cli.join("top.txt")).unwrap(), b"remote");
         std::fs::remove_dir_all(&srv).unwrap();
         std::fs::remove_dir_all(&cli).unwrap();
     }

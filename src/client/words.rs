@@ -59,6 +59,8 @@ pub enum UserCommand {
         from: String,
         to: String,
     },
+    /// Change the local folder (GET saves there, PUT reads there); home without a path.
+    Lcd(Option<String>),
     /// A blank line or a `#` comment.
     Nothing,
 }
@@ -182,6 +184,14 @@ pub const WORDS: &[Word] = &[
     word("CD", &["CWD"], "CD path", "change the remote folder")
         .takes(&[Kind::RemoteFolder, Kind::Nothing]),
     word("PWD", &[], "PWD", "show the remote folder").reads(),
+    word(
+        "LCD",
+        &[],
+        "LCD [path]",
+        "change the local folder, where GET saves and PUT reads (home without a path)",
+    )
+    .takes(&[Kind::Local, Kind::Nothing])
+    .reads(),
     word("MKDIR", &["MKD"], "MKDIR path", "make a remote folder")
         .takes(&[Kind::RemoteFolder, Kind::Nothing]),
     word(
@@ -344,6 +354,8 @@ impl std::str::FromStr for UserCommand {
             ("HELP", []) => UserCommand::Help(None),
             ("HELP", [topic]) => UserCommand::Help(Some(topic.to_ascii_uppercase())),
             ("PWD", []) => UserCommand::Pwd,
+            ("LCD", []) => UserCommand::Lcd(None),
+            ("LCD", [path]) => UserCommand::Lcd(Some(path.to_string())),
             ("CLOSE", []) => UserCommand::Close,
             ("EXIT", []) => UserCommand::Exit,
             ("PASSIVE", []) => UserCommand::Passive,
