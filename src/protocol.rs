@@ -139,6 +139,8 @@ pub enum Command {
     Stat(Option<String>),
     Help(Option<String>),
     Quit,
+    /// Log out and start over, keeping the connection (RFC 959 §4.1.1).
+    Rein,
     /// Make a folder (RFC 959 §4.1.3; XMKD is RFC 775's name for it).
     Mkd(String),
     /// Remove an empty folder.
@@ -344,6 +346,12 @@ pub const VERBS: &[Verb] = &[
         example: "QUIT",
         feat: None,
         parse: |a| a.none(Command::Quit),
+    },
+    Verb {
+        names: &["REIN"],
+        example: "REIN",
+        feat: None,
+        parse: |a| a.none(Command::Rein),
     },
     Verb {
         names: &["REST"],
@@ -653,6 +661,7 @@ impl fmt::Display for Command {
             Command::Stat(a) => opt(f, "STAT", a),
             Command::Help(a) => opt(f, "HELP", a),
             Command::Quit => f.write_str("QUIT"),
+            Command::Rein => f.write_str("REIN"),
             Command::Mkd(s) => write!(f, "MKD {s}"),
             Command::Rmd(s) => write!(f, "RMD {s}"),
             Command::Dele(s) => write!(f, "DELE {s}"),

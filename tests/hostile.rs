@@ -36,7 +36,7 @@ fn malformed() -> Vec<Vec<u8>> {
         "MKD",
         "ACCT x",
         "SMNT /",
-        "REIN",
+        "REIN now",
         "RETR",
         "STOR",
         "APPE",

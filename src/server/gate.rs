@@ -162,7 +162,7 @@ pub fn need(cmd: &Command) -> Need {
         C::Port(_) | C::Eprt(_) | C::Pasv | C::Epsv(_) | C::Rest(_) | C::Allo(_) | C::Abor => {
             Need::Login
         }
-        C::Stat(None) => Need::Login,
+        C::Stat(None) | C::Rein => Need::Login,
         C::Size(_) | C::Mdtm(_) | C::Mlst(_) | C::Stat(Some(_)) => Need::Perm(Perm::List),
         C::List(_) | C::Nlst(_) | C::Mlsd(_) => Need::Perm(Perm::List),
         C::Retr(_) => Need::Perm(Perm::Read),

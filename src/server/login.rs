@@ -60,6 +60,20 @@ impl<L> Session<L> {
         }
     }
 
+    /// REIN: logs out and forgets every setting, as a new connection has them;
+    /// the count of failed logins stays, so REIN cannot buy more guesses.
+    pub(super) fn rein(&mut self) -> Reply {
+        if let Some(login) = self.login.take() {
+            self.log(format_args!("logged out {}", quote(&login.user)));
+        }
+        self.user = None;
+        self.cwd = VPath::default();
+        self.plan = None;
+        (self.rest, self.allo, self.rename_from) = (None, None, None);
+        self.epsv_only = false;
+        Reply::new(220, "Logged out; ready for a new user.")
+    }
+
     /// Becomes `user` with what the door gave: a `--read-only` server takes
     /// every writing permission away, and the user starts at their root.
     fn enter(&mut self, user: &str, entry: Entry) -> Result<(), String> {
@@ -210,6 +224,23 @@ mod tests {
         assert_eq!(code(s.line("PASS guest@")), 230);
         assert_eq!(code(s.line("SIZE a.txt")), 213, "the server's root");
         assert_eq!(code(s.line("DELE a.txt")), 550);
+    }
+
+    #[test]
+    fn rein_logs_out_and_forgets_settings_but_not_failures() {
+        let dir = Scratch::new("rein");
+        let users = Users::new(&dir, &[("alice", "elr", "sub")]);
+        let door = Arc::new(Door::with_users(&users.0, None).unwrap());
+        let mut s = dir.session(|c| c.door = door);
+        assert_eq!(code(s.line("REIN")), 530, "only after a login");
+        assert_eq!(code(s.line("USER alice")), 331);
+        assert_eq!(code(s.line("PASS pw")), 230);
+        s.failures = 1;
+        assert_eq!(code(s.line("REST 5")), 350);
+        assert_eq!(code(s.line("REIN")), 220);
+        assert_eq!(code(s.line("PWD")), 530, "logged out");
+        assert_eq!(s.rest, None, "REST forgotten");
+        assert_eq!(s.failures, 1, "failures kept");
     }
 
     #[test]

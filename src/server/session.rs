@@ -168,6 +168,7 @@ impl<L> Session<L> {
             Command::User(name) => self.user(name),
             Command::Pass(password) => self.pass(&password),
             Command::Quit => Step::Close(Reply::new(221, "Goodbye.")),
+            Command::Rein => Step::Reply(self.rein()),
             Command::Syst => reply(215, "UNIX Type: L8"),
             Command::Feat => Step::Reply(self.feat()),
             Command::Opts(opt) => Step::Reply(self.opts(&opt)),
