@@ -489,6 +489,61 @@ impl Client {
         self.finish_channel(channel)
     }
 
+    /// The one transfer step every GET, PUT, LIST and batch job takes once
+    /// the server has said 150: moves the bytes as `flow` says, sends ABOR
+    /// if the cancel token stopped the copy, closes the data connection the
+    /// way its direction needs, and reads the final reply. Returns the bytes
+    /// moved and that reply. Rate limits, checksums and retries belong here.
+    ///
+    /// Which failure is reported: a stop first; then, for a send, the
+    /// server's reply (a full disk closes the data connection under our
+    /// writes, and the reply says so), for a receive the copy's.
+    fn flow(
+        &mut self,
+        mut stream: TcpStream,
+        flow: Flow,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(u64, Reply)> {
+        let cancel = &self.options.cancel.clone();
+        let (moved, side) = match flow {
+            Flow::Receive(file, limit) => (
+                data::receive_file(&mut stream, file, limit, cancel, progress),
+                Side::Read,
+            ),
+            Flow::Send(file) => (
+                data::send_file(file, &mut stream, cancel, progress),
+                Side::Write,
+            ),
+            Flow::Text(out, limit) => (
+                data::copy_in(
+                    &mut (&stream).take(limit),
+                    out,
+                    data::LISTING_CHUNK,
+                    cancel,
+                    progress,
+                ),
+                Side::Read,
+            ),
+        };
+        let stopped = self.stop_if_asked(&moved)?;
+        match side {
+            Side::Read => data::close_received(stream),
+            Side::Write => data::end_sending(stream, stopped),
+        }
+        let done = self.finished();
+        self.after_stop(stopped)?;
+        match side {
+            Side::Read => {
+                let bytes = moved.map_err(|e| interrupted(e, side))?;
+                Ok((bytes, done?))
+            }
+            Side::Write => {
+                let done = done?;
+                Ok((moved.map_err(|e| interrupted(e, side))?, done))
+            }
+        }
+    }
+
     /// Downloads `remote` to the file `dest`. The bytes go to a temporary file that
     /// becomes `dest` only when the byte count matches SIZE and the server's 226.
     /// With `resume`, an existing `dest` is continued from its end (REST) in place.
@@ -531,20 +586,11 @@ impl Client {
         if offset > 0 {
             self.expect(&Command::Rest(offset), &[350])?;
         }
-        let mut stream = self.start(&Command::Retr(remote.to_string()), channel)?;
-        let file = sink.file();
+        let stream = self.start(&Command::Retr(remote.to_string()), channel)?;
         // One byte past the announced size is enough to know the server lies.
         let limit = size.map_or(u64::MAX, |total| total - offset + 1);
-        let cancel = &self.options.cancel;
-        let received = data::receive_file(&mut stream, file, limit, cancel, &mut |n| {
-            progress(offset + n, size)
-        });
-        let stopped = self.stop_if_asked(&received)?;
-        data::close_received(stream);
-        let done = self.finished();
-        self.after_stop(stopped)?;
-        let bytes = received.map_err(|e| interrupted(e, Side::Read))?;
-        let done = done?;
+        let flow = Flow::Receive(sink.file(), limit);
+        let (bytes, done) = self.flow(stream, flow, &mut |n| progress(offset + n, size))?;
         if let Some(total) = size {
             if offset + bytes > total {
                 return Err(Error::Protocol(format!(
@@ -588,19 +634,10 @@ impl Client {
         if allo.code == 421 {
             return Err(Error::Remote(allo));
         }
-        let mut stream = self.start(&Command::Stor(remote.to_string()), channel)?;
-        let cancel = &self.options.cancel;
-        let sent = data::send_file(&mut file, &mut stream, cancel, &mut |n| {
+        let stream = self.start(&Command::Stor(remote.to_string()), channel)?;
+        let (bytes, _) = self.flow(stream, Flow::Send(&mut file), &mut |n| {
             progress(n, Some(size))
-        });
-        let stopped = self.stop_if_asked(&sent)?;
-        data::end_sending(stream, stopped);
-        // The server's reply says why a send broke off (a full disk closes
-        // the data connection under our writes), so it speaks first.
-        let done = self.finished();
-        self.after_stop(stopped)?;
-        done?;
-        let bytes = sent.map_err(|e| interrupted(e, Side::Write))?;
+        })?;
         if bytes != size {
             return Err(Error::Protocol(format!(
                 "sent {bytes} bytes but the file has {size}; it changed while sending"
@@ -626,15 +663,8 @@ impl Client {
         } else {
             Command::List(arg)
         };
-        let mut stream = self.start(&cmd, channel)?;
-        let cancel = &self.options.cancel;
-        let received = data::copy_in(&mut stream, out, data::LISTING_CHUNK, cancel, &mut |_| {});
-        let stopped = self.stop_if_asked(&received)?;
-        data::close_received(stream);
-        let done = self.finished();
-        self.after_stop(stopped)?;
-        let bytes = received.map_err(|e| interrupted(e, Side::Read))?;
-        done?;
+        let stream = self.start(&cmd, channel)?;
+        let (bytes, _) = self.flow(stream, Flow::Text(out, u64::MAX), &mut |_| {})?;
         Ok(bytes)
     }
 
@@ -699,7 +729,18 @@ fn local_refusal(path: &Path, r: Refusal) -> Error {
     }
 }
 
+/// What moves on a data connection, for [`Client::flow`].
+enum Flow<'a> {
+    /// Into the file at its position, at most this many bytes.
+    Receive(&'a mut File, u64),
+    /// The file from its position to its end.
+    Send(&'a mut File),
+    /// Text (a listing) into a writer, at most this many bytes.
+    Text(&'a mut dyn Write, u64),
+}
+
 /// Which side of a copy is the data connection.
+#[derive(Clone, Copy)]
 enum Side {
     Read,
     Write,

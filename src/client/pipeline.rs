@@ -23,14 +23,13 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
-use super::{interrupted, reported_bytes, Channel, Client, Direction, Side, Transfer};
-use crate::data;
+use super::{reported_bytes, Channel, Client, Direction, Flow, Transfer};
 use crate::fsys::TempFile;
 use crate::protocol::{parse_epsv_reply, parse_pasv_reply, Command, Reply};
 use crate::time::Civil;
@@ -372,62 +371,25 @@ impl Client {
         if !reply.is_preliminary() {
             return Ok((Err(Error::Remote(reply)), None));
         }
-        let mut stream = match self.finish_channel(channel) {
+        let stream = match self.finish_channel(channel) {
             Ok(stream) => stream,
             Err(e) if self.broken => return Err(e),
             Err(e) => return Ok((Err(e), None)),
         };
         let started = Instant::now();
-        let progress = &mut |n| events(Event::Progress(index, n));
-        let cancel = &self.options.cancel.clone();
-        let (moved, side) = match &mut job {
-            Job::Get { sink, size, .. } => (
-                data::receive_file(&mut stream, sink.file(), *size + 1, cancel, progress),
-                Side::Read,
-            ),
-            Job::Put { file, .. } => {
-                let sent = data::send_file(file, &mut stream, cancel, progress);
-                (sent, Side::Write)
-            }
-            Job::List(_) => {
-                let mut text = Vec::new();
-                let read = data::copy_in(
-                    &mut (&stream).take(MAX_LISTING + 1),
-                    &mut text,
-                    data::LISTING_CHUNK,
-                    cancel,
-                    progress,
-                );
-                let result = match read {
-                    Ok(n) if n > MAX_LISTING => {
-                        Err(Error::Protocol("the listing is too long".into()))
-                    }
-                    Ok(_) => Ok(Done::Listed(text)),
-                    Err(e) => Err(interrupted(e, Side::Read)),
-                };
-                data::close_received(stream);
-                return Ok((self.finished().and(result), None));
-            }
+        let mut text = Vec::new();
+        let flow = match &mut job {
+            Job::Get { sink, size, .. } => Flow::Receive(sink.file(), *size + 1),
+            Job::Put { file, .. } => Flow::Send(file),
+            Job::List(_) => Flow::Text(&mut text, MAX_LISTING + 1),
             Job::Ask(..) => unreachable!("answered above"),
         };
-        let stopped = self.stop_if_asked(&moved)?;
-        match side {
-            Side::Read => data::close_received(stream),
-            Side::Write => data::end_sending(stream, stopped),
-        }
-        // The server's final word first: it says why a copy broke off.
-        let done = self.finished();
-        if let Err(e) = self.after_stop(stopped) {
-            return Ok((Err(e), None));
-        }
-        let done = match done {
-            Ok(done) => done,
-            Err(e) => return Ok((Err(e), None)),
-        };
-        let bytes = match moved {
-            Ok(n) => n,
-            Err(e) => return Ok((Err(interrupted(e, side)), None)),
-        };
+        let (bytes, done) =
+            match self.flow(stream, flow, &mut |n| events(Event::Progress(index, n))) {
+                Ok(moved) => moved,
+                Err(e) if self.broken => return Err(e),
+                Err(e) => return Ok((Err(e), None)),
+            };
         let transfer = Transfer {
             bytes,
             elapsed: started.elapsed(),
@@ -456,7 +418,11 @@ impl Client {
                     time.map(|t| Command::Mfmt(t, remote)),
                 )
             }
-            Job::List(_) | Job::Ask(..) => unreachable!("returned above"),
+            Job::List(_) if bytes > MAX_LISTING => {
+                (Err(Error::Protocol("the listing is too long".into())), None)
+            }
+            Job::List(_) => (Ok(Done::Listed(text)), None),
+            Job::Ask(..) => unreachable!("answered above"),
         })
     }
 }
