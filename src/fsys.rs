@@ -1,5 +1,6 @@
 //! Files on disk: the server's shared root and path confinement, atomic writes
-//! through temporary files (used by both binaries), and the listing formats.
+//! through temporary files (used by both binaries), and reading folders for
+//! listings (their line formats are `listing`).
 //!
 //! Confinement works in two steps. A name from the wire is first resolved
 //! lexically against the session's folder into a `VPath`, which can never climb
@@ -9,13 +10,11 @@
 
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
-
-use crate::time::{ls_date, Civil};
+use std::time::{Duration, Instant};
 
 /// Every temporary file this crate writes starts with this; the server never
 /// lists, serves or accepts such names.
@@ -538,45 +537,6 @@ pub struct Entry {
     /// The name; bytes that are not UTF-8 show as U+FFFD.
     pub name: String,
     pub meta: Metadata,
-}
-
-impl Entry {
-    /// An `ls -l` line, the format curl, ftplib, lftp and FileZilla parse.
-    pub fn ls_line(&self, now: SystemTime) -> String {
-        let m = &self.meta;
-        let kind = if m.is_dir() { 'd' } else { '-' };
-        let mode = m.permissions().mode();
-        let mut perms = String::with_capacity(9);
-        for shift in [6, 3, 0] {
-            let bits = mode >> shift;
-            perms.push(if bits & 4 != 0 { 'r' } else { '-' });
-            perms.push(if bits & 2 != 0 { 'w' } else { '-' });
-            perms.push(if bits & 1 != 0 { 'x' } else { '-' });
-        }
-        let modified = m.modified().unwrap_or(now);
-        format!(
-            "{kind}{perms} {:>3} ftp      ftp      {:>12} {} {}",
-            m.nlink(),
-            m.len(),
-            ls_date(modified, now),
-            self.name
-        )
-    }
-
-    /// RFC 3659 §7 facts and name: `type=file;size=12;modify=20261121070511; name`.
-    pub fn mlsx_line(&self) -> String {
-        let m = &self.meta;
-        let kind = if m.is_dir() { "dir" } else { "file" };
-        let modify = m
-            .modified()
-            .map(|t| Civil::of(t).compact())
-            .unwrap_or_default();
-        format!(
-            "type={kind};size={};modify={modify}; {}",
-            m.len(),
-            self.name
-        )
-    }
 }
 
 /// A file being written under a temporary name in its target's folder. It

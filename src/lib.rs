@@ -31,6 +31,7 @@ pub mod data;
 pub mod error;
 pub mod fsys;
 pub mod glob;
+pub mod listing;
 pub mod password;
 pub mod protocol;
 pub mod server;

@@ -545,8 +545,8 @@ impl Interpreter {
             let client = self.client().ok()?;
             let entries = client.entries(folder).ok()?;
             let names = entries.into_iter().map(|e| match e {
-                tree::Entry::File(name, _) => name,
-                tree::Entry::Folder(name) => name + "/",
+                crate::listing::Entry::File(name, _) => name,
+                crate::listing::Entry::Folder(name) => name + "/",
             });
             self.remote_names
                 .insert(folder.to_string(), names.collect());
