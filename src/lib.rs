@@ -17,7 +17,7 @@
 
 // Unsafe code is allowed only in the small modules that make system calls std
 // lacks, each behind a safe function: `data::zerocopy`, `data::linger`,
-// `password::shani` (the CPU's SHA instructions), `server::fds` (descriptor
+// `sha256::shani` (the CPU's SHA instructions), `server::fds` (descriptor
 // limits), `signals` (Ctrl-C and SIGTERM) and `tty` (termios).
 #![deny(unsafe_code)]
 
@@ -35,6 +35,7 @@ pub mod listing;
 pub mod password;
 pub mod protocol;
 pub mod server;
+pub mod sha256;
 pub mod signals;
 pub mod time;
 pub mod tty;
