@@ -50,6 +50,17 @@ impl Local {
     }
 }
 
+/// How the lines of a listing the server writes look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `ls -l` lines (LIST), the format curl, ftplib, lftp and FileZilla parse.
+    Long,
+    /// Names alone (NLST).
+    Names,
+    /// RFC 3659 facts (MLSD).
+    Facts,
+}
+
 /// A file's size and modification time (Unix seconds), when known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {

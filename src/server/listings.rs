@@ -1,5 +1,5 @@
 //! Listing handlers: LIST, NLST and MLSD over a data connection, STAT with a
-//! path over the control connection, and the line formats they write.
+//! path over the control connection (their line formats are `crate::listing`).
 
 use std::io::{self, BufWriter, Write};
 use std::time::SystemTime;
@@ -7,18 +7,8 @@ use std::time::SystemTime;
 use super::session::{Job, Session, Step};
 use crate::fsys::Listing;
 use crate::glob::is_pattern;
+use crate::listing::Format;
 use crate::protocol::one_line;
-
-/// How a listing's lines look.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// `ls -l` lines (LIST), the format curl, ftplib, lftp and FileZilla parse.
-    Long,
-    /// Names alone (NLST).
-    Names,
-    /// RFC 3659 facts (MLSD).
-    Facts,
-}
 
 impl<L> Session<L> {
     /// LIST, NLST, MLSD. `LIST -la dir`: ls options, which clients send out of

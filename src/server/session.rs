@@ -14,11 +14,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use super::gate::{self, Need, Perms};
-use super::listings::Format;
 use super::log::{quote, Budget};
-use super::transfers::Upload;
 use super::Config;
-use crate::fsys::{self, Listing, Refusal, Root, VPath};
+use crate::fsys::{self, Listing, Refusal, Root, TempFile, VPath};
+use crate::listing::Format;
 use crate::protocol::{Command, Reply};
 
 /// How the next data connection is made. `L` is the driver's listener type;
@@ -76,6 +75,36 @@ pub enum Job {
         format: Format,
         prefix: String,
     },
+}
+
+/// An upload under way: where its bytes go, and what a complete one looks
+/// like (made by the transfer handlers, finished by `Session::finish`).
+#[derive(Debug)]
+pub struct Upload {
+    pub(super) sink: Sink,
+    pub(super) name: String,
+    /// The size ALLO announced, if any: fewer bytes mean the sender died.
+    pub(super) expected: Option<u64>,
+}
+
+#[derive(Debug)]
+pub(super) enum Sink {
+    /// A new file, renamed over the name only once complete (STOR).
+    Temp(TempFile),
+    /// Bytes added to the end of the file only once complete (APPE).
+    Append(TempFile),
+    /// The existing file, written in place from an offset (APPE, or REST then STOR).
+    InPlace(File),
+}
+
+impl Upload {
+    /// The file the bytes go into, at the position they start.
+    pub fn file(&mut self) -> &mut File {
+        match &mut self.sink {
+            Sink::Temp(t) | Sink::Append(t) => t.file(),
+            Sink::InPlace(f) => f,
+        }
+    }
 }
 
 /// Who is logged in, and what they may do.

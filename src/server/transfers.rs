@@ -4,46 +4,16 @@
 //! before the 150 (opening, creating the temporary file) happens here, so a
 //! refusal comes before any data connection is made.
 
-use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use super::log::{log, quote};
-use super::session::{reply, Advertise, Job, Plan, Session, Step};
+use super::session::{reply, Advertise, Job, Plan, Session, Sink, Step, Upload};
 use crate::data::{self, CopyError};
 use crate::error::describe_io;
-use crate::fsys::{Refusal, TempFile};
+use crate::fsys::Refusal;
 use crate::protocol::{format_port, Reply};
-
-/// An upload under way: where its bytes go, and what a complete one looks like.
-#[derive(Debug)]
-pub struct Upload {
-    sink: Sink,
-    name: String,
-    /// The size ALLO announced, if any: fewer bytes mean the sender died.
-    expected: Option<u64>,
-}
-
-#[derive(Debug)]
-enum Sink {
-    /// A new file, renamed over the name only once complete (STOR).
-    Temp(TempFile),
-    /// Bytes added to the end of the file only once complete (APPE).
-    Append(TempFile),
-    /// The existing file, written in place from an offset (APPE, or REST then STOR).
-    InPlace(File),
-}
-
-impl Upload {
-    /// The file the bytes go into, at the position they start.
-    pub fn file(&mut self) -> &mut File {
-        match &mut self.sink {
-            Sink::Temp(t) | Sink::Append(t) => t.file(),
-            Sink::InPlace(f) => f,
-        }
-    }
-}
 
 impl Job {
     /// The 150 that goes out once the data connection is made.
