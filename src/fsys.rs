@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::cancel::Cancel;
+
 /// Every temporary file this crate writes starts with this; the server never
 /// lists, serves or accepts such names.
 pub const TEMP_PREFIX: &str = ".dialback-";
@@ -282,8 +284,14 @@ impl Root {
     /// not exist the bytes become it (a hard link, which never replaces a file
     /// that appeared meanwhile); otherwise they are copied to its end under an
     /// exclusive lock, so appends that finish together land one after the other,
-    /// whole. Waits at most `wait` for the lock.
-    pub fn append(&self, mut temp: TempFile, wait: Duration) -> Result<(), Refusal> {
+    /// whole. Waits at most `wait` for the lock, and not at all once `cancel`
+    /// stops.
+    pub fn append(
+        &self,
+        mut temp: TempFile,
+        wait: Duration,
+        cancel: &Cancel,
+    ) -> Result<(), Refusal> {
         match fs::hard_link(&temp.temp, &temp.target) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -294,7 +302,9 @@ impl Root {
         loop {
             match target.try_lock() {
                 Ok(()) => break,
-                Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                Err(fs::TryLockError::WouldBlock)
+                    if Instant::now() < deadline && !cancel.is_stopped() =>
+                {
                     std::thread::sleep(Duration::from_millis(5))
                 }
                 Err(fs::TryLockError::WouldBlock) => {

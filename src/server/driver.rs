@@ -64,8 +64,10 @@ impl Driver {
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(config.stall_timeout))?;
         let local = data::canonical(stream.local_addr()?.ip());
+        let mut session = Session::new(Arc::clone(&config), peer, local);
+        session.aborting = stops.aborting.clone();
         Ok(Driver {
-            session: Session::new(Arc::clone(&config), peer, local),
+            session,
             ctrl: stream,
             out: Vec::new(),
             config,

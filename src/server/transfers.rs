@@ -250,14 +250,13 @@ impl<L> Session<L> {
             (Ok(n), _) => {
                 let saved = match sink {
                     Sink::Temp(t) => t.commit(),
-                    Sink::Append(t) => {
-                        self.root()
-                            .append(t, self.config.stall_timeout)
-                            .map_err(|r| match r {
-                                Refusal::Io(e) => e,
-                                other => io::Error::other(other.to_string()),
-                            })
-                    }
+                    Sink::Append(t) => self
+                        .root()
+                        .append(t, self.config.stall_timeout, &self.aborting)
+                        .map_err(|r| match r {
+                            Refusal::Io(e) => e,
+                            other => io::Error::other(other.to_string()),
+                        }),
                     // REST then STOR overwrites from the offset: the file ends where the upload did.
                     Sink::InPlace(mut f) => f.stream_position().and_then(|end| f.set_len(end)),
                 };
