@@ -282,8 +282,28 @@ fn one_address_cannot_take_every_session_and_strangers_must_log_in_soon() {
     });
     assert!(seated, "the held sessions' seats were never freed");
     let start = Instant::now();
-    assert!(lurker.unwrap().rest().starts_with("421 "));
+    assert!(lurker.unwrap().rest().starts_with("421 Login timeout"));
     assert!(start.elapsed() < Duration::from_secs(5));
+    // A NOOP every 0.2 s does not stretch the login timeout: it counts from
+    // the connection.
+    let mut chatty = common::Ctrl::connect_raw(server.port);
+    assert_eq!(chatty.reply().code, 220);
+    let start = Instant::now();
+    let timed_out = loop {
+        chatty.send("NOOP");
+        let reply = chatty.reply();
+        if reply.code != 200 {
+            break reply;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "never timed out");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(timed_out.code, 421, "{timed_out:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     // A logged-in session is not.
     let mut c = server.login();
     std::thread::sleep(Duration::from_millis(800));

@@ -85,13 +85,21 @@ impl Driver {
             },
         );
         self.send(&session::greeting())?;
+        // When the connection started waiting for a login: it gets the login
+        // timeout from then in all, whatever it sends meanwhile (a NOOP a
+        // second must not hold a seat for ever). REIN starts it again.
+        let mut unlogged_since = Some(Instant::now());
         loop {
-            // Until it has logged in, a connection gets the shorter login timeout.
-            let wait = match self.session.logged_in() {
-                true => self.config.idle_timeout,
-                false => self.config.login_timeout.min(self.config.idle_timeout),
+            let now = Instant::now();
+            let idle = now + self.config.idle_timeout;
+            let until = match self.session.logged_in() {
+                true => {
+                    unlogged_since = None;
+                    idle
+                }
+                false => idle.min(*unlogged_since.get_or_insert(now) + self.config.login_timeout),
             };
-            input.get_mut().until = Instant::now() + wait;
+            input.get_mut().until = until;
             if !input.buffer().contains(&b'\n') {
                 self.flush()?;
             }
@@ -113,8 +121,13 @@ impl Driver {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    self.session.log("closing: idle timeout");
-                    self.send(&Reply::new(421, "Idle timeout; closing."))?;
+                    let what = match self.session.logged_in() {
+                        true => "Idle timeout",
+                        false => "Login timeout",
+                    };
+                    self.session
+                        .log(format_args!("closing: {}", what.to_lowercase()));
+                    self.send(&Reply::new(421, &format!("{what}; closing.")))?;
                     return self.flush();
                 }
                 Err(e) => return Err(e),
