@@ -85,66 +85,116 @@ pub enum Entry {
     Folder(String),
 }
 
+/// A listing line that fits no format we read: the whole listing is then
+/// refused, since a mirror that took it for empty would delete what it lacks.
+fn unreadable(line: &str) -> String {
+    format!("cannot read the listing line {:?}", line.trim_end())
+}
+
 /// The entries of an MLSD listing (RFC 3659 §7): `type=file;size=3;modify=...; name`.
-/// Links, the folder itself, its parent and unusable names are left out.
-pub fn parse_mlsd(text: &str) -> Vec<Entry> {
+/// Links, the folder itself, its parent and unusable names are left out; a
+/// line without facts, or a file without a size, fails the listing.
+pub fn parse_mlsd(text: &str) -> Result<Vec<Entry>, String> {
     let mut entries = Vec::new();
-    for line in text.lines() {
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let Some((facts, name)) = line.split_once(' ') else {
-            continue;
+            return Err(unreadable(line));
         };
-        let (mut kind, mut size, mut time) = (String::new(), None, None);
-        for fact in facts.split(';') {
-            let Some((key, value)) = fact.split_once('=') else {
-                continue;
-            };
+        let (mut kind, mut size, mut time) = (None, None, None);
+        for fact in facts.split(';').filter(|f| !f.is_empty()) {
+            let (key, value) = fact.split_once('=').ok_or_else(|| unreadable(line))?;
             match key.to_ascii_lowercase().as_str() {
-                "type" => kind = value.to_ascii_lowercase(),
+                "type" => kind = Some(value.to_ascii_lowercase()),
                 "size" => size = value.parse().ok(),
                 "modify" => time = Civil::parse_compact(value).map(|c| c.to_unix()),
                 _ => {}
             }
         }
+        let kind = kind.ok_or_else(|| unreadable(line))?;
         if !plain_name(name) {
             continue;
         }
         match (kind.as_str(), size) {
             ("file", Some(size)) => entries.push(Entry::File(name.into(), Stamp { size, time })),
+            ("file", None) => return Err(unreadable(line)),
             ("dir", _) => entries.push(Entry::Folder(name.into())),
             _ => {}
         }
     }
-    entries
+    Ok(entries)
 }
 
-/// The entries of a Unix `ls -l` style LIST (what vsftpd and proftpd send):
-/// `-rw-r--r-- 1 owner group 4096 Nov 21 10:00 name`, files and folders only,
-/// without times (the minute is all LIST says; MDTM tells the second).
-pub fn parse_list(text: &str) -> Vec<Entry> {
+/// The entries of a LIST, in either format servers send: Unix `ls -l`
+/// (vsftpd, proftpd, pure-ftpd: `-rw-r--r-- 1 owner group 4096 Nov 21 10:00
+/// name`) or MS-DOS (IIS, FileZilla Server on Windows: `12-02-26  04:30PM
+/// <DIR> photos`, `12-02-26  04:30PM  1234 a.txt`). Files and folders only,
+/// without times (the minute is all LIST says; MDTM tells the second); links,
+/// devices and the `total` line are left out. A line in neither format fails
+/// the listing.
+pub fn parse_list(text: &str) -> Result<Vec<Entry>, String> {
     let mut entries = Vec::new();
-    for line in text.lines() {
-        // The name is what follows the eighth field, spaces and all.
-        let mut rest = line;
-        let mut fields = Vec::new();
-        for _ in 0..8 {
-            rest = rest.trim_start_matches(' ');
-            let end = rest.find(' ').unwrap_or(rest.len());
-            fields.push(&rest[..end]);
-            rest = &rest[end..];
-        }
-        let name = rest.strip_prefix(' ').unwrap_or("");
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let (kind, size, name) = match dos_line(line).or_else(|| unix_line(line)) {
+            Some(parsed) => parsed,
+            None if line.starts_with("total ") => continue,
+            None => return Err(unreadable(line)),
+        };
         if !plain_name(name) {
             continue;
         }
-        match (line.chars().next(), fields[4].parse()) {
-            (Some('-'), Ok(size)) => {
-                entries.push(Entry::File(name.into(), Stamp { size, time: None }))
-            }
-            (Some('d'), _) => entries.push(Entry::Folder(name.into())),
+        match (kind, size) {
+            ('-', Some(size)) => entries.push(Entry::File(name.into(), Stamp { size, time: None })),
+            ('d', _) => entries.push(Entry::Folder(name.into())),
+            ('-', None) => return Err(unreadable(line)),
             _ => {}
         }
     }
-    entries
+    Ok(entries)
+}
+
+/// The words of `line` up to the `n`th, and what follows the space after it.
+fn fields(line: &str, n: usize) -> Option<(Vec<&str>, &str)> {
+    let mut rest = line;
+    let mut words = Vec::with_capacity(n);
+    for _ in 0..n {
+        rest = rest.trim_start_matches(' ');
+        let end = rest.find(' ')?;
+        words.push(&rest[..end]);
+        rest = &rest[end..];
+    }
+    Some((words, rest))
+}
+
+/// An `ls -l` line as its type letter, its size and its name (spaces kept).
+fn unix_line(line: &str) -> Option<(char, Option<u64>, &str)> {
+    let kind = line.chars().next().filter(|c| "-dlcbps".contains(*c))?;
+    let (words, rest) = fields(line, 8)?;
+    let name = rest.strip_prefix(' ')?;
+    Some((kind, words[4].parse().ok(), name))
+}
+
+/// An MS-DOS line (`MM-DD-YY[YY]  HH:MM(AM|PM)  <DIR>|size  name`) as a
+/// type letter, its size and its name.
+fn dos_line(line: &str) -> Option<(char, Option<u64>, &str)> {
+    let (words, rest) = fields(line, 3)?;
+    let date = words[0].as_bytes();
+    let dashes = date.len() >= 8 && date[2] == b'-' && date[5] == b'-';
+    let digits = date
+        .iter()
+        .enumerate()
+        .all(|(i, b)| i == 2 || i == 5 || b.is_ascii_digit());
+    let time = words[1].to_ascii_uppercase();
+    let clock = time.len() == 7
+        && time.as_bytes()[2] == b':'
+        && (time.ends_with("AM") || time.ends_with("PM"));
+    if !(dashes && digits && clock) {
+        return None;
+    }
+    let name = rest.trim_start_matches(' ');
+    match words[2] {
+        "<DIR>" => Some(('d', None, name)),
+        size => Some(('-', Some(size.parse().ok()?), name)),
+    }
 }
 
 #[cfg(test)]
@@ -181,11 +231,10 @@ mod tests {
                     type=OS.unix=symlink;size=3; link\r\n\
                     type=file;size=1; ../../etc/passwd\r\n\
                     type=dir; ..\r\n\
-                    type=file;size=nope; broken\r\n\
-                    garbage\r\n";
+                    type=file;size=1; ../../etc/passwd\r\n";
         let time = Civil::parse_compact("20261121101010").map(|c| c.to_unix());
         assert_eq!(
-            parse_mlsd(text),
+            parse_mlsd(text).unwrap(),
             [
                 Entry::File("a b.txt".into(), Stamp { size: 12, time }),
                 Entry::Folder("sub".into()),
@@ -202,7 +251,7 @@ mod tests {
                     drwxr-xr-x    2 ftp      ftp          4096 Jan  1  2025 ..\r\n\
                     -rw-r--r--    1 ftp      ftp            5 Jan  1  2025 a\\nb/../x\r\n";
         assert_eq!(
-            parse_list(text),
+            parse_list(text).unwrap(),
             [
                 Entry::File(
                     "two  spaces.txt".into(),
@@ -214,5 +263,43 @@ mod tests {
                 Entry::Folder("sub".into()),
             ]
         );
+    }
+
+    #[test]
+    fn ms_dos_listings_give_files_and_folders() {
+        let text = "12-02-26  04:30PM       <DIR>          photos\r\n\
+                    12-02-26  04:30PM                 1234 a b.txt\r\n\
+                    01-15-2025  09:05AM                    0 empty\r\n\
+                    12-02-26  04:30PM       <DIR>          ..\r\n";
+        let file = |name: &str, size| Entry::File(name.into(), Stamp { size, time: None });
+        assert_eq!(
+            parse_list(text).unwrap(),
+            [
+                Entry::Folder("photos".into()),
+                file("a b.txt", 1234),
+                file("empty", 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_in_no_known_format_fails_the_whole_listing() {
+        for text in [
+            "-rw-r--r-- 1 a b 5 Jan 1 2025 ok\r\n+i8388621.29609,m824255902,/,\tpub\r\n",
+            "garbage\r\n",
+            "-rw-r--r-- 1 a b lots Jan 1 2025 sizeless\r\n",
+            "12-02-26  04:30PM  many  x\r\n",
+        ] {
+            let e = parse_list(text).unwrap_err();
+            assert!(e.starts_with("cannot read the listing line"), "{e}");
+        }
+        for text in [
+            "garbage\r\n",
+            "type=file;modify=20260101000000; sizeless\r\n",
+            "size=3; typeless\r\n",
+        ] {
+            assert!(parse_mlsd(text).is_err(), "{text:?}");
+        }
+        assert_eq!(parse_list("total 0\r\n\r\n").unwrap(), []);
     }
 }

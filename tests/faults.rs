@@ -180,6 +180,29 @@ fn the_client_stops_at_the_first_byte_past_the_announced_size() {
 }
 
 #[test]
+fn a_listing_line_in_no_known_format_fails_a_mirror_and_deletes_nothing() {
+    let cli = TempDir::new("cli");
+    let mirror = cli.sub("mirror");
+    for name in ["keep.txt", "mine.txt", "pub"] {
+        fs::write(mirror.join(name), name).unwrap();
+    }
+    let port = fake_server(Lie::OddListing).to_string();
+    let dir = cli.path().to_str().unwrap();
+    let run = common::client(
+        &["127.0.0.1", &port, "--dir", dir],
+        "GET -r --delete / mirror\n",
+    );
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("cannot read the listing line \"+i8388621"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(names(&mirror), ["keep.txt", "mine.txt", "pub"]);
+}
+
+#[test]
 fn the_client_gives_up_on_broken_servers_within_its_timeouts() {
     for (lie, says) in [
         (Lie::Garbage, "malformed reply"),

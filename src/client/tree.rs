@@ -217,10 +217,11 @@ impl Client {
             return Err(e);
         }
         let text = String::from_utf8_lossy(text.as_deref().unwrap_or_default()).into_owned();
-        Ok(match mlsd {
+        match mlsd {
             true => parse_mlsd(&text),
             false => parse_list(&text),
-        })
+        }
+        .map_err(Error::Protocol)
     }
 
     /// The remote tree below `top`, read a level at a time (a wide level over
@@ -257,10 +258,13 @@ impl Client {
             let mut next = Vec::new();
             for (folder, text) in level.iter().zip(listings) {
                 let text = String::from_utf8_lossy(text.as_deref().unwrap_or_default());
+                // A listing we cannot read fails the whole tree: taken for
+                // empty, it would make a mirror delete what it lacks.
                 let entries = match mlsd {
                     true => parse_mlsd(&text),
                     false => parse_list(&text),
-                };
+                }
+                .map_err(|e| Error::Protocol(format!("{}: {e}", remote_path(top, folder))))?;
                 for entry in entries {
                     match entry {
                         Entry::File(name, stamp) => {

@@ -413,6 +413,9 @@ pub enum Lie {
     /// Says SIZE 1000, then sends up to 200 MiB, counting in `FLOOD_SENT` what the
     /// client took before it closed the data connection.
     Flood,
+    /// Has no MLSD, and answers LIST with a Unix line, then one in a format
+    /// nobody reads (EPLF).
+    OddListing,
 }
 
 /// How many bytes `Lie::Flood` got into the data connection.
@@ -480,6 +483,8 @@ pub fn fake_server(lie: Lie) -> u16 {
                 Ftp::User(_) => b"331 ok\r\n",
                 Ftp::Pass(_) => b"230 ok\r\n",
                 Ftp::Size(_) => b"213 1000\r\n",
+                Ftp::Pwd if matches!(lie, Lie::OddListing) => b"257 \"/\"\r\n",
+                Ftp::Cwd(_) if matches!(lie, Lie::OddListing) => b"250 ok\r\n",
                 Ftp::Eprt(_) | Ftp::Epsv(_) if matches!(lie, Lie::OldSchool) => b"502 what?\r\n",
                 Ftp::Port(a) | Ftp::Eprt(a) => {
                     dial = Some(a);
@@ -501,6 +506,16 @@ pub fn fake_server(lie: Lie) -> u16 {
                     continue;
                 }
                 // A slow listing too, for Ctrl-C during LIST.
+                Ftp::List(_) if matches!(lie, Lie::OddListing) => {
+                    let mut data = TcpStream::connect(dial.take().expect("EPRT first")).unwrap();
+                    out.write_all(b"150 here it comes\r\n").unwrap();
+                    data.write_all(b"-rw-r--r-- 1 ftp ftp 5 Jan 1 2025 keep.txt\r\n")
+                        .unwrap();
+                    data.write_all(b"+i8388621.29609,m824255902,/,\tpub\r\n")
+                        .unwrap();
+                    drop(data);
+                    b"226 done\r\n"
+                }
                 Ftp::Retr(_) | Ftp::List(_)
                     if matches!(cmd, Ftp::Retr(_)) || matches!(lie, Lie::Trickle) =>
                 {
