@@ -439,7 +439,7 @@ pub struct Listing {
     rest: Option<fs::ReadDir>,
     root: PathBuf,
     /// A wildcard pattern the names must match.
-    only: Option<String>,
+    only: Option<crate::glob::Pattern>,
     /// Whether this lists a folder, rather than one file named on its own.
     pub folder: bool,
 }
@@ -480,7 +480,7 @@ impl Listing {
 impl Listing {
     /// The entries whose names match a wildcard pattern (`*`, `?`, `[...]`).
     pub fn only(mut self, pattern: &str) -> Listing {
-        self.only = Some(pattern.to_string());
+        self.only = Some(crate::glob::Pattern::new(pattern));
         self
     }
 }
@@ -492,7 +492,7 @@ impl Iterator for Listing {
         loop {
             let entry = self.first.next().or_else(|| self.next_unsorted())?;
             match &self.only {
-                Some(p) if !crate::glob::glob_match(p, &entry.name) => continue,
+                Some(p) if !p.matches(&entry.name) => continue,
                 _ => return Some(entry),
             }
         }

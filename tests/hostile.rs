@@ -357,3 +357,24 @@ fn fuzz(seed: u64) {
         by_class[1], by_class[2], by_class[3], by_class[4], by_class[5]
     );
 }
+
+#[test]
+fn a_wildcard_of_thousands_of_open_brackets_lists_at_once() {
+    let srv = TempDir::new("srv");
+    for i in 0..2000 {
+        fs::write(srv.join(&format!("[[[[file{i}")), b"").unwrap();
+    }
+    let server = Server::start(srv.path(), &[]);
+    let mut c = server.login();
+    let mut data = c.epsv();
+    let start = std::time::Instant::now();
+    c.send(&format!("NLST {}*", "[".repeat(4080)));
+    assert_eq!(c.reply().code, 150);
+    let mut listed = String::new();
+    std::io::Read::read_to_string(&mut data, &mut listed).unwrap();
+    assert_eq!(c.reply().code, 226);
+    let took = start.elapsed();
+    println!("NLST of 4,080 open brackets over 2,000 names: {took:?}");
+    assert!(listed.is_empty(), "{listed}");
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+}

@@ -16,7 +16,7 @@ use super::{Client, Direction, Observer, Options};
 use crate::cancel::Stop;
 use crate::error::describe_io;
 use crate::fsys::TEMP_PREFIX;
-use crate::glob::glob_match;
+use crate::glob::Pattern;
 use crate::Error;
 
 /// What running one command leads to.
@@ -658,11 +658,12 @@ fn split_pattern(pattern: &str) -> (Option<&str>, &str) {
 /// folder in front. A server may answer bare names or `folder/name`; either way
 /// only the last component is matched.
 fn matching_names(listing: &[u8], folder: Option<&str>, glob: &str) -> Vec<String> {
+    let glob = Pattern::new(glob);
     let mut found: Vec<String> = String::from_utf8_lossy(listing)
         .lines()
         .map(|l| l.trim_end_matches('\r'))
         .filter_map(|l| l.rsplit('/').next())
-        .filter(|name| glob_match(glob, name))
+        .filter(|name| glob.matches(name))
         .map(|name| match folder {
             Some(f) => format!("{}/{name}", f.trim_end_matches('/')),
             None => name.to_string(),
@@ -674,11 +675,11 @@ fn matching_names(listing: &[u8], folder: Option<&str>, glob: &str) -> Vec<Strin
 
 /// Plain files in `dir` matching `pattern`, sorted.
 fn local_matches(dir: &Path, pattern: &str) -> Result<Vec<String>, Error> {
-    let mut found = Vec::new();
+    let (mut found, glob) = (Vec::new(), Pattern::new(pattern));
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.path().is_file() && glob_match(pattern, &name) {
+        if entry.path().is_file() && glob.matches(&name) {
             found.push(name);
         }
     }
