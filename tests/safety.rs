@@ -332,6 +332,12 @@ fn nothing_a_server_sends_reaches_the_terminal_as_a_control_sequence() {
         ["plain.txt"],
         "a file with control characters in its name"
     );
+    // The control dialogue that -v shows is escaped too: the server's 550
+    // repeats the name it was given.
+    let run = server.client(cli.path(), &["-v"], "CD \"no\x1b]0;pwned\x07where\"\n");
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(run.stderr.contains("550"), "{}", run.stderr);
+    assert!(!run.stderr.contains(['\x1b', '\x07']), "{:?}", run.stderr);
 }
 
 #[test]

@@ -140,7 +140,8 @@ fn main() -> ExitCode {
     if args.verbose {
         interp.trace = Some(|dir, line| {
             let arrow = if dir == Direction::Sent { '>' } else { '<' };
-            eprintln!("{arrow} {line}");
+            // What a server says is shown, never obeyed by the terminal.
+            eprintln!("{arrow} {}", console::printable(line));
         });
     }
     // Ctrl-C and SIGTERM stop a transfer cleanly (no temporary file left);
