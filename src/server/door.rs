@@ -269,13 +269,7 @@ impl Door {
     }
 
     fn record(&self, ip: IpAddr, now: Instant) -> Arc<Mutex<Tries>> {
-        let key = match ip {
-            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
-                let s = v6.segments();
-                IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
-            }
-            other => other,
-        };
+        let key = client_key(ip);
         let mut tries = lock(&self.tries);
         if tries.len() >= 4096 {
             // Keep the table small: drop addresses with nothing to remember.
@@ -362,6 +356,18 @@ fn stamp(path: &Path) -> Option<Stamp> {
         m.ctime(),
         m.ctime_nsec(),
     ))
+}
+
+/// Who an address is, for the limits set per client: an IPv4 address, or an
+/// IPv6 address's /64 (one host or home usually has a whole /64 to pick from).
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+        }
+        v4 => v4,
+    }
 }
 
 /// The delay after the n-th failure in a row (n from 1), `first` after the first.

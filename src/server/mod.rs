@@ -245,7 +245,8 @@ impl Server {
     /// the server is full, or full of this address's sessions.
     fn admit(&self, stream: TcpStream, peer: SocketAddr) {
         let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
-        let slot = match Seats::take(&self.0.seats, peer.ip(), &self.0.config) {
+        let key = door::client_key(peer.ip());
+        let slot = match Seats::take(&self.0.seats, key, &self.0.config) {
             Ok(slot) => slot,
             Err(why) => {
                 DOOR.log(peer, format_args!("refused: too many {why}"));
@@ -324,7 +325,8 @@ fn turn_away_shared(stream: &TcpStream, reply: &str) {
     let _ = (&*stream).write_all(format!("{reply}\r\n").as_bytes());
 }
 
-/// The sessions under way: how many in all, and from each address.
+/// The sessions under way: how many in all, and from each client
+/// (`door::client_key`: an IPv6 client counts by its /64).
 #[derive(Debug, Default)]
 struct Seats(Mutex<(usize, HashMap<IpAddr, usize>)>);
 
@@ -416,5 +418,27 @@ mod tests {
         assert_eq!(server.sessions(), 0);
         // The port is closed.
         assert!(TcpStream::connect(addr).is_err());
+    }
+
+    #[test]
+    fn ipv6_addresses_of_one_64_share_the_per_address_cap() {
+        let mut config = Config::new(temp_root("per-64"));
+        config.max_per_ip = 2;
+        let seats = Arc::new(Seats::default());
+        let ip = |s: &str| door::client_key(s.parse().unwrap());
+        let first = Seats::take(&seats, ip("2001:db8:1:2::a"), &config).unwrap();
+        let _second = Seats::take(&seats, ip("2001:db8:1:2:ffff::b"), &config).unwrap();
+        let third = Seats::take(&seats, ip("2001:db8:1:2::c"), &config);
+        assert_eq!(third.err(), Some("sessions from your address"));
+        assert!(
+            Seats::take(&seats, ip("2001:db8:1:3::a"), &config).is_ok(),
+            "another /64"
+        );
+        assert!(Seats::take(&seats, ip("::ffff:192.0.2.1"), &config).is_ok());
+        drop(first);
+        assert!(
+            Seats::take(&seats, ip("2001:db8:1:2::d"), &config).is_ok(),
+            "a seat freed"
+        );
     }
 }
