@@ -64,10 +64,8 @@ impl Driver {
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(config.stall_timeout))?;
         let local = data::canonical(stream.local_addr()?.ip());
-        let mut session = Session::new(Arc::clone(&config), peer, local);
-        session.aborting = stops.aborting.clone();
         Ok(Driver {
-            session,
+            session: Session::new(Arc::clone(&config), peer, local),
             ctrl: stream,
             out: Vec::new(),
             config,
@@ -121,14 +119,7 @@ impl Driver {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    let what = match self.session.logged_in() {
-                        true => "Idle timeout",
-                        false => "Login timeout",
-                    };
-                    self.session
-                        .log(format_args!("closing: {}", what.to_lowercase()));
-                    self.send(&Reply::new(421, &format!("{what}; closing.")))?;
-                    return self.flush();
+                    return self.timed_out();
                 }
                 Err(e) => return Err(e),
             };
@@ -169,6 +160,20 @@ impl Driver {
                 Step::Delay(..) | Step::Again(_) => unreachable!("taken above"),
             }
         }
+    }
+
+    /// The idle or login timeout ran out: says which and ends the session.
+    #[cold]
+    #[inline(never)]
+    fn timed_out(&mut self) -> io::Result<()> {
+        let what = match self.session.logged_in() {
+            true => "Idle timeout",
+            false => "Login timeout",
+        };
+        self.session
+            .log(format_args!("closing: {}", what.to_lowercase()));
+        self.send(&Reply::new(421, &format!("{what}; closing.")))?;
+        self.flush()
     }
 
     /// The server is shutting down: says so and ends the session.
@@ -250,7 +255,7 @@ impl Driver {
             Job::Receive(_) => data::close_received(stream),
             _ => drop(stream),
         }
-        let reply = self.session.finish(job, moved, started.elapsed());
+        let reply = self.session.finish(job, moved, started.elapsed(), abort);
         self.send(&reply)
     }
 

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use super::gate::{self, Need, Perms};
 use super::log::{quote, Budget};
 use super::Config;
-use crate::cancel::Cancel;
 use crate::fsys::{self, Listing, Refusal, Root, TempFile, VPath};
 use crate::listing::Format;
 use crate::protocol::{Command, Reply};
@@ -141,8 +140,6 @@ pub struct Session<L> {
     pub(super) rename_from: Option<VPath>,
     /// What this session may still write to the log this second.
     budget: Budget,
-    /// Set when the server's shutdown grace is over: waits in handlers end.
-    pub aborting: Cancel,
 }
 
 impl<L> Session<L> {
@@ -161,7 +158,6 @@ impl<L> Session<L> {
             rename_from: None,
             epsv_only: false,
             budget: Budget::new(),
-            aborting: Cancel::new(),
         }
     }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::log::{log, quote};
 use super::session::{reply, Advertise, Job, Plan, Session, Sink, Step, Upload};
+use crate::cancel::Cancel;
 use crate::data::{self, CopyError};
 use crate::error::describe_io;
 use crate::fsys::Refusal;
@@ -191,11 +192,18 @@ impl<L> Session<L> {
     }
 
     /// The final reply for a job the driver ran: `moved` is what the copy did.
-    pub fn finish(&self, job: Job, moved: Result<u64, CopyError>, took: Duration) -> Reply {
+    /// `abort` ends a wait for an append's lock (the server's shutdown grace is over).
+    pub fn finish(
+        &self,
+        job: Job,
+        moved: Result<u64, CopyError>,
+        took: Duration,
+        abort: &Cancel,
+    ) -> Reply {
         let ms = took.as_millis();
         match job {
             Job::Send { name, .. } => self.sent(&name, moved, ms),
-            Job::Receive(upload) => self.received(upload, moved, ms),
+            Job::Receive(upload) => self.received(upload, moved, ms, abort),
             Job::List { .. } => match moved {
                 Ok(_) => Reply::new(226, "Listing sent."),
                 Err(CopyError::Read(e) | CopyError::Write(e)) => {
@@ -232,7 +240,13 @@ impl<L> Session<L> {
     /// An upload is kept only when it is complete: no read error, no write
     /// error, and as many bytes as ALLO announced. A temporary file is then
     /// renamed into place; an in-place file is cut where the upload ended.
-    fn received(&self, upload: Upload, moved: Result<u64, CopyError>, ms: u128) -> Reply {
+    fn received(
+        &self,
+        upload: Upload,
+        moved: Result<u64, CopyError>,
+        ms: u128,
+        abort: &Cancel,
+    ) -> Reply {
         let Upload {
             sink,
             name,
@@ -252,7 +266,7 @@ impl<L> Session<L> {
                     Sink::Temp(t) => t.commit(),
                     Sink::Append(t) => self
                         .root()
-                        .append(t, self.config.stall_timeout, &self.aborting)
+                        .append(t, self.config.stall_timeout, abort)
                         .map_err(|r| match r {
                             Refusal::Io(e) => e,
                             other => io::Error::other(other.to_string()),
@@ -401,7 +415,7 @@ mod tests {
         };
         let took = Duration::from_millis(1);
         let short = store(&mut s, "STOR a.txt", Some(10));
-        let r = s.finish(short, Ok(4), took);
+        let r = s.finish(short, Ok(4), took, &Cancel::new());
         assert_eq!(
             (r.code, r.text().as_str()),
             (
@@ -411,16 +425,16 @@ mod tests {
         );
         let full = store(&mut s, "STOR a.txt", None);
         let enospc = CopyError::Write(io::Error::from_raw_os_error(28));
-        assert_eq!(s.finish(full, Err(enospc), took).code, 452);
+        assert_eq!(s.finish(full, Err(enospc), took, &Cancel::new()).code, 452);
         let cut = store(&mut s, "STOR a.txt", None);
         let lost = CopyError::Read(io::ErrorKind::ConnectionReset.into());
-        assert_eq!(s.finish(cut, Err(lost), took).code, 426);
+        assert_eq!(s.finish(cut, Err(lost), took, &Cancel::new()).code, 426);
         assert_eq!(std::fs::read(dir.0.join("a.txt")).unwrap(), b"hello");
         let whole = store(&mut s, "STOR a.txt", Some(4));
-        assert_eq!(s.finish(whole, Ok(4), took).code, 226);
+        assert_eq!(s.finish(whole, Ok(4), took, &Cancel::new()).code, 226);
         assert_eq!(std::fs::read(dir.0.join("a.txt")).unwrap(), b"new!");
         let appended = store(&mut s, "APPE a.txt", None);
-        assert_eq!(s.finish(appended, Ok(4), took).code, 226);
+        assert_eq!(s.finish(appended, Ok(4), took, &Cancel::new()).code, 226);
         assert_eq!(std::fs::read(dir.0.join("a.txt")).unwrap(), b"new!new!");
         // No temporary file is left by any of them.
         let mut names: Vec<_> = std::fs::read_dir(&dir.0)
