@@ -123,43 +123,58 @@ impl Driver {
                 }
                 Err(e) => return Err(e),
             };
-            let line = protocol::strip_telnet(&line);
-            let command = match std::str::from_utf8(&line) {
-                Ok(text) => protocol::pathname(text).parse::<Command>(),
-                Err(_) => Err(Reply::new(501, "Commands must be UTF-8 (RFC 2640).")),
-            };
-            let mut step = match command {
-                Ok(cmd) => self.session.handle(cmd),
-                Err(reply) => Step::Reply(reply),
-            };
-            while let Step::Delay(..) | Step::Again(_) = step {
-                step = match step {
-                    Step::Delay(wait, next) => {
-                        self.flush()?;
-                        if !self.stops.closing.sleep(wait) {
-                            return self.closing();
-                        }
-                        *next
-                    }
-                    Step::Again(cmd) => self.session.handle(cmd),
-                    done => done,
-                };
-            }
-            match step {
-                Step::Reply(reply) => self.send(&reply)?,
-                Step::Close(reply) => {
-                    self.send(&reply)?;
-                    return self.flush();
-                }
-                Step::Status(arg, listing) => {
-                    self.flush()?;
-                    listings::write_status(&arg, listing, &mut &*self.ctrl)?;
-                }
-                Step::Listen(advertise) => self.listen(advertise)?,
-                Step::Transfer(plan, job) => self.transfer(plan, job)?,
-                Step::Delay(..) | Step::Again(_) => unreachable!("taken above"),
+            if self.execute(&line)? == Ended::Yes {
+                return Ok(());
             }
         }
+    }
+
+    /// Runs one control line to its end: parse, decide, wait out a login
+    /// delay, and do the step. Apart from `run`, so that its temporaries
+    /// (commands, steps, replies) are not in the frame every idle session
+    /// keeps on its stack: inlined there, they took each idle session's
+    /// stack a page further down (18 KiB of memory each instead of 14).
+    #[inline(never)]
+    fn execute(&mut self, line: &[u8]) -> io::Result<Ended> {
+        let line = protocol::strip_telnet(line);
+        let command = match std::str::from_utf8(&line) {
+            Ok(text) => protocol::pathname(text).parse::<Command>(),
+            Err(_) => Err(Reply::new(501, "Commands must be UTF-8 (RFC 2640).")),
+        };
+        let mut step = match command {
+            Ok(cmd) => self.session.handle(cmd),
+            Err(reply) => Step::Reply(reply),
+        };
+        while let Step::Delay(..) | Step::Again(_) = step {
+            step = match step {
+                Step::Delay(wait, next) => {
+                    self.flush()?;
+                    if !self.stops.closing.sleep(wait) {
+                        self.closing()?;
+                        return Ok(Ended::Yes);
+                    }
+                    *next
+                }
+                Step::Again(cmd) => self.session.handle(cmd),
+                done => done,
+            };
+        }
+        match step {
+            Step::Reply(reply) => self.send(&reply)?,
+            Step::Close(reply) => {
+                self.send(&reply)?;
+                self.flush()?;
+                return Ok(Ended::Yes);
+            }
+            Step::Status(arg, listing) => {
+                self.flush()?;
+                listings::write_status(&arg, listing, &mut &*self.ctrl)?;
+            }
+            Step::Listen(advertise) => self.listen(advertise)?,
+            Step::Transfer(plan, job) => self.transfer(plan, job)?,
+            Step::Delay(..) | Step::Again(_) => unreachable!("taken above"),
+        }
+        Ok(Ended::No)
     }
 
     /// The idle or login timeout ran out: says which and ends the session.
@@ -295,6 +310,13 @@ impl Driver {
             .map_err(|e| Reply::new(425, &format!("Cannot set up the data connection: {e}.")))?;
         Ok(stream)
     }
+}
+
+/// Whether a control line ended the session.
+#[derive(PartialEq, Eq)]
+enum Ended {
+    Yes,
+    No,
 }
 
 /// The control connection's reader, with one deadline for a whole line, so a
