@@ -1,5 +1,6 @@
-//! Ctrl-C (SIGINT) and SIGTERM for the client's terminal, so that stopping it
-//! never leaves a temporary file or a terminal in raw mode behind. std
+//! Ctrl-C (SIGINT) and SIGTERM for the binaries: the client's terminal, so
+//! that stopping it never leaves a temporary file or a terminal in raw mode
+//! behind, and the server's graceful stop. std
 //! installs no handlers; the unsafe code here is the `sigaction(2)` call and
 //! the handler, which only touches atomics and, when nothing needs cleaning
 //! up, `_exit(2)`. Only the binaries call this module: the library sees a

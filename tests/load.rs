@@ -90,7 +90,7 @@ fn idle_and_trickling_crowds_do_not_stop_real_clients() {
             "--max-per-ip",
             "1000",
             "--idle-timeout",
-            "3",
+            "1.5",
         ],
     );
     let port = server.port;

@@ -13,7 +13,7 @@ use common::{pattern, Ctrl, Server, TempDir};
 #[test]
 fn a_burst_of_wrong_passwords_leaves_a_download_at_most_twice_as_slow() {
     let top = TempDir::new("acct-burst");
-    fs::write(top.join("big.bin"), pattern(256 << 20, 7)).unwrap();
+    fs::write(top.join("big.bin"), pattern(128 << 20, 7)).unwrap();
     let users = TempDir::new("acct-burst-users");
     let file = users.join("users");
     // A real cost per check, as in production (the default in a release build).
@@ -62,7 +62,7 @@ fn a_burst_of_wrong_passwords_leaves_a_download_at_most_twice_as_slow() {
     busy.sort_by(f64::total_cmp);
     let ratio = busy[2] / quiet[2];
     println!(
-        "256 MiB download, median of 5: {:.3} s alone, {:.3} s during 50 wrong-password logins ({ratio:.2}x)",
+        "128 MiB download, median of 5: {:.3} s alone, {:.3} s during 50 wrong-password logins ({ratio:.2}x)",
         quiet[2], busy[2]
     );
     assert!(ratio <= 2.0, "{ratio:.2}x");

@@ -9,11 +9,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dialback::cancel::Cancel;
 use dialback::cli::{self, Flags, Start};
 use dialback::fsys::Root;
 use dialback::server::door::{Door, FIRST_DELAY};
 use dialback::server::gate::Perms;
-use dialback::server::{self, users, Config};
+use dialback::server::{self, users, Config, Server};
+use dialback::signals;
 
 const USAGE: &str = "\
 usage: server PORT [options]
@@ -36,6 +38,9 @@ options:
   --idle-timeout SECS      close a silent control connection (default 300)
   --connect-timeout SECS   wait for a data connection (default 30)
   --stall-timeout SECS     abort a transfer that moves no byte (default 60)
+  --shutdown-grace SECS    on SIGTERM or Ctrl-C, how long transfers may go on
+                           before they are stopped (default 30; a second
+                           signal stops them at once)
   --passive-ports LOW-HIGH the ports passive mode may use (default: any)
   --public-address IPV4    the address PASV replies give, behind NAT
   --help, --version";
@@ -46,6 +51,8 @@ struct Args {
     users: Option<PathBuf>,
     anonymous: Option<Perms>,
     login_delay: Duration,
+    /// How long transfers may go on after SIGTERM.
+    grace: Duration,
     bind: Option<IpAddr>,
     root: PathBuf,
     config: Config,
@@ -57,6 +64,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
         (false, None, None, None);
     let (mut idle, mut connect, mut stall) = (None, None, None);
     let (mut per_ip, mut login, mut login_delay) = (None, None, None);
+    let mut grace = Duration::from_secs(30);
     let (mut users, mut anonymous) = (None, None);
     while let Some(arg) = flags.next() {
         match arg.as_str() {
@@ -77,6 +85,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
             "--max-per-ip" => per_ip = Some(flags.parsed(&arg, "a whole number")?),
             "--login-timeout" => login = Some(flags.seconds(&arg)?),
             "--login-delay" => login_delay = Some(flags.seconds(&arg)?),
+            "--shutdown-grace" => grace = flags.seconds(&arg)?,
             "--idle-timeout" => idle = Some(flags.seconds(&arg)?),
             "--connect-timeout" => connect = Some(flags.seconds(&arg)?),
             "--stall-timeout" => stall = Some(flags.seconds(&arg)?),
@@ -102,6 +111,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     Ok(Start::Run(Args {
         port,
         login_delay: login_delay.unwrap_or(FIRST_DELAY),
+        grace,
         users,
         anonymous,
         bind,
@@ -219,12 +229,64 @@ fn main() -> ExitCode {
     let mut out = std::io::stdout();
     let _ = out.write_all(said.as_bytes()).and_then(|()| out.flush());
     server::log("-", format_args!("sharing {}", args.root.display()));
-    match server::run(args.config, listeners) {
-        Ok(()) => ExitCode::SUCCESS,
+    let server = Server::new(args.config, listeners);
+    stop_on_signals(&server, args.grace);
+    match server.run() {
+        Ok(()) => {
+            let (finished, aborted) = server.drained();
+            server::log(
+                "-",
+                format_args!("stopped: {finished} transfers finished, {aborted} stopped"),
+            );
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("server: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// SIGTERM or SIGINT (Ctrl-C) stops the server gracefully: no new
+/// connections, 421 to idle sessions, transfers given `grace` to finish; a
+/// second signal stops them at once. The handler only marks a token, which a
+/// thread of our own watches.
+fn stop_on_signals(server: &Server, grace: Duration) {
+    let token = Cancel::new();
+    if let Err(e) = signals::install(&token) {
+        server::log("-", format_args!("cannot catch SIGTERM: {e}"));
+        return;
+    }
+    // Held for the process's life: a signal is always ours to act on.
+    std::mem::forget(token.hold());
+    let server = server.clone();
+    let watch = move || {
+        while token.take().is_none() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server::log(
+            "-",
+            format_args!(
+                "stopping: {} sessions; transfers get {:.0} s (a second signal stops them now)",
+                server.sessions(),
+                grace.as_secs_f64()
+            ),
+        );
+        let draining = server.clone();
+        let _ = std::thread::Builder::new()
+            .name("drain".into())
+            .spawn(move || draining.shutdown(grace));
+        while token.take().is_none() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server::log("-", "stopping transfers now");
+        server.abort();
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(watch)
+    {
+        server::log("-", format_args!("cannot watch for SIGTERM: {e}"));
     }
 }
 

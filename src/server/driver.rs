@@ -19,7 +19,7 @@ use std::time::{Instant, SystemTime};
 
 use super::listings;
 use super::session::{self, Advertise, Job, Plan, Session, Step};
-use super::{log, Config, Stops};
+use super::{lock, log, Config, Stops};
 use crate::data::{self, CopyError};
 use crate::error::describe_io;
 use crate::protocol::{self, Command, Line, Reply, MAX_LINE};
@@ -255,6 +255,12 @@ impl Driver {
         self.flush()?;
         let started = Instant::now();
         let abort = &self.stops.aborting;
+        // A second handle in the server's table, so that stopping transfers
+        // can close it under a copy blocked in the kernel.
+        *lock(&self.stops.data) = stream.try_clone().ok();
+        if abort.is_stopped() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
         let moved = match &mut job {
             Job::Send { file, .. } => data::send_file(file, &mut stream, abort, &mut |_| {}),
             Job::Receive(upload) => {
@@ -266,10 +272,18 @@ impl Driver {
                 prefix,
             } => listings::write(entries, *format, prefix, &mut stream).map_err(CopyError::Write),
         };
+        // Stopping transfers closes the data connection, which an upload
+        // without ALLO would read as its end: once stopped, it is not one.
+        let moved = match moved {
+            Ok(_) if abort.is_stopped() => Err(CopyError::Read(io::ErrorKind::Interrupted.into())),
+            moved => moved,
+        };
         match job {
             Job::Receive(_) => data::close_received(stream),
             _ => drop(stream),
         }
+        drop(lock(&self.stops.data).take());
+        self.stops.drained(moved.is_err() && abort.is_stopped());
         let reply = self.session.finish(job, moved, started.elapsed(), abort);
         self.send(&reply)
     }

@@ -27,6 +27,7 @@ static DOOR: log::Budget = log::Budget::new();
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -73,6 +74,8 @@ struct Shared {
     /// Set when the shutdown's grace is over: transfers under way stop.
     aborting: Cancel,
     sessions: Mutex<Sessions>,
+    /// Transfers that ended after `shutdown` began: finished, and stopped.
+    drained: (AtomicUsize, AtomicUsize),
 }
 
 /// The session threads, owned: each one's control connection (shared with
@@ -81,9 +84,20 @@ struct Shared {
 #[derive(Default)]
 struct Sessions {
     next: u64,
-    live: HashMap<u64, Arc<TcpStream>>,
+    live: HashMap<u64, Live>,
     threads: Vec<thread::JoinHandle<()>>,
 }
+
+/// A session's sockets as the server sees them.
+struct Live {
+    ctrl: Arc<TcpStream>,
+    /// The data connection of the transfer under way, if any.
+    data: DataSlot,
+}
+
+/// Where a driver puts its data connection while a transfer runs, so that
+/// stopping the transfers can close it under a copy blocked in the kernel.
+pub(crate) type DataSlot = Arc<Mutex<Option<TcpStream>>>;
 
 /// What a session's driver watches to stop early.
 #[derive(Clone)]
@@ -92,6 +106,23 @@ pub(crate) struct Stops {
     pub closing: Cancel,
     /// The grace is over: stop the transfer under way.
     pub aborting: Cancel,
+    /// Where the transfer under way keeps its data connection.
+    pub data: DataSlot,
+    /// Counts transfers that end during a shutdown.
+    server: Server,
+}
+
+impl Stops {
+    /// Counts a transfer that ended while the server was closing.
+    pub fn drained(&self, stopped: bool) {
+        if self.closing.is_stopped() {
+            let (finished, aborted) = &self.server.0.drained;
+            match stopped {
+                true => aborted.fetch_add(1, Ordering::SeqCst),
+                false => finished.fetch_add(1, Ordering::SeqCst),
+            };
+        }
+    }
 }
 
 impl Server {
@@ -110,6 +141,7 @@ impl Server {
             closing: Cancel::new(),
             aborting: Cancel::new(),
             sessions: Mutex::new(Sessions::default()),
+            drained: Default::default(),
         }))
     }
 
@@ -149,10 +181,10 @@ impl Server {
         {
             let sessions = lock(&self.0.sessions);
             self.0.closing.stop(Stop::Terminate);
-            for ctrl in sessions.live.values() {
+            for live in sessions.live.values() {
                 // Ends a wait for a command with end of file; the driver then
                 // sees `closing` and says 421.
-                let _ = ctrl.shutdown(Shutdown::Read);
+                let _ = live.ctrl.shutdown(Shutdown::Read);
             }
         }
         for &addr in &self.0.addrs {
@@ -171,8 +203,31 @@ impl Server {
             thread::sleep(Duration::from_millis(10));
         }
         let left = self.sessions();
-        self.0.aborting.stop(Stop::Terminate);
+        self.abort();
         left
+    }
+
+    /// Stops every transfer under way now (a shutdown's grace is over, or a
+    /// second signal came): each copy fails at once, even one blocked in the
+    /// kernel on a peer that stopped reading, and is cleaned up as any failed
+    /// transfer is.
+    pub fn abort(&self) {
+        self.0.aborting.stop(Stop::Terminate);
+        for live in lock(&self.0.sessions).live.values() {
+            if let Some(data) = lock(&live.data).as_ref() {
+                let _ = data.shutdown(Shutdown::Both);
+            }
+        }
+    }
+
+    /// Transfers that ended after `shutdown` began: how many finished, and
+    /// how many were stopped.
+    pub fn drained(&self) -> (usize, usize) {
+        let (finished, aborted) = &self.0.drained;
+        (
+            finished.load(Ordering::SeqCst),
+            aborted.load(Ordering::SeqCst),
+        )
     }
 
     fn sweep(&self) -> io::Result<()> {
@@ -220,6 +275,8 @@ impl Server {
             match listener.accept() {
                 Ok(_) if self.0.closing.is_stopped() => return,
                 Ok((stream, peer)) => self.admit(stream, peer),
+                // A signal (SIGTERM) landed on this thread: the loop looks again.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if out_of_descriptors(&e) && spare.is_some() => {
                     drop(spare.take());
                     if let Ok((stream, peer)) = listener.accept() {
@@ -269,11 +326,18 @@ impl Server {
         }
         let id = sessions.next;
         sessions.next += 1;
-        sessions.live.insert(id, Arc::clone(&ctrl));
+        let data = DataSlot::default();
+        let live = Live {
+            ctrl: Arc::clone(&ctrl),
+            data: Arc::clone(&data),
+        };
+        sessions.live.insert(id, live);
         let (config, server) = (Arc::clone(&self.0.config), self.clone());
         let stops = Stops {
             closing: self.0.closing.clone(),
             aborting: self.0.aborting.clone(),
+            data,
+            server: self.clone(),
         };
         let session = Arc::clone(&ctrl);
         let spawned = thread::Builder::new()

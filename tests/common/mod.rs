@@ -163,6 +163,27 @@ impl Server {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Sends the server a signal (`kill -SIG`).
+    pub fn signal(&self, sig: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{sig}");
+    }
+
+    /// Waits up to `limit` for the server to exit, and returns its status code.
+    pub fn exit_code(&mut self, limit: Duration) -> Option<i32> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
