@@ -257,8 +257,7 @@ fn stop_on_signals(server: &Server, grace: Duration) {
         server::log("-", format_args!("cannot catch SIGTERM: {e}"));
         return;
     }
-    // Held for the process's life: a signal is always ours to act on.
-    std::mem::forget(token.hold());
+    let hold = token.clone();
     let server = server.clone();
     let watch = move || {
         while token.take().is_none() {
@@ -282,11 +281,14 @@ fn stop_on_signals(server: &Server, grace: Duration) {
         server::log("-", "stopping transfers now");
         server.abort();
     };
-    if let Err(e) = std::thread::Builder::new()
+    match std::thread::Builder::new()
         .name("signals".into())
         .spawn(watch)
     {
-        server::log("-", format_args!("cannot watch for SIGTERM: {e}"));
+        // Held for the process's life once someone watches: a signal is then
+        // always ours to act on (without a watcher, it ends the process).
+        Ok(_) => std::mem::forget(hold.hold()),
+        Err(e) => server::log("-", format_args!("cannot watch for SIGTERM: {e}")),
     }
 }
 
