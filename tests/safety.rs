@@ -501,6 +501,17 @@ fn two_servers_on_one_root_damage_nothing() {
     println!("two servers on one root: a restart's sweep spared an upload in progress; 4 STORs and 4 APPEs at once: files damaged 0");
 }
 
+/// A session downloading big.bin whose client has read its first KiB and
+/// stopped reading; the data connection is kept open.
+fn stalled_download(server: &Server) -> (common::Ctrl, std::net::TcpStream) {
+    let mut down = server.login();
+    let mut data = down.epsv();
+    down.send("RETR big.bin");
+    assert_eq!(down.reply().code, 150);
+    std::io::Read::read_exact(&mut data, &mut [0u8; 1000]).unwrap();
+    (down, data)
+}
+
 #[test]
 fn sigterm_drains_idle_sessions_at_once_and_stops_transfers_after_the_grace() {
     let srv = TempDir::new("srv");
@@ -508,12 +519,7 @@ fn sigterm_drains_idle_sessions_at_once_and_stops_transfers_after_the_grace() {
     let mut server = Server::start(srv.path(), &["--shutdown-grace", "1"]);
     let mut idle = server.login();
     // A download whose client stopped reading, and an upload half sent.
-    let mut down = server.login();
-    let mut down_data = down.epsv();
-    down.send("RETR big.bin");
-    assert_eq!(down.reply().code, 150);
-    let mut first = [0u8; 1000];
-    std::io::Read::read_exact(&mut down_data, &mut first).unwrap();
+    let (mut down, _down_data) = stalled_download(&server);
     let mut up = server.login();
     let mut up_data = up.epsv();
     up.send("STOR part.bin");
@@ -562,12 +568,7 @@ fn a_second_sigterm_stops_transfers_at_once() {
     let srv = TempDir::new("srv");
     fs::write(srv.join("big.bin"), common::pattern(32 << 20, 5)).unwrap();
     let mut server = Server::start(srv.path(), &["--shutdown-grace", "60"]);
-    let mut down = server.login();
-    let mut down_data = down.epsv();
-    down.send("RETR big.bin");
-    assert_eq!(down.reply().code, 150);
-    let mut first = [0u8; 1000];
-    std::io::Read::read_exact(&mut down_data, &mut first).unwrap();
+    let (mut down, _down_data) = stalled_download(&server);
     server.signal("TERM");
     assert!(common::eventually(Duration::from_secs(2), || {
         server.log().contains("stopping: ")
