@@ -689,16 +689,27 @@ pub fn sweep(dir: &Path, report: &mut dyn FnMut(&Path, io::Result<()>)) {
         };
         let path = entry.path();
         let name = entry.file_name();
-        let temporary = name.to_string_lossy().starts_with(TEMP_PREFIX);
         if kind.is_dir() {
             sweep(&path, report);
-        } else if kind.is_file() && temporary && abandoned(&path) {
+        } else if kind.is_file() && ours(&name.to_string_lossy()) && abandoned(&path) {
             report(&path, fs::remove_file(&path));
         }
     }
 }
 
 /// Whether nobody holds the temporary file at `path` open for writing.
+/// Whether `name` has the exact shape of the server's temporary files
+/// (`.dialback-PID-N.part`, made by [`TempFile::beside`]): a user's own
+/// `.dialback-notes`, or the client's resumable `.dialback-get-NAME.part`,
+/// is not the sweep's to remove.
+fn ours(name: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    name.strip_prefix(TEMP_PREFIX)
+        .and_then(|rest| rest.strip_suffix(".part"))
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(pid, n)| digits(pid) && digits(n))
+}
+
 fn abandoned(path: &Path) -> bool {
     match open_plain(path, OpenOptions::new().read(true)) {
         // The lock is released when `file` closes, after the caller removed the name.
@@ -875,14 +886,28 @@ mod tests {
             .join(format!("{TEMP_PREFIX}{}-99.part", std::process::id()));
         fs::write(&dead, b"x").unwrap();
         let live = TempFile::beside(&root.path().join("upload.bin")).unwrap();
-        let other = root.path().join("notes.part");
-        fs::write(&other, b"x").unwrap();
+        // Names like ours that are not: a user's file, a client's resumable
+        // download, and the shape with something else in it.
+        let others: Vec<PathBuf> = [
+            "notes.part",
+            ".dialback-notes",
+            ".dialback-get-photo.jpg.part",
+            ".dialback-12-x.part",
+            ".dialback-12-3.part.bak",
+        ]
+        .iter()
+        .map(|n| root.path().join(n))
+        .collect();
+        for other in &others {
+            fs::write(other, b"x").unwrap();
+        }
         let mut removed = Vec::new();
         sweep(root.path(), &mut |p, r| {
             removed.push((p.to_path_buf(), r.is_ok()))
         });
         assert_eq!(removed, [(dead.clone(), true)]);
-        assert!(!dead.exists() && live.temp.exists() && other.exists());
+        assert!(!dead.exists() && live.temp.exists());
+        assert!(others.iter().all(|o| o.exists()));
         drop(live);
         fs::remove_dir_all(&top).unwrap();
     }
