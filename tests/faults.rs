@@ -209,6 +209,7 @@ fn the_client_gives_up_on_broken_servers_within_its_timeouts() {
         (Lie::Endless, "multi-line reply too long"),
         (Lie::HoldsData, "timed out"),
         (Lie::NeverReady, "never became ready"),
+        (Lie::Drip, "timed out"),
     ] {
         let cli = TempDir::new("cli");
         let port = fake_server(lie).to_string();

@@ -141,12 +141,28 @@ where
 /// of step: the client counts as broken. Replies that are already coming (an
 /// aborted transfer's, say) are read as usual after a Ctrl-C; a second one
 /// stops that wait too.
-struct Stoppable(TcpStream, Cancel);
+///
+/// A whole reply must come within the stall timeout (`until`, set as each
+/// reply is awaited), not each read of it: a server that drips a byte a
+/// second would otherwise hold the client for ever.
+struct Stoppable {
+    stream: TcpStream,
+    cancel: Cancel,
+    until: Instant,
+}
 
 impl Read for Stoppable {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.0.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted && self.1.is_stopped() => {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the reply took too long",
+            ));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        match self.stream.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted && self.cancel.is_stopped() => {
                 Err(io::Error::other("interrupted"))
             }
             read => read,
@@ -202,7 +218,11 @@ impl Client {
         ctrl.set_read_timeout(Some(options.stall_timeout))?;
         ctrl.set_write_timeout(Some(options.stall_timeout))?;
         let server = data::canonical(ctrl.peer_addr()?.ip());
-        let input = BufReader::new(Stoppable(ctrl.try_clone()?, options.cancel.clone()));
+        let input = BufReader::new(Stoppable {
+            stream: ctrl.try_clone()?,
+            cancel: options.cancel.clone(),
+            until: Instant::now() + options.stall_timeout,
+        });
         let mut client = Client {
             ctrl,
             input,
@@ -282,6 +302,7 @@ impl Client {
     }
 
     fn reply(&mut self) -> Result<Reply> {
+        self.input.get_mut().until = Instant::now() + self.options.stall_timeout;
         let reply = Reply::read(&mut self.input);
         self.broken |= reply.as_ref().map_or(true, |r| r.code == 421);
         if reply.is_err() && self.options.cancel.is_stopped() {

@@ -437,6 +437,8 @@ pub enum Lie {
     /// Has no MLSD, and answers LIST with a Unix line, then one in a format
     /// nobody reads (EPLF).
     OddListing,
+    /// Greets one byte every 100 ms, for ever: each read gets something.
+    Drip,
 }
 
 /// How many bytes `Lie::Flood` got into the data connection.
@@ -483,6 +485,13 @@ pub fn fake_server(lie: Lie) -> u16 {
             Lie::Endless => {
                 let _ = out.write_all(b"220-welcome\r\n");
                 while out.write_all(b"220-and more\r\n").is_ok() {}
+                return;
+            }
+            Lie::Drip => {
+                let _ = out.write_all(b"220 ");
+                while out.write_all(b"x").is_ok() {
+                    thread::sleep(Duration::from_millis(100));
+                }
                 return;
             }
             _ => {}
