@@ -204,25 +204,34 @@ fn a_listing_line_in_no_known_format_fails_a_mirror_and_deletes_nothing() {
 
 #[test]
 fn the_client_gives_up_on_broken_servers_within_its_timeouts() {
-    for (lie, says) in [
+    // Each against its own fake server, side by side: every wait is a timeout.
+    let runs: Vec<_> = [
         (Lie::Garbage, "malformed reply"),
         (Lie::Endless, "multi-line reply too long"),
         (Lie::HoldsData, "timed out"),
         (Lie::NeverReady, "never became ready"),
         (Lie::Drip, "timed out"),
-    ] {
-        let cli = TempDir::new("cli");
-        let port = fake_server(lie).to_string();
-        let start = Instant::now();
-        let dir = cli.path().to_str().unwrap();
-        let run = common::client(
-            &["127.0.0.1", &port, "--dir", dir, "--stall-timeout", "0.5"],
-            "GET file.bin\n",
-        );
-        assert_eq!(run.code(), 1, "{run:?}");
-        assert!(run.stderr.contains(says), "{}", run.stderr);
-        assert!(start.elapsed() < Duration::from_secs(10));
-        assert_eq!(names(cli.path()), Vec::<String>::new(), "a file was kept");
+    ]
+    .into_iter()
+    .map(|(lie, says)| {
+        std::thread::spawn(move || {
+            let cli = TempDir::new("cli");
+            let port = fake_server(lie).to_string();
+            let start = Instant::now();
+            let dir = cli.path().to_str().unwrap();
+            let run = common::client(
+                &["127.0.0.1", &port, "--dir", dir, "--stall-timeout", "0.5"],
+                "GET file.bin\n",
+            );
+            assert_eq!(run.code(), 1, "{run:?}");
+            assert!(run.stderr.contains(says), "{}", run.stderr);
+            assert!(start.elapsed() < Duration::from_secs(10));
+            assert_eq!(names(cli.path()), Vec::<String>::new(), "a file was kept");
+        })
+    })
+    .collect();
+    for run in runs {
+        run.join().unwrap();
     }
 }
 
@@ -269,7 +278,7 @@ fn stalled_and_vanished_peers_cost_only_their_own_transfer() {
         .unwrap()
         .set_len(256 << 20)
         .unwrap();
-    let timeouts = ["--connect-timeout", "0.3", "--stall-timeout", "0.3"];
+    let timeouts = ["--connect-timeout", "0.2", "--stall-timeout", "0.2"];
     let mut server = Server::start(srv.path(), &timeouts);
     let mut injected = 0;
 
