@@ -745,7 +745,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let config = Config::new(Root::new(root).unwrap());
-        std::thread::spawn(move || server::run(config, vec![listener]));
+        std::thread::spawn(move || server::Server::new(config, vec![listener]).run());
         port
     }
 

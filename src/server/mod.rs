@@ -74,8 +74,14 @@ struct Shared {
     /// Set when the shutdown's grace is over: transfers under way stop.
     aborting: Cancel,
     sessions: Mutex<Sessions>,
-    /// Transfers that ended after `shutdown` began: finished, and stopped.
-    drained: (AtomicUsize, AtomicUsize),
+    drained: Arc<Drained>,
+}
+
+/// Transfers that ended after `shutdown` began.
+#[derive(Default)]
+struct Drained {
+    finished: AtomicUsize,
+    stopped: AtomicUsize,
 }
 
 /// The session threads, owned: each one's control connection (shared with
@@ -109,19 +115,29 @@ pub(crate) struct Stops {
     /// Where the transfer under way keeps its data connection.
     pub data: DataSlot,
     /// Counts transfers that end during a shutdown.
-    server: Server,
+    drained: Arc<Drained>,
 }
 
 impl Stops {
     /// Counts a transfer that ended while the server was closing.
     pub fn drained(&self, stopped: bool) {
         if self.closing.is_stopped() {
-            let (finished, aborted) = &self.server.0.drained;
-            match stopped {
-                true => aborted.fetch_add(1, Ordering::SeqCst),
-                false => finished.fetch_add(1, Ordering::SeqCst),
+            let count = match stopped {
+                true => &self.drained.stopped,
+                false => &self.drained.finished,
             };
+            count.fetch_add(1, Ordering::SeqCst);
         }
+    }
+}
+
+/// A session's row in the server's table, taken out when the session thread
+/// ends, however it ends (a panic included).
+struct Leave(Server, u64);
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        lock(&self.0 .0.sessions).live.remove(&self.1);
     }
 }
 
@@ -223,10 +239,10 @@ impl Server {
     /// Transfers that ended after `shutdown` began: how many finished, and
     /// how many were stopped.
     pub fn drained(&self) -> (usize, usize) {
-        let (finished, aborted) = &self.0.drained;
+        let Drained { finished, stopped } = &*self.0.drained;
         (
             finished.load(Ordering::SeqCst),
-            aborted.load(Ordering::SeqCst),
+            stopped.load(Ordering::SeqCst),
         )
     }
 
@@ -282,7 +298,7 @@ impl Server {
                     if let Ok((stream, peer)) = listener.accept() {
                         DOOR.log(peer, "refused: the server is out of descriptors");
                         turn_away(
-                            stream,
+                            &stream,
                             "421 Too many open files on the server; try again later.",
                         );
                     }
@@ -307,66 +323,64 @@ impl Server {
             Ok(slot) => slot,
             Err(why) => {
                 DOOR.log(peer, format_args!("refused: too many {why}"));
-                turn_away(stream, &format!("421 Too many {why}; try again later."));
+                turn_away(&stream, &format!("421 Too many {why}; try again later."));
                 return;
             }
         };
         let ctrl = Arc::new(stream);
-        let mut sessions = lock(&self.0.sessions);
-        // Threads that have ended are joined as new ones start, so the list
-        // stays about as long as the sessions under way.
-        if sessions.threads.len() >= 2 * sessions.live.len() + 16 {
-            let (ended, running) = std::mem::take(&mut sessions.threads)
-                .into_iter()
-                .partition(|t| t.is_finished());
-            sessions.threads = running;
-            for t in ended {
-                let _ = t.join();
-            }
-        }
-        let id = sessions.next;
-        sessions.next += 1;
         let data = DataSlot::default();
-        let live = Live {
-            ctrl: Arc::clone(&ctrl),
-            data: Arc::clone(&data),
+        let id = {
+            let mut sessions = lock(&self.0.sessions);
+            // Threads that have ended are joined as new ones start, so the
+            // list stays about as long as the sessions under way.
+            if sessions.threads.len() >= 2 * sessions.live.len() + 16 {
+                let (ended, running) = std::mem::take(&mut sessions.threads)
+                    .into_iter()
+                    .partition(|t| t.is_finished());
+                sessions.threads = running;
+                for t in ended {
+                    let _ = t.join();
+                }
+            }
+            let id = sessions.next;
+            sessions.next += 1;
+            let live = Live {
+                ctrl: Arc::clone(&ctrl),
+                data: Arc::clone(&data),
+            };
+            sessions.live.insert(id, live);
+            id
         };
-        sessions.live.insert(id, live);
-        let (config, server) = (Arc::clone(&self.0.config), self.clone());
+        let config = Arc::clone(&self.0.config);
         let stops = Stops {
             closing: self.0.closing.clone(),
             aborting: self.0.aborting.clone(),
             data,
-            server: self.clone(),
+            drained: Arc::clone(&self.0.drained),
         };
-        let session = Arc::clone(&ctrl);
+        // Not under the table's lock: a closure that cannot start is dropped
+        // inside `spawn`, and its `Leave` takes the row out.
+        let (session, leave) = (Arc::clone(&ctrl), Leave(self.clone(), id));
         let spawned = thread::Builder::new()
             .name(format!("session {peer}"))
             .spawn(move || {
-                let _slot = slot;
+                let _seat = (slot, leave);
                 driver::serve(session, peer, config, stops);
-                lock(&server.0.sessions).live.remove(&id);
             });
         match spawned {
-            Ok(thread) => sessions.threads.push(thread),
+            Ok(thread) => lock(&self.0.sessions).threads.push(thread),
             Err(e) => {
-                sessions.live.remove(&id);
                 DOOR.log(
                     peer,
                     format_args!("refused: cannot start a session thread: {e}"),
                 );
-                turn_away_shared(
+                turn_away(
                     &ctrl,
                     "421 The server cannot start a session now; try again later.",
                 );
             }
         }
     }
-}
-
-/// Serves sessions on `listeners` until the process ends.
-pub fn run(config: Config, listeners: Vec<TcpListener>) -> io::Result<()> {
-    Server::new(config, listeners).run()
 }
 
 /// A poisoned lock only means a thread panicked between two counts.
@@ -379,12 +393,8 @@ fn out_of_descriptors(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(24 | 23))
 }
 
-/// Tells a connection the server cannot serve it, and closes it.
-fn turn_away(stream: TcpStream, reply: &str) {
-    turn_away_shared(&stream, reply)
-}
-
-fn turn_away_shared(stream: &TcpStream, reply: &str) {
+/// Tells a connection the server cannot serve it; it closes when dropped.
+fn turn_away(stream: &TcpStream, reply: &str) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
     let _ = (&*stream).write_all(format!("{reply}\r\n").as_bytes());
 }
