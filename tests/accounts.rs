@@ -454,3 +454,32 @@ fn the_client_finds_passwords_in_netrc_and_urls_and_never_sends_an_empty_one() {
         "never tried: {log}"
     );
 }
+
+#[test]
+fn the_login_timeout_counts_through_a_failures_delay() {
+    let top = TempDir::new("acct-delay-timeout");
+    let users = TempDir::new("acct-delay-timeout-users");
+    let file = users.join("users");
+    add(&file, "alice", "right", top.path(), "elr");
+    let args = [
+        "--users",
+        file.to_str().unwrap(),
+        "--login-delay",
+        "5",
+        "--login-timeout",
+        "0.5",
+    ];
+    let server = Server::start(top.path(), &args);
+    let mut c = Ctrl::connect(server.port);
+    c.expect("USER alice", 331);
+    let start = Instant::now();
+    c.send("PASS wrong");
+    let reply = c.reply();
+    assert_eq!(reply.code, 421, "{reply:?}");
+    assert!(reply.text().contains("Login timeout"), "{reply:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -123,19 +123,20 @@ impl Driver {
                 }
                 Err(e) => return Err(e),
             };
-            if self.execute(&line)? == Ended::Yes {
+            if self.execute(&line, until)? == Ended::Yes {
                 return Ok(());
             }
         }
     }
 
     /// Runs one control line to its end: parse, decide, wait out a login
-    /// delay, and do the step. Apart from `run`, so that its temporaries
+    /// delay (no later than `until`, the session's own deadline: the login
+    /// timeout counts through the delays too), and do the step. Apart from `run`, so that its temporaries
     /// (commands, steps, replies) are not in the frame every idle session
     /// keeps on its stack: inlined there, they took each idle session's
     /// stack a page further down (18 KiB of memory each instead of 14).
     #[inline(never)]
-    fn execute(&mut self, line: &[u8]) -> io::Result<Ended> {
+    fn execute(&mut self, line: &[u8], until: Instant) -> io::Result<Ended> {
         let line = protocol::strip_telnet(line);
         let command = match std::str::from_utf8(&line) {
             Ok(text) => protocol::pathname(text).parse::<Command>(),
@@ -149,8 +150,13 @@ impl Driver {
             step = match step {
                 Step::Delay(wait, next) => {
                     self.flush()?;
-                    if !self.stops.closing.sleep(wait) {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if !self.stops.closing.sleep(wait.min(left)) {
                         self.closing()?;
+                        return Ok(Ended::Yes);
+                    }
+                    if wait > left {
+                        self.timed_out()?;
                         return Ok(Ended::Yes);
                     }
                     *next
