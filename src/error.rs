@@ -39,6 +39,10 @@ pub fn describe_io(e: &io::Error) -> String {
             "connection closed by the peer".to_string()
         }
         io::ErrorKind::UnexpectedEof => "connection closed unexpectedly".to_string(),
+        // Only where no symlink may be followed (`fsys::at`): one was there.
+        _ if e.raw_os_error() == Some(crate::fsys::at::ELOOP) => {
+            "a symlink is in the way (never followed here)".to_string()
+        }
         _ => {
             // std appends " (os error N)"; the words before it are what a person needs.
             let text = e.to_string();

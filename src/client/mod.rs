@@ -21,11 +21,12 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
 use crate::data::{self, CopyError};
-use crate::fsys::{open_plain, Refusal, TempFile};
+use crate::fsys::{at, open_plain, Refusal, TempFile};
 use crate::protocol::{parse_epsv_reply, parse_pasv_reply, Command, Reply};
 use crate::{Error, Result};
 
@@ -579,12 +580,12 @@ impl Client {
         let started = Instant::now();
         // Resuming continues the local file itself, or else what a killed download
         // of it left behind; a fresh download starts that partial file over.
-        let mut sink = match std::fs::metadata(dest) {
-            Ok(m) if resume && m.is_file() => Sink::InPlace(
-                open_plain(dest, OpenOptions::new().append(true))
-                    .map_err(|r| local_refusal(dest, r))?,
-            ),
-            _ => Sink::Temp(TempFile::partial(dest, resume)?),
+        // Both happen in the open folder that holds `dest`, and neither goes
+        // through a symlink: a link there is refused, never written through.
+        let (dir, name) = at::holder(dest)?;
+        let mut sink = match dir.stat(&name, false) {
+            Ok(m) if resume && !m.is_dir() => Sink::InPlace(resumable(&dir, &name, dest)?),
+            _ => Sink::Temp(TempFile::partial(Arc::new(dir), &name, resume)?),
         };
         let offset = sink.file().metadata()?.len();
         if let Some(total) = size {
@@ -739,6 +740,20 @@ impl Sink {
             Sink::Temp(t) => t.file(),
             Sink::InPlace(f) => f,
         }
+    }
+}
+
+/// The local file `name` in `dir`, opened to go on at its end: only a plain
+/// file of ours with no other name, and never through a symlink.
+fn resumable(dir: &at::Dir, name: &std::ffi::OsStr, shown: &Path) -> Result<File> {
+    let refused = |why: &str| Error::Usage(format!("{}: {why}; not resumed", shown.display()));
+    let file = dir.open_name(name, at::Mode::Append).map_err(|e| match e.raw_os_error() {
+        Some(at::ELOOP) => refused("a symlink"),
+        _ => local_refusal(shown, Refusal::from(e)),
+    })?;
+    match at::sole_own_file(&file.metadata()?) {
+        true => Ok(file),
+        false => Err(refused("not a plain file of ours with one name")),
     }
 }
 

@@ -11,13 +11,16 @@
 //! is one plain path component, so no listing can write outside the target.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::pipeline::{Crew, Done, Event, Job};
 use super::{local_refusal, Client, Transfer};
+use crate::fsys::at::{Dir, Links};
 use crate::fsys::{open_plain, TempFile};
 use crate::listing::{parse_list, parse_mlsd, plain_name, Entry, Stamp};
 use crate::protocol::Command;
@@ -127,6 +130,13 @@ pub fn local_tree(top: &Path) -> io::Result<Tree> {
         }
     }
     Ok(tree)
+}
+
+/// The open folder below `top` that holds `path` (`a/b/c.txt`), reached
+/// without following any symlink, and the last name.
+fn holder(top: &Dir, path: &str) -> io::Result<(Dir, OsString)> {
+    let (folder, name) = path.rsplit_once('/').unwrap_or((".", path));
+    Ok((top.folder(folder, Links::Never)?, OsString::from(name)))
 }
 
 /// A plain file's metadata, through a link to one too. A plain file's is
@@ -318,15 +328,21 @@ impl Client {
             ..Summary::default()
         };
         fail_clashes(&plan, &mut summary);
+        // Everything below the target happens through its open folder, and
+        // no symlink in it is followed: one put there, even mid-run, is
+        // refused and named, and nothing outside is written or removed.
         fs::create_dir_all(local)?;
+        let top = Dir::open(local)?;
         for folder in &plan.make {
-            if let Err(e) = fs::create_dir(local.join(folder)) {
+            let made = holder(&top, folder).and_then(|(dir, name)| dir.make_folder(&name));
+            if let Err(e) = made {
                 summary.failed.push((folder.clone(), e.into()));
             }
         }
         let make = |i: usize| {
             let path = &plan.copy[i];
-            let sink = TempFile::partial(&local.join(path), false)?;
+            let (dir, name) = holder(&top, path)?;
+            let sink = TempFile::partial(Arc::new(dir), &name, false)?;
             let remote = remote_path(remote, path);
             let size = source.files[path].size;
             Ok(Job::Get { remote, sink, size })
@@ -355,11 +371,11 @@ impl Client {
                 }
             },
         )?;
-        for path in &plan.remove_files {
-            summary.removed(path, fs::remove_file(local.join(path)).map_err(Error::from));
-        }
-        for path in &plan.remove_folders {
-            summary.removed(path, fs::remove_dir(local.join(path)).map_err(Error::from));
+        for (paths, folder) in [(&plan.remove_files, false), (&plan.remove_folders, true)] {
+            for path in paths {
+                let removed = holder(&top, path).and_then(|(dir, name)| dir.remove(&name, folder));
+                summary.removed(path, removed.map_err(Error::from));
+            }
         }
         summary.elapsed = started.elapsed();
         Ok(summary)

@@ -92,7 +92,7 @@ pub(super) enum Sink {
     /// A new file, renamed over the name only once complete (STOR).
     Temp(TempFile),
     /// Bytes added to the end of the file only once complete (APPE).
-    Append(TempFile),
+    Append(TempFile, VPath),
     /// The existing file, written in place from an offset (APPE, or REST then STOR).
     InPlace(File),
 }
@@ -101,7 +101,7 @@ impl Upload {
     /// The file the bytes go into, at the position they start.
     pub fn file(&mut self) -> &mut File {
         match &mut self.sink {
-            Sink::Temp(t) | Sink::Append(t) => t.file(),
+            Sink::Temp(t) | Sink::Append(t, _) => t.file(),
             Sink::InPlace(f) => f,
         }
     }

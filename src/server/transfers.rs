@@ -168,7 +168,7 @@ impl<L> Session<L> {
     pub(super) fn appe(&mut self, arg: &str, allo: Option<u64>) -> Step<L> {
         let sink = self
             .resolve(arg)
-            .and_then(|v| self.root().create_append(&v).map(Sink::Append));
+            .and_then(|v| Ok(Sink::Append(self.root().create_append(&v)?, v)));
         self.upload(arg, sink, allo)
     }
 
@@ -264,9 +264,9 @@ impl<L> Session<L> {
             (Ok(n), _) => {
                 let saved = match sink {
                     Sink::Temp(t) => t.commit(),
-                    Sink::Append(t) => self
+                    Sink::Append(t, v) => self
                         .root()
-                        .append(t, self.config.stall_timeout, abort)
+                        .append(t, &v, self.config.stall_timeout, abort)
                         .map_err(|r| match r {
                             Refusal::Io(e) => e,
                             other => io::Error::other(other.to_string()),

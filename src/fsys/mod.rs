@@ -4,19 +4,26 @@
 //!
 //! Confinement works in two steps. A name from the wire is first resolved
 //! lexically against the session's folder into a `VPath`, which can never climb
-//! above the root. Then, on disk, every path is checked after symlinks are
-//! followed: before opening (canonicalize) and, for files, after opening too
-//! (`/proc/self/fd`), so a symlink swapped in between cannot lead outside.
+//! above the root. Then the kernel does the rest (`at`): the root is an open
+//! folder, a path below it is resolved by `openat2(RESOLVE_BENEATH)`, which
+//! follows a symlink only while it stays inside, and a name is created,
+//! removed or renamed in the open folder that holds it, never followed. There
+//! is no check followed by an act on a path, so nothing swapped in between
+//! can lead outside: no `/proc`, no canonicalizing after the start.
 
+pub mod at;
+
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
+use at::{Dir, Links, Mode};
 
 /// Every temporary file this crate writes starts with this; the server never
 /// lists, serves or accepts such names.
@@ -121,59 +128,72 @@ pub fn resolve(cwd: &VPath, arg: &str) -> Result<VPath, Refusal> {
     Ok(VPath(parts, folder))
 }
 
-/// The folder the server shares, held as its canonical path.
+/// The folder the server shares: held open, with every name below it
+/// resolved by the kernel (see the module's notes).
 #[derive(Debug, Clone)]
 pub struct Root {
+    dir: Arc<Dir>,
     real: PathBuf,
 }
 
+/// A refusal for what the kernel said about a name below the root.
+fn refusal(e: io::Error) -> Refusal {
+    match e.raw_os_error() {
+        Some(at::EXDEV) => Refusal::Escape,
+        // A FIFO opened for writing with nobody reading it.
+        Some(at::ENXIO) => Refusal::NotAFile,
+        _ => Refusal::from(e),
+    }
+}
+
+/// `v` as a path relative to the root, for `openat2`.
+fn relative(v: &VPath) -> String {
+    let mut path = match v.0.is_empty() {
+        true => ".".to_string(),
+        false => v.0.join("/"),
+    };
+    if v.1 {
+        // `file/` fails as it would in a shell: not a directory.
+        path.push('/');
+    }
+    path
+}
+
 impl Root {
+    /// Opens the folder to share. Refuses a kernel that cannot resolve names
+    /// beneath it (Linux before 5.6, or a sandbox that forbids `openat2`)
+    /// rather than share it with weaker checks.
     pub fn new(dir: &Path) -> io::Result<Root> {
         let real = fs::canonicalize(dir)?;
         if !real.is_dir() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a folder"));
         }
-        Ok(Root { real })
+        let dir = Dir::open(&real)?;
+        at::can_confine(&dir).map_err(|e| {
+            io::Error::other(format!(
+                "this system cannot confine a folder: openat2 (Linux 5.6 or later) failed: {e}"
+            ))
+        })?;
+        Ok(Root {
+            dir: Arc::new(dir),
+            real,
+        })
     }
 
     pub fn path(&self) -> &Path {
         &self.real
     }
 
-    /// The on-disk path of `v` after following symlinks, refused when it leads outside.
-    fn locate(&self, v: &VPath) -> Result<PathBuf, Refusal> {
-        let mut path = self.real.join(v.0.join("/"));
-        if v.1 {
-            // `file/` fails as it would in a shell: not a directory.
-            path.as_mut_os_string().push("/");
-        }
-        let real = fs::canonicalize(path)?;
-        if real.starts_with(&self.real) {
-            Ok(real)
-        } else {
-            Err(Refusal::Escape)
-        }
-    }
-
-    /// Checks what an open descriptor really is, so a symlink swapped in after
-    /// `locate` cannot lead outside. Fails closed: when `/proc` cannot say where
-    /// the descriptor leads, the file is refused.
-    fn confirm(&self, file: &File) -> Result<(), Refusal> {
-        let real = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(|_| {
-            Refusal::Io(io::Error::other(
-                "cannot confirm where the file is (is /proc mounted?)",
-            ))
-        })?;
-        if real.starts_with(&self.real) {
-            Ok(())
-        } else {
-            Err(Refusal::Escape)
-        }
+    /// Opens what `v` names, symlinks followed only while they stay inside.
+    fn reach(&self, v: &VPath, mode: Mode) -> Result<File, Refusal> {
+        self.dir
+            .resolve(relative(v), mode, Links::Inside)
+            .map_err(refusal)
     }
 
     /// Metadata of what `v` names (following symlinks inside the root).
     pub fn stat(&self, v: &VPath) -> Result<Metadata, Refusal> {
-        Ok(fs::metadata(self.locate(v)?)?)
+        Ok(self.reach(v, Mode::Look)?.metadata()?)
     }
 
     /// Checks that `v` is a folder, for CWD.
@@ -187,41 +207,50 @@ impl Root {
 
     /// Opens a plain file for reading; returns it with its size.
     pub fn open(&self, v: &VPath) -> Result<(File, u64), Refusal> {
-        let path = self.locate(v)?;
-        between_check_and_open();
-        let file = open_plain(&path, OpenOptions::new().read(true))?;
-        self.confirm(&file)?;
+        let file = plain(self.reach(v, Mode::Read)?)?;
         let size = file.metadata()?.len();
         Ok((file, size))
     }
 
-    /// Where a new version of `v` may be written: its folder must be inside the
-    /// root, and `v` itself must not be a folder or a symlink leading out.
-    fn target(&self, v: &VPath) -> Result<PathBuf, Refusal> {
-        let name = v.name().filter(|_| !v.1).ok_or(Refusal::NotAFile)?;
-        let target = self.locate(&v.parent())?.join(name);
-        match fs::symlink_metadata(&target) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let real = self.locate(v)?;
-                if real.is_file() {
-                    Ok(target)
-                } else {
-                    Err(Refusal::NotAFile)
-                }
-            }
+    /// The open folder that holds the name `v`, and the name: where MKD, RMD,
+    /// DELE, RNFR, RNTO, STOR and APPE act. The name is never followed, so
+    /// removing or renaming a symlink acts on the link and never on what it
+    /// points to. The root itself has no such name; temporary names never get
+    /// here (`resolve` refuses them).
+    fn holder<'v>(&self, v: &'v VPath) -> Result<(Arc<Dir>, &'v OsStr), Refusal> {
+        let name = OsStr::new(v.name().ok_or(Refusal::TheRoot)?);
+        let parent = v.parent();
+        if parent.0.is_empty() {
+            return Ok((self.dir.clone(), name));
+        }
+        let dir = self.dir.folder(relative(&parent), Links::Inside);
+        let dir = Arc::new(dir.map_err(refusal)?);
+        after_opening_the_folder();
+        Ok((dir, name))
+    }
+
+    /// Where a new version of `v` may be written: its folder, inside the root,
+    /// and its name, which must not be a folder or a symlink leading out.
+    fn target<'v>(&self, v: &'v VPath) -> Result<(Arc<Dir>, &'v OsStr), Refusal> {
+        if v.1 {
+            return Err(Refusal::NotAFile);
+        }
+        let (dir, name) = self.holder(v)?;
+        match dir.stat(name, false) {
+            Ok(m) if m.file_type().is_symlink() => match self.stat(v)?.is_file() {
+                true => Ok((dir, name)),
+                false => Err(Refusal::NotAFile),
+            },
             // A folder, a FIFO, a socket or a device is never replaced by a file.
             Ok(m) if !m.is_file() => Err(Refusal::NotAFile),
-            _ => Ok(target),
+            _ => Ok((dir, name)),
         }
     }
 
     /// A temporary file beside `v`, renamed over `v` only on `commit`.
     pub fn create(&self, v: &VPath) -> Result<TempFile, Refusal> {
-        let target = self.target(v)?;
-        between_check_and_open();
-        let temp = TempFile::beside(&target)?;
-        self.confirm(&temp.file)?;
-        Ok(temp)
+        let (dir, name) = self.target(v)?;
+        Ok(TempFile::in_folder(dir, name)?)
     }
 
     /// Opens the existing file `v` to write from `offset` on (REST then STOR),
@@ -229,7 +258,8 @@ impl Root {
     /// Returns the file positioned there. Nothing is truncated here: the caller
     /// cuts the file at the end of what it wrote, once the transfer is complete.
     pub fn open_at(&self, v: &VPath, offset: u64) -> Result<File, Refusal> {
-        let mut file = self.open_existing(&self.target(v)?)?;
+        self.target(v)?;
+        let mut file = plain(self.reach(v, Mode::Write)?)?;
         if offset > file.metadata()?.len() {
             return Err(Refusal::Io(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -244,13 +274,7 @@ impl Root {
     /// change its time or mode through the handle; never blocks, never anything
     /// but a file or a folder.
     pub fn open_entry(&self, v: &VPath) -> Result<File, Refusal> {
-        let path = self.locate(v)?;
-        between_check_and_open();
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(O_NONBLOCK)
-            .open(path)?;
-        self.confirm(&file)?;
+        let file = self.reach(v, Mode::Read)?;
         let meta = file.metadata()?;
         if meta.is_file() || meta.is_dir() {
             Ok(file)
@@ -259,45 +283,37 @@ impl Root {
         }
     }
 
-    /// Opens an existing plain file inside the root for writing.
-    fn open_existing(&self, path: &Path) -> Result<File, Refusal> {
-        between_check_and_open();
-        let file = open_plain(path, OpenOptions::new().write(true))?;
-        self.confirm(&file)?;
-        Ok(file)
-    }
-
     /// A temporary file for an append to `v` (APPE): `v` must be a plain file
-    /// inside the root, or not exist yet. `append` adds it once complete.
+    /// inside the root that we may write, or not exist yet. `append` adds it
+    /// once complete.
     pub fn create_append(&self, v: &VPath) -> Result<TempFile, Refusal> {
-        let target = self.target(v)?;
-        match self.open_existing(&target) {
+        let (dir, name) = self.target(v)?;
+        match self.reach(v, Mode::Write).and_then(plain) {
             Ok(_) | Err(Refusal::NotFound) => {}
             Err(r) => return Err(r),
         }
-        let temp = TempFile::beside(&target)?;
-        self.confirm(&temp.file)?;
-        Ok(temp)
+        Ok(TempFile::in_folder(dir, name)?)
     }
 
-    /// Adds a finished append to the end of its target. Where the target does
-    /// not exist the bytes become it (a hard link, which never replaces a file
-    /// that appeared meanwhile); otherwise they are copied to its end under an
-    /// exclusive lock, so appends that finish together land one after the other,
-    /// whole. Waits at most `wait` for the lock, and not at all once `cancel`
-    /// stops.
+    /// Adds a finished append to the end of `v`, its target. Where the target
+    /// does not exist the bytes become it (a hard link, which never replaces a
+    /// file that appeared meanwhile); otherwise they are copied to its end under
+    /// an exclusive lock, so appends that finish together land one after the
+    /// other, whole. Waits at most `wait` for the lock, and not at all once
+    /// `cancel` stops.
     pub fn append(
         &self,
         mut temp: TempFile,
+        v: &VPath,
         wait: Duration,
         cancel: &Cancel,
     ) -> Result<(), Refusal> {
-        match fs::hard_link(&temp.temp, &temp.target) {
+        match temp.dir.link(&temp.temp, &temp.dir, &temp.target) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e.into()),
         }
-        let mut target = self.open_existing(&temp.target)?;
+        let mut target = plain(self.reach(v, Mode::Write)?)?;
         let deadline = Instant::now() + wait;
         loop {
             match target.try_lock() {
@@ -327,60 +343,56 @@ impl Root {
         Ok(())
     }
 
-    /// Where an operation on the name `v` acts (MKD, RMD, DELE, RNFR, RNTO): its
-    /// folder resolved inside the root with symlinks followed, and the last
-    /// component as it is, never followed, so removing or renaming a symlink
-    /// acts on the link and never on what it points to. The root itself has no
-    /// such name. Temporary names never get here (`resolve` refuses them).
-    fn name_path(&self, v: &VPath) -> Result<PathBuf, Refusal> {
-        let name = v.name().ok_or(Refusal::TheRoot)?;
-        Ok(self.locate(&v.parent())?.join(name))
-    }
-
     /// Makes the folder `v` (MKD); its parent must exist.
     pub fn make_folder(&self, v: &VPath) -> Result<(), Refusal> {
-        Ok(fs::create_dir(self.name_path(v)?)?)
+        let (dir, name) = self.holder(v)?;
+        Ok(dir.make_folder(name)?)
     }
 
     /// Removes the empty folder `v` (RMD); a symlink to a folder is not a folder here.
     pub fn remove_folder(&self, v: &VPath) -> Result<(), Refusal> {
-        let path = self.name_path(v)?;
-        if !fs::symlink_metadata(&path)?.is_dir() {
-            return Err(Refusal::NotAFolder);
-        }
-        Ok(fs::remove_dir(path)?)
+        let (dir, name) = self.holder(v)?;
+        dir.remove(name, true).map_err(|e| match e.raw_os_error() {
+            Some(at::ENOTDIR) => Refusal::NotAFolder,
+            _ => e.into(),
+        })
     }
 
     /// Deletes the file (or symlink) `v` (DELE); folders go with RMD.
     pub fn remove_file(&self, v: &VPath) -> Result<(), Refusal> {
-        let path = self.name_path(v)?;
-        if fs::symlink_metadata(&path)?.is_dir() {
-            return Err(Refusal::NotAFile);
-        }
-        Ok(fs::remove_file(path)?)
+        let (dir, name) = self.holder(v)?;
+        dir.remove(name, false).map_err(|e| match e.raw_os_error() {
+            Some(at::EISDIR) => Refusal::NotAFile,
+            _ => e.into(),
+        })
     }
 
     /// Checks that `v` names something that a rename could move (RNFR).
     pub fn exists(&self, v: &VPath) -> Result<(), Refusal> {
-        fs::symlink_metadata(self.name_path(v)?)?;
+        let (dir, name) = self.holder(v)?;
+        dir.stat(name, false)?;
         Ok(())
     }
 
     /// Renames `from` to `to` (RNFR, RNTO). A file or link replaces a file or
-    /// link at `to` in one step, as sync tools need; nothing replaces a folder;
-    /// a folder cannot move into itself.
+    /// link at `to` in one step, as sync tools need; nothing replaces a folder
+    /// (the kernel refuses a file over a folder); a folder never replaces
+    /// anything (`RENAME_NOREPLACE`) nor moves into itself.
     pub fn rename(&self, from: &VPath, to: &VPath) -> Result<(), Refusal> {
-        let (source, target) = (self.name_path(from)?, self.name_path(to)?);
+        let (source, name) = self.holder(from)?;
+        let (target, to_name) = self.holder(to)?;
         if to.0.starts_with(&from.0) && to.0.len() > from.0.len() {
             return Err(Refusal::IntoItself);
         }
-        let moving = fs::symlink_metadata(&source)?;
-        match fs::symlink_metadata(&target) {
-            Ok(there) if there.is_dir() && from != to => return Err(Refusal::Exists),
-            Ok(_) if moving.is_dir() && from != to => return Err(Refusal::Exists),
-            _ => {}
-        }
-        Ok(fs::rename(source, target)?)
+        let folder = source.stat(name, false)?.is_dir();
+        let keep = folder && from != to;
+        source
+            .rename(name, &target, to_name, keep)
+            .map_err(|e| match e.raw_os_error() {
+                Some(at::EISDIR | at::ENOTDIR) => Refusal::Exists,
+                Some(at::EINVAL) => Refusal::IntoItself,
+                _ => e.into(),
+            })
     }
 
     /// The entries of folder `v` (or `v` alone when it is a file), read as they
@@ -389,25 +401,27 @@ impl Root {
     /// file system gives. Left out: temporary files, names with a line feed,
     /// symlinks that lead outside the root, and anything but files and folders.
     pub fn list(&self, v: &VPath) -> Result<Listing, Refusal> {
-        let real = self.locate(v)?;
-        let meta = fs::metadata(&real)?;
+        let opened = self.reach(v, Mode::Look)?;
+        let meta = opened.metadata()?;
         if meta.is_file() {
             let name = v.name().unwrap_or("/").to_string();
             return Ok(Listing {
                 first: vec![Entry { name, meta }].into_iter(),
                 rest: None,
-                root: self.real.clone(),
                 only: None,
                 folder: false,
             });
         }
-        if !meta.is_dir() {
-            return Err(Refusal::NotAFile);
-        }
+        let dir = Dir::adopt(opened).map_err(|_| Refusal::NotAFile)?;
+        let entries = dir.entries()?;
         let mut listing = Listing {
             first: Vec::new().into_iter(),
-            rest: Some(fs::read_dir(&real)?),
-            root: self.real.clone(),
+            rest: Some(Rest {
+                root: self.dir.clone(),
+                at: relative(v),
+                dir,
+                entries,
+            }),
             only: None,
             folder: true,
         };
@@ -436,35 +450,44 @@ pub struct Listing {
     /// The first entries, read ahead (and sorted, when they were all).
     first: std::vec::IntoIter<Entry>,
     /// The rest of the folder, still to be read.
-    rest: Option<fs::ReadDir>,
-    root: PathBuf,
+    rest: Option<Rest>,
     /// A wildcard pattern the names must match.
     only: Option<crate::glob::Pattern>,
     /// Whether this lists a folder, rather than one file named on its own.
     pub folder: bool,
 }
 
+/// The part of a folder still to be listed.
+#[derive(Debug)]
+struct Rest {
+    /// The root, and the folder's path in it: where its symlinks resolve.
+    root: Arc<Dir>,
+    at: String,
+    dir: Dir,
+    entries: at::Entries,
+}
+
 impl Listing {
     fn next_unsorted(&mut self) -> Option<Entry> {
-        let dir = self.rest.as_mut()?;
-        for item in dir.by_ref() {
-            let Ok(item) = item else { continue };
-            let name = item.file_name().to_string_lossy().into_owned();
+        let rest = self.rest.as_mut()?;
+        // A folder that cannot be read on ends the listing there.
+        while let Some(Ok((os_name, kind))) = rest.entries.next() {
+            let name = os_name.to_string_lossy().into_owned();
             // A name with a line feed cannot be shown on one line.
             if name.starts_with(TEMP_PREFIX) || name.contains('\n') {
                 continue;
             }
-            let path = item.path();
-            let symlink = item.file_type().is_ok_and(|t| t.is_symlink());
-            if symlink && !fs::canonicalize(&path).is_ok_and(|p| p.starts_with(&self.root)) {
-                continue;
-            }
-            // Anything else is read relative to the open folder: no walk of the
-            // whole path per entry, and a link swapped in since the check is
-            // not followed (it reads as a link and is left out).
-            let meta = match symlink {
-                true => fs::metadata(&path),
-                false => item.metadata(),
+            // A symlink is followed from the root, so it is listed only where
+            // it stays inside; anything else is read in the open folder, never
+            // followed (a link swapped in since reads as a link, left out).
+            let meta = match kind {
+                at::Kind::Symlink => {
+                    let path = Path::new(&rest.at).join(&os_name);
+                    (rest.root)
+                        .resolve(path, Mode::Look, Links::Inside)
+                        .and_then(|f| f.metadata())
+                }
+                _ => rest.dir.stat(&os_name, false),
             };
             // FIFOs, sockets and devices are left out: nothing can be done with them here.
             match meta {
@@ -499,23 +522,9 @@ impl Iterator for Listing {
     }
 }
 
-/// `O_NONBLOCK` on Linux (asm-generic, x86 and arm alike).
-const O_NONBLOCK: i32 = 0o4000;
-/// `ENXIO`: opening a FIFO for writing when nobody reads it.
-const ENXIO: i32 = 6;
-
-/// Opens `path` with `options` if it is a plain file, and never blocks: a FIFO
-/// (or a device) can block in `open(2)` until someone opens its other end, and
-/// no timeout covers an open. So the open is non-blocking (which changes nothing
-/// for a plain file), and anything else is refused once open.
-pub fn open_plain(path: &Path, options: &mut OpenOptions) -> Result<File, Refusal> {
-    let file = options
-        .custom_flags(O_NONBLOCK)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(ENXIO) => Refusal::NotAFile,
-            _ => Refusal::from(e),
-        })?;
+/// `file` if it is a plain file: a FIFO or a device is refused once open
+/// (opened without blocking, as every open here is).
+fn plain(file: File) -> Result<File, Refusal> {
     if file.metadata()?.is_file() {
         Ok(file)
     } else {
@@ -523,16 +532,27 @@ pub fn open_plain(path: &Path, options: &mut OpenOptions) -> Result<File, Refusa
     }
 }
 
+/// Opens the local file at `path` (the user's own word, so symlinks are
+/// followed) if it is a plain file, never blocking: a FIFO can block in
+/// `open(2)` until someone opens its other end, and no timeout covers an open.
+pub fn open_plain(path: &Path, options: &mut OpenOptions) -> Result<File, Refusal> {
+    let file = options
+        .custom_flags(at::O_NONBLOCK)
+        .open(path)
+        .map_err(refusal)?;
+    plain(file)
+}
+
 #[cfg(test)]
 thread_local! {
-    /// A test's action between the check before opening and the open itself.
+    /// A test's action just after a name's folder was opened.
     static BETWEEN: std::cell::RefCell<Option<Box<dyn FnMut()>>> = std::cell::RefCell::new(None);
 }
 
-/// Where a symlink swapped in by someone else would strike: after `locate`
-/// checked the path and before the open. Tests put their swap here, so the race
-/// happens every run rather than by chance.
-fn between_check_and_open() {
+/// Where a folder swapped for a symlink by someone else would strike: after
+/// the folder holding a name was opened, before the name is acted on. Tests
+/// put their swap here, so the race happens every run rather than by chance.
+fn after_opening_the_folder() {
     #[cfg(test)]
     BETWEEN.with(|hook| {
         if let Some(action) = hook.borrow_mut().as_mut() {
@@ -551,29 +571,32 @@ pub struct Entry {
 
 /// A file being written under a temporary name in its target's folder. It
 /// becomes the target only through `commit`; dropped uncommitted, it is removed,
-/// so a failed transfer never leaves a partial file under the final name.
+/// so a failed transfer never leaves a partial file under the final name. The
+/// folder is held open: whatever is renamed meanwhile, the file lands in it.
 #[derive(Debug)]
 pub struct TempFile {
     file: File,
-    temp: PathBuf,
-    target: PathBuf,
+    dir: Arc<Dir>,
+    temp: OsString,
+    target: OsString,
     committed: bool,
 }
 
 impl TempFile {
-    /// Creates a fresh temporary file in `target`'s folder.
+    /// Creates a fresh temporary file in `target`'s folder (the user's own
+    /// path, symlinks followed up to the folder).
     pub fn beside(target: &Path) -> io::Result<TempFile> {
+        let (dir, name) = at::holder(target)?;
+        TempFile::in_folder(Arc::new(dir), &name)
+    }
+
+    /// Creates a fresh temporary file in `dir`, to become its name `target`.
+    pub fn in_folder(dir: Arc<Dir>, target: &OsStr) -> io::Result<TempFile> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let dir = target.parent().unwrap_or(Path::new("."));
         loop {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let temp = dir.join(format!("{TEMP_PREFIX}{}-{n}.part", std::process::id()));
-            match OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&temp)
-            {
+            let temp = OsString::from(format!("{TEMP_PREFIX}{}-{n}.part", std::process::id()));
+            match dir.create(&temp, 0o666) {
                 Ok(file) => {
                     // Held until the file is closed: the sign that its writer lives
                     // (see `sweep`). Where the file system has no locks, the sweep
@@ -581,8 +604,9 @@ impl TempFile {
                     let _ = file.try_lock();
                     return Ok(TempFile {
                         file,
+                        dir,
                         temp,
-                        target: target.to_path_buf(),
+                        target: target.to_os_string(),
                         committed: false,
                     });
                 }
@@ -593,24 +617,35 @@ impl TempFile {
         }
     }
 
-    /// The partial file of a download to `target`, `.dialback-get-NAME.part`
-    /// beside it: started over, or kept to `resume` from its end. Like any
-    /// temporary file it is removed when the download fails; only a killed
-    /// client leaves it, and the next resumed download of that name goes on
-    /// from it. Two downloads to one name at once are refused.
-    pub fn partial(target: &Path, resume: bool) -> io::Result<TempFile> {
-        let name = target.file_name().unwrap_or_default().to_string_lossy();
-        let temp = target.with_file_name(format!("{TEMP_PREFIX}get-{name}.part"));
-        // Never through a symlink someone put there: it could lead to a file to cut.
-        if fs::symlink_metadata(&temp).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(io::Error::other(format!("{}: a symlink", temp.display())));
-        }
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true);
-        let mut file = open_plain(&temp, &mut options).map_err(|r| match r {
-            Refusal::Io(e) => e,
-            other => io::Error::other(format!("{}: {other}", temp.display())),
-        })?;
+    /// The partial file of a download to `target` in `dir`,
+    /// `.dialback-get-NAME.part`: started over, or kept to `resume` from its
+    /// end. Like any temporary file it is removed when the download fails;
+    /// only a killed client leaves it, and the next resumed download of that
+    /// name goes on from it. One found there is taken only if it is a plain
+    /// file of ours with no other name (never a symlink, never another user's
+    /// file planted to receive our download); two downloads to one name at
+    /// once are refused.
+    pub fn partial(dir: Arc<Dir>, target: &OsStr, resume: bool) -> io::Result<TempFile> {
+        let mut temp = OsString::from(format!("{TEMP_PREFIX}get-"));
+        temp.push(target);
+        temp.push(".part");
+        let mut file = match dir.create(&temp, 0o666) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let shown = temp.to_string_lossy();
+                let file = dir.open_name(&temp, Mode::Write).map_err(|e| match e.raw_os_error() {
+                    Some(at::ELOOP) => io::Error::other(format!("{shown}: a symlink; left alone")),
+                    _ => e,
+                })?;
+                if !at::sole_own_file(&file.metadata()?) {
+                    return Err(io::Error::other(format!(
+                        "{shown}: not a partial download of ours (another user's, or linked); left alone"
+                    )));
+                }
+                file
+            }
+            Err(e) => return Err(e),
+        };
         if let Err(fs::TryLockError::WouldBlock) = file.try_lock() {
             return Err(io::Error::other(
                 "another download to this name is under way",
@@ -623,8 +658,9 @@ impl TempFile {
         }
         Ok(TempFile {
             file,
+            dir,
             temp,
-            target: target.to_path_buf(),
+            target: target.to_os_string(),
             committed: false,
         })
     }
@@ -633,16 +669,17 @@ impl TempFile {
         &mut self.file
     }
 
-    /// Renames the finished file into place, replacing what was there and
-    /// keeping its permission bits. (Its owner becomes the writer, and a hard
-    /// link to the old file keeps the old contents: the name gets a new file.)
+    /// Renames the finished file into place, replacing what was there (a
+    /// symlink itself, never what it leads to) and keeping a replaced file's
+    /// permission bits. (Its owner becomes the writer, and a hard link to the
+    /// old file keeps the old contents: the name gets a new file.)
     pub fn commit(mut self) -> io::Result<()> {
-        if let Ok(old) = fs::symlink_metadata(&self.target) {
+        if let Ok(old) = self.dir.stat(&self.target, false) {
             if old.is_file() {
                 self.file.set_permissions(old.permissions())?;
             }
         }
-        fs::rename(&self.temp, &self.target)?;
+        self.dir.rename(&self.temp, &self.dir, &self.target, false)?;
         self.committed = true;
         Ok(())
     }
@@ -658,7 +695,7 @@ pub fn write_private(path: &Path, text: &str) -> io::Result<()> {
         .set_permissions(fs::Permissions::from_mode(0o600))?;
     io::Write::write_all(&mut temp.file, text.as_bytes())?;
     temp.file.sync_all()?;
-    fs::rename(&temp.temp, path)?;
+    temp.dir.rename(&temp.temp, &temp.dir, &temp.target, false)?;
     temp.committed = true;
     Ok(())
 }
@@ -667,7 +704,7 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.committed {
             // Nothing more can be done if removal fails; the name is never served.
-            let _ = fs::remove_file(&self.temp);
+            let _ = self.dir.remove(&self.temp, false);
         }
     }
 }
@@ -677,29 +714,44 @@ impl Drop for TempFile {
 /// it has it open, and the kernel drops the lock when the writer dies, so a
 /// temporary file that can be locked has no writer left. This holds across
 /// processes, PID namespaces (a server that is PID 1 in every container run),
-/// and servers sharing one root. Symlinks are not followed; `report` hears of
-/// each removal or failure.
+/// and servers sharing one root. The walk goes through open folders and never
+/// follows a symlink, so nothing renamed meanwhile can lead it outside;
+/// `report` hears of each removal or failure.
 pub fn sweep(dir: &Path, report: &mut dyn FnMut(&Path, io::Result<()>)) {
-    let Ok(entries) = fs::read_dir(dir) else {
+    if let Ok(open) = Dir::open(dir) {
+        sweep_in(&open, dir, report);
+    }
+}
+
+fn sweep_in(dir: &Dir, path: &Path, report: &mut dyn FnMut(&Path, io::Result<()>)) {
+    let Ok(entries) = dir.entries() else {
         return;
     };
-    for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else {
-            continue;
+    for (name, kind) in entries.map_while(Result::ok) {
+        let kind = match kind {
+            at::Kind::Other => dir.stat(&name, false).map_or(at::Kind::Other, |m| match m {
+                m if m.is_dir() => at::Kind::Folder,
+                m if m.is_file() => at::Kind::File,
+                _ => at::Kind::Other,
+            }),
+            kind => kind,
         };
-        let path = entry.path();
-        let name = entry.file_name();
-        if kind.is_dir() {
-            sweep(&path, report);
-        } else if kind.is_file() && ours(&name.to_string_lossy()) && abandoned(&path) {
-            report(&path, fs::remove_file(&path));
+        match kind {
+            at::Kind::Folder => {
+                if let Ok(sub) = dir.folder(&name, Links::Never) {
+                    sweep_in(&sub, &path.join(&name), report);
+                }
+            }
+            at::Kind::File if ours(&name.to_string_lossy()) && abandoned(dir, &name) => {
+                report(&path.join(&name), dir.remove(&name, false))
+            }
+            _ => {}
         }
     }
 }
 
-/// Whether nobody holds the temporary file at `path` open for writing.
 /// Whether `name` has the exact shape of the server's temporary files
-/// (`.dialback-PID-N.part`, made by [`TempFile::beside`]): a user's own
+/// (`.dialback-PID-N.part`, made by [`TempFile::in_folder`]): a user's own
 /// `.dialback-notes`, or the client's resumable `.dialback-get-NAME.part`,
 /// is not the sweep's to remove.
 fn ours(name: &str) -> bool {
@@ -710,11 +762,12 @@ fn ours(name: &str) -> bool {
         .is_some_and(|(pid, n)| digits(pid) && digits(n))
 }
 
-fn abandoned(path: &Path) -> bool {
-    match open_plain(path, OpenOptions::new().read(true)) {
+/// Whether nobody holds the temporary file `name` in `dir` open for writing.
+fn abandoned(dir: &Dir, name: &OsStr) -> bool {
+    match dir.open_name(name, Mode::Read).map(plain) {
         // The lock is released when `file` closes, after the caller removed the name.
-        Ok(file) => file.try_lock().is_ok(),
-        Err(_) => false,
+        Ok(Ok(file)) => file.try_lock().is_ok(),
+        _ => false,
     }
 }
 
@@ -793,37 +846,68 @@ mod tests {
     }
 
     #[test]
-    fn a_symlink_swapped_in_after_the_check_is_caught_after_the_open() {
+    fn a_folder_swapped_for_a_link_out_after_it_was_opened_is_still_the_one_acted_in() {
         let (top, root) = tree("swap");
-        let (file, secret) = (top.join("root/inside.txt"), top.join("outside/secret.txt"));
-        // The swap happens every time, exactly between the check and the open.
-        BETWEEN.with(|hook| {
-            *hook.borrow_mut() = Some(Box::new(move || {
-                let link = file.with_extension("link");
-                std::os::unix::fs::symlink(&secret, &link).unwrap();
-                fs::rename(&link, &file).unwrap();
-            }))
-        });
-        let opened = root.open(&v("inside.txt"));
+        fs::create_dir(top.join("root/sub")).unwrap();
+        for name in ["f", "g", "h", "t"] {
+            fs::write(top.join("root/sub").join(name), b"in").unwrap();
+            fs::write(top.join("outside").join(name), b"out").unwrap();
+        }
+        // Every time, exactly after the folder holding the name was opened,
+        // `sub` becomes a link to `outside` (its folder moves to `was`).
+        let swap = {
+            let top = top.clone();
+            move || {
+                if !top.join("root/sub").is_symlink() {
+                    fs::rename(top.join("root/sub"), top.join("root/was")).unwrap();
+                    std::os::unix::fs::symlink("../outside", top.join("root/sub")).unwrap();
+                }
+            }
+        };
+        let unswap = |top: &Path| {
+            fs::remove_file(top.join("root/sub")).unwrap();
+            fs::rename(top.join("root/was"), top.join("root/sub")).unwrap();
+        };
+        BETWEEN.with(|hook| *hook.borrow_mut() = Some(Box::new(swap)));
+        root.remove_file(&v("sub/f")).unwrap();
+        unswap(&top);
+        root.make_folder(&v("sub/made")).unwrap();
+        unswap(&top);
+        // A rename's second folder is looked up after the swap: refused.
+        let moved = root.rename(&v("sub/g"), &v("sub/g2"));
+        assert!(matches!(moved, Err(Refusal::Escape)), "{moved:?}");
+        unswap(&top);
+        root.rename(&v("sub/g"), &v("g2")).unwrap();
+        unswap(&top);
+        let mut temp = root.create(&v("sub/h")).unwrap();
+        unswap(&top);
+        io::Write::write_all(temp.file(), b"new").unwrap();
+        temp.commit().unwrap();
         BETWEEN.with(|hook| hook.borrow_mut().take());
-        assert!(matches!(opened, Err(Refusal::Escape)), "{opened:?}");
-        // Writing through the swapped name is caught the same way.
-        let file = top.join("root/inside.txt");
-        BETWEEN.with(|hook| {
-            *hook.borrow_mut() = Some(Box::new(move || {
-                fs::remove_file(&file).unwrap();
-                std::os::unix::fs::symlink("../outside/secret.txt", &file).unwrap();
-            }))
-        });
-        fs::remove_file(top.join("root/inside.txt")).unwrap();
-        fs::write(top.join("root/inside.txt"), b"inside").unwrap();
-        let opened = root.open_at(&v("inside.txt"), 0);
-        BETWEEN.with(|hook| hook.borrow_mut().take());
-        assert!(matches!(opened, Err(Refusal::Escape)), "{opened:?}");
-        assert_eq!(fs::read(top.join("outside/secret.txt")).unwrap(), b"secret");
+        // Each acted in the folder it opened; nothing outside changed.
+        assert!(!top.join("root/sub/f").exists());
+        assert!(top.join("root/sub/made").is_dir() && top.join("root/g2").exists());
+        assert_eq!(fs::read(top.join("root/sub/h")).unwrap(), b"new");
+        for name in ["f", "g", "h", "t"] {
+            assert_eq!(fs::read(top.join("outside").join(name)).unwrap(), b"out");
+        }
+        assert_eq!(fs::read_dir(top.join("outside")).unwrap().count(), 5);
+        // With the link in place before the lookup, the kernel refuses it.
+        fs::rename(top.join("root/sub"), top.join("root/was")).unwrap();
+        std::os::unix::fs::symlink("../outside", top.join("root/sub")).unwrap();
+        for refused in [
+            root.open(&v("sub/t")).map(drop),
+            root.open_at(&v("sub/t"), 0).map(drop),
+            root.remove_file(&v("sub/t")),
+            root.make_folder(&v("sub/x")),
+            root.create(&v("sub/t")).map(drop),
+            root.list(&v("sub")).map(drop),
+            root.stat(&v("sub/t")).map(drop),
+        ] {
+            assert!(matches!(refused, Err(Refusal::Escape)), "{refused:?}");
+        }
         fs::remove_dir_all(&top).unwrap();
     }
-
     #[test]
     fn name_operations_never_follow_the_last_component_nor_touch_the_root() {
         let (top, root) = tree("names");
@@ -906,7 +990,7 @@ mod tests {
             removed.push((p.to_path_buf(), r.is_ok()))
         });
         assert_eq!(removed, [(dead.clone(), true)]);
-        assert!(!dead.exists() && live.temp.exists());
+        assert!(!dead.exists() && root.path().join(&live.temp).exists());
         assert!(others.iter().all(|o| o.exists()));
         drop(live);
         fs::remove_dir_all(&top).unwrap();
