@@ -322,7 +322,10 @@ fn a_folder_swapped_for_a_link_out_never_lets_a_name_operation_out() {
     assert!(changed.is_empty(), "changed outside: {changed:?}");
     let outside_names = fs::read_dir(&outside).unwrap().count();
     assert_eq!(outside_names, files, "names were made or moved outside");
-    assert!(raced(&done), "the swaps never raced with the commands: {done:?}");
+    assert!(
+        raced(&done),
+        "the swaps never raced with the commands: {done:?}"
+    );
     println!("folder swap race: {swaps} swaps, replies {done:?}, outside untouched");
 }
 

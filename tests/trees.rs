@@ -225,3 +225,96 @@ fn failures_are_counted_and_named_and_the_rest_goes_on() {
     );
     assert!(!cli.join("nowhere").exists());
 }
+
+/// Issue 21, items 2 and 3: a folder of the local target that is a symlink
+/// (to a victim's folder) is never written through nor deleted through; the
+/// run names it, fails, and the rest still arrives.
+#[test]
+fn a_symlinked_local_folder_is_never_written_or_deleted_through() {
+    let (srv, cli, victim) = (
+        TempDir::new("srv"),
+        TempDir::new("cli"),
+        TempDir::new("victim"),
+    );
+    fs::create_dir_all(srv.join("m/sub")).unwrap();
+    fs::write(srv.join("m/sub/authorized_keys"), b"attacker's key").unwrap();
+    fs::write(srv.join("m/ok.txt"), b"ok").unwrap();
+    fs::write(victim.join("authorized_keys"), b"victim's key").unwrap();
+    fs::write(victim.join("only-here"), b"victim's file").unwrap();
+    fs::create_dir_all(cli.join("m")).unwrap();
+    std::os::unix::fs::symlink(victim.path(), cli.join("m/sub")).unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let run = server.client(cli.path(), &[], "GET -r --delete m\n");
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("sub/authorized_keys: "),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("symlink"), "{}", run.stderr);
+    assert_eq!(
+        fs::read(victim.join("authorized_keys")).unwrap(),
+        b"victim's key"
+    );
+    assert_eq!(
+        fs::read(victim.join("only-here")).unwrap(),
+        b"victim's file"
+    );
+    assert_eq!(fs::read(cli.join("m/ok.txt")).unwrap(), b"ok");
+    assert!(
+        cli.join("m/sub").is_symlink(),
+        "the link itself is left alone"
+    );
+}
+
+/// Issue 21, items 4 and 5: `GET -c` never appends through a symlink at the
+/// destination, and never adopts a partial file that is not plainly ours
+/// (a symlink, or a file with a second name someone else could keep).
+#[test]
+fn resuming_never_goes_through_a_link_or_into_a_file_that_is_not_plainly_ours() {
+    let (srv, cli, victim) = (
+        TempDir::new("srv"),
+        TempDir::new("cli"),
+        TempDir::new("victim"),
+    );
+    fs::write(srv.join("f.txt"), b"0123456789").unwrap();
+    fs::write(victim.join("bashrc"), b"01234").unwrap();
+    std::os::unix::fs::symlink(victim.join("bashrc"), cli.join("f.txt")).unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let run = server.client(cli.path(), &[], "GET -c f.txt\n");
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("a symlink; not resumed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fs::read(victim.join("bashrc")).unwrap(), b"01234");
+
+    // A partial file planted as a link to the victim's file, or hard-linked to it.
+    fs::remove_file(cli.join("f.txt")).unwrap();
+    let part = cli.join(".dialback-get-f.txt.part");
+    for plant in ["symlink", "hard link"] {
+        match plant {
+            "symlink" => std::os::unix::fs::symlink(victim.join("bashrc"), &part).unwrap(),
+            _ => fs::hard_link(victim.join("bashrc"), &part).unwrap(),
+        }
+        for command in ["GET -c f.txt\n", "GET f.txt\n"] {
+            let run = server.client(cli.path(), &[], command);
+            assert_eq!(run.code(), 1, "{plant} {command}: {run:?}");
+            assert!(run.stderr.contains("left alone"), "{}", run.stderr);
+            assert_eq!(
+                fs::read(victim.join("bashrc")).unwrap(),
+                b"01234",
+                "{plant}"
+            );
+            assert!(!cli.join("f.txt").exists());
+        }
+        fs::remove_file(&part).unwrap();
+    }
+    // A partial file of our own is resumed, and a fresh one made exclusively.
+    fs::write(&part, b"01234").unwrap();
+    let run = server.client(cli.path(), &[], "GET -c f.txt\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("received f.txt: 5 B"), "{}", run.stdout);
+    assert_eq!(fs::read(cli.join("f.txt")).unwrap(), b"0123456789");
+}

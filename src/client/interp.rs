@@ -892,6 +892,47 @@ mod tests {
         std::fs::remove_dir_all(&cli).unwrap();
     }
 
+    /// Issue 21, item 3: the local tree is read before the downloads and
+    /// deletions. A folder of it swapped for a symlink to a victim's folder in
+    /// between (here exactly then, from the progress report that the plan is
+    /// made) is refused and named; nothing in the victim's folder goes.
+    #[test]
+    fn a_local_folder_swapped_for_a_link_mid_run_is_not_deleted_through() {
+        let (srv, cli, victim) = (scratch("swap-srv"), scratch("swap-cli"), scratch("swap-v"));
+        std::fs::create_dir_all(srv.join("m")).unwrap();
+        std::fs::write(srv.join("m/new.txt"), b"new").unwrap();
+        std::fs::create_dir_all(cli.join("m/old")).unwrap();
+        std::fs::write(cli.join("m/old/x"), b"old").unwrap();
+        std::fs::write(victim.join("x"), b"victim").unwrap();
+        let port = serve(&srv);
+        let mut client = Client::connect("127.0.0.1", port, Default::default()).unwrap();
+        let (old, spare) = (cli.join("m/old"), cli.join("spare"));
+        let summary = client
+            .get_tree("m", &cli.join("m"), true, &mut |p| {
+                if let tree::Progress::Planned(..) = p {
+                    std::fs::rename(&old, &spare).unwrap();
+                    std::os::unix::fs::symlink(&victim, &old).unwrap();
+                }
+            })
+            .unwrap();
+        let failed: Vec<_> = summary
+            .failed
+            .iter()
+            .map(|(p, e)| format!("{p}: {e}"))
+            .collect();
+        let want = [
+            "old/x: a symlink is in the way (never followed here)",
+            "old: not a directory",
+        ];
+        assert_eq!(failed, want);
+        assert!(old.is_symlink(), "the link itself is left alone");
+        assert_eq!(std::fs::read(victim.join("x")).unwrap(), b"victim");
+        assert_eq!(std::fs::read(cli.join("m/new.txt")).unwrap(), b"new");
+        for dir in [srv, cli, victim] {
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+    }
+
     #[test]
     fn one_failed_file_does_not_stop_a_batch_but_stop_on_error_stops_a_script() {
         let (srv, cli) = (scratch("srv-batch"), scratch("cli-batch"));

@@ -747,10 +747,12 @@ impl Sink {
 /// file of ours with no other name, and never through a symlink.
 fn resumable(dir: &at::Dir, name: &std::ffi::OsStr, shown: &Path) -> Result<File> {
     let refused = |why: &str| Error::Usage(format!("{}: {why}; not resumed", shown.display()));
-    let file = dir.open_name(name, at::Mode::Append).map_err(|e| match e.raw_os_error() {
-        Some(at::ELOOP) => refused("a symlink"),
-        _ => local_refusal(shown, Refusal::from(e)),
-    })?;
+    let file = dir
+        .open_name(name, at::Mode::Append)
+        .map_err(|e| match e.raw_os_error() {
+            Some(at::ELOOP) => refused("a symlink"),
+            _ => local_refusal(shown, Refusal::from(e)),
+        })?;
     match at::sole_own_file(&file.metadata()?) {
         true => Ok(file),
         false => Err(refused("not a plain file of ours with one name")),

@@ -422,7 +422,10 @@ pub fn sole_own_file(meta: &Metadata) -> bool {
 /// to it are followed), opened, and the last name, which must be a name.
 pub fn holder(path: &Path) -> io::Result<(Dir, OsString)> {
     let name = path.file_name().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, format!("{}: not a file name", path.display()))
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: not a file name", path.display()),
+        )
     })?;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -494,18 +497,33 @@ mod tests {
         std::os::unix::fs::symlink(top.join("outside/secret"), top.join("root/moved/l")).unwrap();
         assert_eq!(errno(sub.create(OsStr::new("l"), 0o600)), EEXIST);
         assert_eq!(errno(sub.open_name(OsStr::new("l"), Mode::Write)), ELOOP);
-        assert!(sub.stat(OsStr::new("l"), false).unwrap().file_type().is_symlink());
+        assert!(sub
+            .stat(OsStr::new("l"), false)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         let mut new = sub.create(OsStr::new("n"), 0o600).unwrap();
         io::Write::write_all(&mut new, b"n").unwrap();
         sub.link(OsStr::new("n"), &root, OsStr::new("n2")).unwrap();
-        assert_eq!(errno(sub.link(OsStr::new("n"), &root, OsStr::new("n2"))), EEXIST);
-        sub.rename(OsStr::new("n"), &root, OsStr::new("n3"), true).unwrap();
-        assert_eq!(errno(root.rename(OsStr::new("n2"), &root, OsStr::new("n3"), true)), EEXIST);
-        root.rename(OsStr::new("n2"), &root, OsStr::new("n3"), false).unwrap();
+        assert_eq!(
+            errno(sub.link(OsStr::new("n"), &root, OsStr::new("n2"))),
+            EEXIST
+        );
+        sub.rename(OsStr::new("n"), &root, OsStr::new("n3"), true)
+            .unwrap();
+        assert_eq!(
+            errno(root.rename(OsStr::new("n2"), &root, OsStr::new("n3"), true)),
+            EEXIST
+        );
+        root.rename(OsStr::new("n2"), &root, OsStr::new("n3"), false)
+            .unwrap();
         assert_eq!(fs::read(top.join("root/n3")).unwrap(), b"n");
         assert_eq!(fs::read(top.join("outside/secret")).unwrap(), b"secret");
         assert!(!sole_own_file(&sub.stat(OsStr::new("l"), false).unwrap()));
-        assert!(!sole_own_file(&root.stat(OsStr::new("n3"), false).unwrap()), "two names");
+        assert!(
+            !sole_own_file(&root.stat(OsStr::new("n3"), false).unwrap()),
+            "two names"
+        );
         drop(root.create(OsStr::new("one"), 0o600).unwrap());
         assert!(sole_own_file(&root.stat(OsStr::new("one"), false).unwrap()));
         fs::remove_dir_all(&top).unwrap();
@@ -519,7 +537,11 @@ mod tests {
         fs::write(top.join("root/f"), b"").unwrap();
         let mut names: Vec<_> = root.entries().unwrap().map(|e| e.unwrap()).collect();
         names.sort();
-        let want = [("f", Kind::File), ("l", Kind::Symlink), ("sub", Kind::Folder)];
+        let want = [
+            ("f", Kind::File),
+            ("l", Kind::Symlink),
+            ("sub", Kind::Folder),
+        ];
         let want: Vec<_> = want.iter().map(|(n, k)| (OsString::from(n), *k)).collect();
         assert_eq!(names, want);
         fs::remove_dir_all(&top).unwrap();

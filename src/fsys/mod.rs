@@ -633,10 +633,14 @@ impl TempFile {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 let shown = temp.to_string_lossy();
-                let file = dir.open_name(&temp, Mode::Write).map_err(|e| match e.raw_os_error() {
-                    Some(at::ELOOP) => io::Error::other(format!("{shown}: a symlink; left alone")),
-                    _ => e,
-                })?;
+                let file =
+                    dir.open_name(&temp, Mode::Write)
+                        .map_err(|e| match e.raw_os_error() {
+                            Some(at::ELOOP) => {
+                                io::Error::other(format!("{shown}: a symlink; left alone"))
+                            }
+                            _ => e,
+                        })?;
                 if !at::sole_own_file(&file.metadata()?) {
                     return Err(io::Error::other(format!(
                         "{shown}: not a partial download of ours (another user's, or linked); left alone"
@@ -679,7 +683,8 @@ impl TempFile {
                 self.file.set_permissions(old.permissions())?;
             }
         }
-        self.dir.rename(&self.temp, &self.dir, &self.target, false)?;
+        self.dir
+            .rename(&self.temp, &self.dir, &self.target, false)?;
         self.committed = true;
         Ok(())
     }
@@ -695,7 +700,8 @@ pub fn write_private(path: &Path, text: &str) -> io::Result<()> {
         .set_permissions(fs::Permissions::from_mode(0o600))?;
     io::Write::write_all(&mut temp.file, text.as_bytes())?;
     temp.file.sync_all()?;
-    temp.dir.rename(&temp.temp, &temp.dir, &temp.target, false)?;
+    temp.dir
+        .rename(&temp.temp, &temp.dir, &temp.target, false)?;
     temp.committed = true;
     Ok(())
 }
