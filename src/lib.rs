@@ -10,19 +10,21 @@
 //! bytes as they are), and block or compressed modes.
 
 //!
-//! Runs on Linux only: confinement reads `/proc/self/fd` to check what an open
-//! file really is (and refuses the file when it cannot), and transfers use
-//! `sendfile(2)` and `splice(2)`. Elsewhere the crate refuses to compile rather than run with
+//! Runs on Linux only: confinement is the kernel's (`openat2(2)` and the
+//! `*at` calls, Linux 5.6 or later; see `fsys`), and transfers use
+//! `sendfile(2)` and `splice(2)`. Elsewhere the crate refuses to compile, and
+//! on an older kernel the server refuses to start, rather than run with
 //! weaker checks.
 
 // Unsafe code is allowed only in the small modules that make system calls std
-// lacks, each behind a safe function: `data::zerocopy`, `data::linger`,
+// lacks, each behind a safe function: `fsys::at` (names below an open
+// folder), `data::zerocopy`, `data::linger`,
 // `sha256::shani` (the CPU's SHA instructions), `server::fds` (descriptor
 // limits), `signals` (Ctrl-C and SIGTERM) and `tty` (termios).
 #![deny(unsafe_code)]
 
 #[cfg(not(target_os = "linux"))]
-compile_error!("dialback runs on Linux only: its confinement checks need /proc/self/fd");
+compile_error!("dialback runs on Linux only: its confinement is Linux's openat2");
 
 pub mod cancel;
 pub mod cli;
