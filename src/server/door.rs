@@ -1,17 +1,23 @@
 //! Who may come in: the users file (read again when it changes), anonymous
 //! access, and the defences around checking a password.
 //!
-//! - A wrong password and an unknown name cost the same: an unknown name is
-//!   checked against a decoy hash as slow as the slowest account's, and both
-//!   get the same delay and the same reply. Nothing tells which names exist.
-//! - Failures from one address make it wait: the reply to the n-th failure in
-//!   a row comes after 0.5 s × 2^(n-1), up to 16 s, and the address's next
-//!   try waits for that. Ten quiet minutes forget the count. The door never
-//!   sleeps: it says how long to wait ([`Verdict`]), and the session's driver
-//!   waits, where a server shutting down can end the wait.
-//! - Password checks from one address take turns, and at most half the CPUs
-//!   check passwords at once, so a burst of wrong passwords (each a full
-//!   PBKDF2 run) cannot take the machine from logged-in users' transfers.
+//! - A wrong password and an unknown name cost the same (below), get the
+//!   same delay and the same reply. Nothing tells which names exist.
+//! - Failures from one address make its failing sessions wait: the reply to
+//!   the address's n-th failure in a row comes after 0.5 s × 2^(n-1), up to
+//!   16 s, and that session cannot try again before. Ten quiet minutes forget
+//!   the count. Other sessions from the address (a NAT, an SSH tunnel) are not
+//!   held by those delays: a right password among them is answered in its
+//!   turn. The door never sleeps: it says how long to wait ([`Verdict`]), and
+//!   the session's driver waits, where a server shutting down can end it.
+//! - At most half the CPUs check passwords at once, so a burst of wrong
+//!   passwords (each a full PBKDF2 run) cannot take the machine from
+//!   logged-in users' transfers; waiting checks go fewest-failures-first
+//!   (by address), then in order of arrival, so guessing addresses cannot
+//!   keep a quiet one waiting.
+//! - Every failure costs the same work: an unknown name is checked against a
+//!   decoy as slow as the slowest account, and a wrong password for a faster
+//!   account is padded with PBKDF2 rounds up to the slowest.
 //! - A right password is remembered (as a keyed SHA-256, in memory) for the
 //!   life of its account line, so the many sessions lftp, rclone or a tree
 //!   transfer open each cost one hash, not one PBKDF2 run, after the first.
@@ -51,12 +57,9 @@ pub struct Entry {
 pub enum Verdict {
     /// In, with these rights.
     In(Entry),
-    /// Refused: the reply goes out after this delay, and until then the
-    /// address's next try is told to wait.
+    /// Refused: the reply goes out after this delay, so the session that
+    /// failed cannot try again before.
     Refused(Duration),
-    /// The address is still in a failure's delay: ask again after this long
-    /// (nothing was checked).
-    Wait(Duration),
 }
 
 impl Verdict {
@@ -77,7 +80,7 @@ pub struct Door {
     anonymous: Option<Perms>,
     /// Recent failures by address (IPv6 by its /64).
     tries: Mutex<HashMap<IpAddr, Arc<Mutex<Tries>>>>,
-    hashing: Permits,
+    hashing: Turns,
     /// Right passwords seen: name → keyed hash of (account line's hash, password).
     known: Mutex<HashMap<String, [u8; 32]>>,
     /// The key for `known`, random for each run.
@@ -110,8 +113,6 @@ type Stamp = (u64, u64, u64, i64, i64, i64, i64);
 struct Tries {
     failures: u32,
     last: Instant,
-    /// The last failure's reply goes out then; no new check from the address before.
-    until: Instant,
 }
 
 impl Door {
@@ -142,7 +143,7 @@ impl Door {
             users,
             anonymous,
             tries: Mutex::new(HashMap::new()),
-            hashing: Permits::new((cpus / 2).max(1)),
+            hashing: Turns::new((cpus / 2).max(1)),
             known: Mutex::new(HashMap::new()),
             secret,
             first_delay: FIRST_DELAY,
@@ -221,23 +222,27 @@ impl Door {
         if let (Some(entry), true) = (&entry, self.knows(name, &seen)) {
             return Verdict::In(entry.clone());
         }
-        // One check at a time from an address, and none while a failure's
-        // delay runs: a burst waits in line, a guess at a time.
         let record = self.record(ip, now);
-        let mut tries = lock(&record);
-        if now.saturating_duration_since(tries.last) > FORGET {
-            tries.failures = 0;
-        }
-        if tries.until > now {
-            return Verdict::Wait(tries.until - now);
-        }
-        if let (Some(entry), true) = (&entry, self.knows(name, &seen)) {
-            return Verdict::In(entry.clone());
-        }
-        let right = {
-            let _permit = self.hashing.take();
-            hash.verify(password)
+        let failures = {
+            let mut tries = lock(&record);
+            if now.saturating_duration_since(tries.last) > FORGET {
+                tries.failures = 0;
+            }
+            tries.failures
         };
+        // The check waits its turn, and nothing is locked meanwhile: a right
+        // password is never held behind other sessions' delays.
+        let right = {
+            let _turn = self.hashing.take(failures);
+            let right = hash.verify(password);
+            if !right {
+                // Every failure costs the slowest account's work, whatever
+                // the account's own count: the time says nothing of the name.
+                password::burn(decoy.iterations.saturating_sub(hash.iterations));
+            }
+            right
+        };
+        let mut tries = lock(&record);
         match (right, entry) {
             (true, Some(entry)) => {
                 tries.failures = 0;
@@ -247,9 +252,7 @@ impl Door {
             _ => {
                 tries.failures += 1;
                 tries.last = now;
-                let wait = delay(self.first_delay, tries.failures);
-                tries.until = now + wait;
-                Verdict::Refused(wait)
+                Verdict::Refused(delay(self.first_delay, tries.failures))
             }
         }
     }
@@ -281,7 +284,6 @@ impl Door {
             Arc::new(Mutex::new(Tries {
                 failures: 0,
                 last: now,
-                until: now,
             }))
         }))
     }
@@ -381,37 +383,60 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A counting semaphore: at most `n` holders at once.
+/// Turns at hashing: at most `n` at once, and the others served in order of
+/// how many failures their address has lately (fewest first), then of
+/// arrival. A first login from a quiet address goes ahead of any number of
+/// guessing addresses; among one address's sessions, first come first served.
 #[derive(Debug)]
-struct Permits {
-    free: Mutex<usize>,
-    freed: Condvar,
+struct Turns {
+    queue: Mutex<Queue>,
+    changed: Condvar,
 }
 
-struct Permit<'a>(&'a Permits);
+#[derive(Debug)]
+struct Queue {
+    free: usize,
+    /// Who waits: (their address's failures, their ticket).
+    waiting: std::collections::BTreeSet<(u32, u64)>,
+    next_ticket: u64,
+}
 
-impl Permits {
-    fn new(n: usize) -> Permits {
-        Permits {
-            free: Mutex::new(n),
-            freed: Condvar::new(),
+struct Turn<'a>(&'a Turns);
+
+impl Turns {
+    fn new(n: usize) -> Turns {
+        Turns {
+            queue: Mutex::new(Queue {
+                free: n,
+                waiting: Default::default(),
+                next_ticket: 0,
+            }),
+            changed: Condvar::new(),
         }
     }
 
-    fn take(&self) -> Permit<'_> {
-        let mut free = lock(&self.free);
-        while *free == 0 {
-            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+    fn take(&self, failures: u32) -> Turn<'_> {
+        let mut queue = lock(&self.queue);
+        let me = (failures, queue.next_ticket);
+        queue.next_ticket += 1;
+        queue.waiting.insert(me);
+        while queue.free == 0 || queue.waiting.first() != Some(&me) {
+            queue = self.changed.wait(queue).unwrap_or_else(|e| e.into_inner());
         }
-        *free -= 1;
-        Permit(self)
+        queue.waiting.remove(&me);
+        queue.free -= 1;
+        if queue.free > 0 {
+            // The next in line may go too.
+            self.changed.notify_all();
+        }
+        Turn(self)
     }
 }
 
-impl Drop for Permit<'_> {
+impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        *lock(&self.0.free) += 1;
-        self.0.freed.notify_one();
+        lock(&self.0.queue).free += 1;
+        self.0.changed.notify_all();
     }
 }
 
@@ -489,13 +514,9 @@ mod tests {
             door.check_at(ip(6), "bob", "wrong", at(0)),
             Verdict::Refused(half)
         );
-        // Nothing is checked from the address, not even a right password,
-        // until the failure's reply has gone out.
-        assert_eq!(
-            door.check_at(ip(6), "bob", "right", at(100)),
-            Verdict::Wait(half - Duration::from_millis(100))
-        );
-        let second = door.check_at(ip(6), "nobody", "wrong", at(500));
+        // Another session from the address is not held by that delay, and
+        // its failure counts for the address: the next delay doubles.
+        let second = door.check_at(ip(6), "nobody", "wrong", at(100));
         assert_eq!(second, Verdict::Refused(Duration::from_secs(1)));
         // A success clears the count; another address has its own.
         assert!(matches!(
@@ -519,6 +540,31 @@ mod tests {
             door.check_at(ip(6), "bob", "wrong", at(700_000)),
             Verdict::Refused(half)
         );
+    }
+
+    #[test]
+    fn hashing_turns_go_to_the_fewest_failures_then_in_order_of_arrival() {
+        let turns = Arc::new(Turns::new(1));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let held = turns.take(0);
+        let mut waiting = Vec::new();
+        // Guessers (5 failures) arrive first, then a quiet address, then one more guesser.
+        for (who, failures) in [("g1", 5), ("g2", 5), ("quiet", 0), ("g3", 5)] {
+            let (mine, order) = (turns.clone(), order.clone());
+            waiting.push(thread::spawn(move || {
+                let _turn = mine.take(failures);
+                lock(&order).push(who);
+            }));
+            // Each is in the queue before the next arrives.
+            while lock(&turns.queue).waiting.len() < waiting.len() {
+                thread::yield_now();
+            }
+        }
+        drop(held);
+        for w in waiting {
+            w.join().unwrap();
+        }
+        assert_eq!(*lock(&order), ["quiet", "g1", "g2", "g3"]);
     }
 
     #[test]

@@ -146,7 +146,7 @@ impl Driver {
             Ok(cmd) => self.session.handle(cmd),
             Err(reply) => Step::Reply(reply),
         };
-        while let Step::Delay(..) | Step::Again(_) = step {
+        while let Step::Delay(..) = step {
             step = match step {
                 Step::Delay(wait, next) => {
                     self.flush()?;
@@ -161,7 +161,6 @@ impl Driver {
                     }
                     *next
                 }
-                Step::Again(cmd) => self.session.handle(cmd),
                 done => done,
             };
         }
@@ -178,7 +177,7 @@ impl Driver {
             }
             Step::Listen(advertise) => self.listen(advertise)?,
             Step::Transfer(plan, job) => self.transfer(plan, job)?,
-            Step::Delay(..) | Step::Again(_) => unreachable!("taken above"),
+            Step::Delay(..) => unreachable!("taken above"),
         }
         Ok(Ended::No)
     }

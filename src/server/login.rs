@@ -8,7 +8,7 @@ use super::gate::Perms;
 use super::log::quote;
 use super::session::{reply, Login, Session, Step};
 use crate::fsys::{Root, VPath};
-use crate::protocol::{self, Command, Reply};
+use crate::protocol::{self, Reply};
 
 /// Failed logins after which a session is closed (vsftpd's default too).
 const MOST_FAILURES: u32 = 3;
@@ -37,10 +37,6 @@ impl<L> Session<L> {
         }
         let entry = match self.config.door.check(self.peer.ip(), &user, password) {
             Verdict::In(entry) => entry,
-            // Another try from this address is in its delay: PASS again after it.
-            Verdict::Wait(wait) => {
-                return Step::Delay(wait, Box::new(Step::Again(Command::Pass(password.into()))))
-            }
             Verdict::Refused(wait) => {
                 self.failures += 1;
                 self.log(format_args!("login refused for {}", quote(&user)));

@@ -49,8 +49,6 @@ pub enum Step<L> {
     /// Wait this long (a login's delay), then take the step. The driver
     /// waits, so that a server shutting down can end the wait.
     Delay(std::time::Duration, Box<Step<L>>),
-    /// Handle this command again (after a `Delay`).
-    Again(Command),
 }
 
 /// What a passive reply will announce.
@@ -378,7 +376,7 @@ pub(super) mod tests {
             Step::Reply(r) | Step::Close(r) => r.code,
             Step::Status(..) => 213,
             Step::Delay(_, next) => code(*next),
-            Step::Listen(_) | Step::Transfer(..) | Step::Again(_) => 0,
+            Step::Listen(_) | Step::Transfer(..) => 0,
         }
     }
 
