@@ -483,3 +483,89 @@ fn the_login_timeout_counts_through_a_failures_delay() {
         start.elapsed()
     );
 }
+
+/// Issue 21, item 8: `server user` changes the file under a lock, so changes
+/// made at once all land: ten parallel adds leave ten accounts (one, before),
+/// and a `passwd` beside a `del` never brings the deleted account back.
+#[test]
+fn parallel_user_changes_all_land_and_a_deleted_account_stays_deleted() {
+    let top = TempDir::new("acct-lock");
+    let users = TempDir::new("acct-lock-users");
+    let file = users.join("users");
+    let (f, root, iterations) = (
+        file.to_str().unwrap(),
+        top.path().to_str().unwrap(),
+        ITERATIONS.to_string(),
+    );
+    let run_all = |commands: Vec<Vec<String>>| -> Vec<(i32, String)> {
+        let runs: Vec<_> = commands
+            .into_iter()
+            .map(|args| {
+                std::thread::spawn(move || {
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    let (code, _, err) = user_cmd(&args, "pw\n");
+                    (code, err)
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    };
+    let owned = |line: String| line.split(' ').map(String::from).collect::<Vec<_>>();
+    let adds = (0..10)
+        .map(|i| {
+            owned(format!(
+                "add {f} user{i} --root {root} --iterations {iterations}"
+            ))
+        })
+        .collect();
+    for (code, err) in run_all(adds) {
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, listed, _) = user_cmd(&["list", f], "");
+    assert_eq!((code, listed.lines().count()), (0, 10), "{listed}");
+    // Each account at once changed and deleted: deleted it stays.
+    let mut races = Vec::new();
+    for i in 0..10 {
+        races.push(owned(format!(
+            "passwd {f} user{i} --iterations {iterations}"
+        )));
+        races.push(owned(format!("del {f} user{i}")));
+    }
+    let results = run_all(races);
+    let (_, listed, _) = user_cmd(&["list", f], "");
+    for i in 0..10 {
+        let (deleted, _) = &results[2 * i + 1];
+        assert_eq!(*deleted, 0, "del user{i}");
+        assert!(
+            !listed.contains(&format!("user{i} ")),
+            "user{i} came back: {listed}"
+        );
+    }
+}
+
+/// Issue 21, "also noted": a users file deleted under a running server no
+/// longer lets every account in, silently: no account logs in until it is
+/// back, the log says so once, and it works again once restored.
+#[test]
+fn a_deleted_users_file_lets_no_account_in_until_it_is_back() {
+    let top = TempDir::new("acct-gone");
+    let users = TempDir::new("acct-gone-users");
+    let file = users.join("users");
+    add(&file, "alice", "right", top.path(), "elr");
+    let server = Server::start(top.path(), &["--users", file.to_str().unwrap()]);
+    assert!(log_in(server.port, "alice", "right").is_ok());
+    let kept = users.join("kept");
+    fs::rename(&file, &kept).unwrap();
+    assert!(
+        log_in(server.port, "alice", "right").is_err(),
+        "in without a users file"
+    );
+    assert!(log_in(server.port, "alice", "right").is_err());
+    let log = server.log();
+    let said = log
+        .matches("is gone: no account can log in until it is back")
+        .count();
+    assert_eq!(said, 1, "{log}");
+    fs::rename(&kept, &file).unwrap();
+    assert!(log_in(server.port, "alice", "right").is_ok(), "back");
+}

@@ -111,6 +111,8 @@ pub const EINVAL: i32 = 22;
 pub const ENXIO: i32 = 6;
 /// `O_NONBLOCK`, for opening a local file by path without blocking.
 pub const O_NONBLOCK: i32 = sys::O_NONBLOCK;
+/// `O_NOFOLLOW`, for opening a local file by path, never through a symlink.
+pub const O_NOFOLLOW: i32 = sys::O_NOFOLLOW;
 const EAGAIN: i32 = 11;
 const EINTR: i32 = 4;
 

@@ -706,6 +706,39 @@ pub fn write_private(path: &Path, text: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Takes an exclusive lock for changing the file at `path`: on `PATH.lock`
+/// beside it (the file itself is replaced by each write, so a lock on it
+/// would be on the old file), waiting at most `wait` for another holder.
+/// Held until the returned file is dropped; the kernel drops it when the
+/// holder dies, so a killed writer never leaves the file locked.
+pub fn lock_beside(path: &Path, wait: Duration) -> io::Result<File> {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(".lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(at::O_NOFOLLOW)
+        .open(name)?;
+    let deadline = Instant::now() + wait;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(lock),
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "another change to it is still under way",
+                ))
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
 impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.committed {

@@ -102,6 +102,8 @@ struct Loaded {
     stamp: Stamp,
     /// A version that failed to parse, so its fault is logged once.
     refused: Option<Stamp>,
+    /// Whether the file was found missing (and that was logged).
+    gone: bool,
     /// What unknown names are checked against: as slow as the slowest account.
     decoy: Hash,
 }
@@ -294,25 +296,40 @@ impl UsersFile {
     /// longer parses leaves the last good accounts in place, and says why once.
     fn current(&self) -> (Arc<Accounts>, Hash) {
         let mut loaded = lock(&self.loaded);
-        let now = stamp(&self.path);
-        if let Some(now) = now {
-            if now != loaded.stamp && Some(now) != loaded.refused {
-                match read(&self.path) {
-                    Ok((accounts, stamp)) => {
-                        log::log(
-                            "-",
-                            format_args!(
-                                "read {} again: {} accounts",
-                                self.path.display(),
-                                accounts.len()
-                            ),
-                        );
-                        *loaded = Loaded::new(accounts, stamp);
-                    }
-                    Err(why) => {
-                        log::log("-", format_args!("{why}; keeping the accounts read before"));
-                        loaded.refused = Some(now);
-                    }
+        let Some(now) = stamp(&self.path) else {
+            // Gone (deleted, or moved away): no account is valid until it is
+            // back. Said once; anonymous access, if on, goes on.
+            if !loaded.gone {
+                loaded.gone = true;
+                let shown = self.path.display();
+                log::log(
+                    "-",
+                    format_args!("{shown} is gone: no account can log in until it is back"),
+                );
+            }
+            return (Arc::new(Accounts::default()), loaded.decoy.clone());
+        };
+        if loaded.gone {
+            loaded.gone = false;
+            // Read again whatever its stamp: it may be the very file moved back.
+            loaded.stamp = (0, 0, 0, 0, 0, 0, 0);
+        }
+        if now != loaded.stamp && Some(now) != loaded.refused {
+            match read(&self.path) {
+                Ok((accounts, stamp)) => {
+                    log::log(
+                        "-",
+                        format_args!(
+                            "read {} again: {} accounts",
+                            self.path.display(),
+                            accounts.len()
+                        ),
+                    );
+                    *loaded = Loaded::new(accounts, stamp);
+                }
+                Err(why) => {
+                    log::log("-", format_args!("{why}; keeping the accounts read before"));
+                    loaded.refused = Some(now);
                 }
             }
         }
@@ -327,6 +344,7 @@ impl Loaded {
             accounts: Arc::new(accounts),
             stamp,
             refused: None,
+            gone: false,
             decoy: Hash {
                 iterations,
                 salt: vec![0; 16],

@@ -8,6 +8,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::accounts::{valid_name, Account, Accounts};
 use super::gate::Perms;
@@ -35,7 +36,7 @@ pub fn manage(args: &[String], ask: Ask) -> Result<String, String> {
         [verb, file, rest @ ..] => (verb.as_str(), Path::new(file), rest),
         _ => return Err("missing the command and the users FILE".into()),
     };
-    let mut accounts = read(file, verb == "add")?;
+    let accounts = read(file, verb == "add")?;
     let (name, options) = match (verb, rest) {
         ("list", []) => return Ok(list(&accounts)),
         ("list", _) => return Err("list takes only the FILE".into()),
@@ -43,7 +44,11 @@ pub fn manage(args: &[String], ask: Ask) -> Result<String, String> {
         _ => return Err(format!("{verb} needs a user NAME")),
     };
     let options = Options::parse(verb, options)?;
-    let said = match verb {
+    let missing = || format!("no account {name} in {}", file.display());
+    // First what needs asking (a password is typed at human speed, and no
+    // one else waits meanwhile); then, under the lock, the file is read
+    // again, changed and written, so changes made at once all land.
+    let change = match verb {
         "add" => {
             if !valid_name(name) {
                 return Err(format!(
@@ -59,36 +64,62 @@ pub fn manage(args: &[String], ask: Ask) -> Result<String, String> {
                 .filter(|r| r.is_dir())
                 .ok_or_else(|| format!("not a folder: {}", root.display()))?;
             let perms = options.perms.unwrap_or_else(Perms::all);
-            let hash = new_hash(name, options.iterations, ask)?;
-            let said = format!("added {name} ({}) in {}", perms.letters(), root.display());
-            accounts.put(Account {
+            Change::Add(Account {
                 name: name.to_string(),
-                hash,
+                hash: new_hash(name, options.iterations, ask)?,
                 perms,
                 root,
-            });
-            said
+            })
         }
         "passwd" => {
-            let mut account = accounts
-                .get(name)
-                .cloned()
-                .ok_or_else(|| format!("no account {name} in {}", file.display()))?;
-            account.hash = new_hash(name, options.iterations, ask)?;
+            accounts.get(name).ok_or_else(missing)?;
+            Change::Passwd(new_hash(name, options.iterations, ask)?)
+        }
+        "del" => Change::Del,
+        _ => return Err(format!("unknown command {verb}: add, passwd, del or list")),
+    };
+    let _lock = crate::fsys::lock_beside(file, LOCK_WAIT)
+        .map_err(|e| format!("cannot lock {}: {e}", file.display()))?;
+    let mut accounts = read(file, verb == "add")?;
+    let said = match change {
+        Change::Add(account) => {
+            if accounts.get(name).is_some() {
+                return Err(format!("{name} already has an account; try passwd or del"));
+            }
+            let said = format!(
+                "added {name} ({}) in {}",
+                account.perms.letters(),
+                account.root.display()
+            );
+            accounts.put(account);
+            said
+        }
+        Change::Passwd(hash) => {
+            let mut account = accounts.get(name).cloned().ok_or_else(missing)?;
+            account.hash = hash;
             accounts.put(account);
             format!("changed the password of {name}")
         }
-        "del" => {
+        Change::Del => {
             if !accounts.remove(name) {
-                return Err(format!("no account {name} in {}", file.display()));
+                return Err(missing());
             }
             format!("removed {name}")
         }
-        _ => return Err(format!("unknown command {verb}: add, passwd, del or list")),
     };
     crate::fsys::write_private(file, &accounts.to_text())
         .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     Ok(said)
+}
+
+/// How long `server user` waits for another one to finish with the file.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// What `server user` does to an account, once asked for all it needs.
+enum Change {
+    Add(Account),
+    Passwd(Hash),
+    Del,
 }
 
 struct Options {
@@ -228,8 +259,15 @@ mod tests {
             .unwrap_err()
             .contains("not a folder"));
         assert!(!file.exists(), "nothing was written");
-        let leftovers = fs::read_dir(&dir).unwrap().count();
-        assert_eq!(leftovers, 0, "no temporary file left");
+        let leftovers: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            leftovers,
+            ["users.lock"],
+            "no temporary file left, only the lock"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }
