@@ -202,6 +202,32 @@ fn a_listing_line_in_no_known_format_fails_a_mirror_and_deletes_nothing() {
     assert_eq!(names(&mirror), ["keep.txt", "mine.txt", "pub"]);
 }
 
+/// Issue 21, item 13: a server whose folder lists itself cannot keep
+/// `GET -r` walking for ever (it was still going after 665 listings): past
+/// 100 levels the run stops with a clear error, nothing copied or deleted.
+#[test]
+fn a_folder_that_lists_itself_stops_a_mirror_at_its_depth_bound() {
+    let cli = TempDir::new("cli");
+    let mirror = cli.sub("mirror");
+    fs::write(mirror.join("mine.txt"), b"mine").unwrap();
+    let port = fake_server(Lie::Bottomless).to_string();
+    let dir = cli.path().to_str().unwrap();
+    let started = std::time::Instant::now();
+    let run = common::client(
+        &["127.0.0.1", &port, "--dir", dir],
+        "GET -r --delete / mirror\n",
+    );
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("more than 100 folders deep (a folder that lists itself?)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(names(&mirror), ["mine.txt"]);
+    println!("bottomless tree refused after {:?}", started.elapsed());
+}
+
 #[test]
 fn the_client_gives_up_on_broken_servers_within_its_timeouts() {
     // Each against its own fake server, side by side: every wait is a timeout.

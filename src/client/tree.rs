@@ -132,6 +132,48 @@ pub fn local_tree(top: &Path) -> io::Result<Tree> {
     Ok(tree)
 }
 
+/// How deep a remote tree may go: deeper is taken for a server whose folder
+/// lists itself (the tree would never end), and refused before any copy.
+const MAX_DEPTH: usize = 100;
+/// The most entries a remote tree may have: its paths are held in memory.
+const MAX_ENTRIES: usize = 1_000_000;
+
+/// Reads the listing `text` of `folder` into `tree`, and its folders into
+/// `next`. A listing we cannot read fails the whole tree: taken for empty, it
+/// would make a mirror delete what it lacks.
+fn add_listing(
+    tree: &mut Tree,
+    next: &mut Vec<String>,
+    folder: &str,
+    text: &[u8],
+    mlsd: bool,
+    most: usize,
+) -> std::result::Result<(), String> {
+    let text = String::from_utf8_lossy(text);
+    let entries = match mlsd {
+        true => parse_mlsd(&text)?,
+        false => parse_list(&text)?,
+    };
+    for entry in entries {
+        match entry {
+            Entry::File(name, stamp) => {
+                tree.files.insert(join(folder, &name), stamp);
+            }
+            Entry::Folder(name) => {
+                let path = join(folder, &name);
+                tree.folders.insert(path.clone());
+                next.push(path);
+            }
+        }
+    }
+    if tree.files.len() + tree.folders.len() > most {
+        return Err(format!(
+            "more than {most} files and folders in the tree; mirror a part of it at a time"
+        ));
+    }
+    Ok(())
+}
+
 /// The open folder below `top` that holds `path` (`a/b/c.txt`), reached
 /// without following any symlink, and the last name.
 fn holder(top: &Dir, path: &str) -> io::Result<(Dir, OsString)> {
@@ -247,8 +289,14 @@ impl Client {
         }
         let mut tree = Tree::default();
         let mut level = vec![String::new()];
+        let mut depth = 0;
         while !level.is_empty() {
-            let mut listings = vec![None; level.len()];
+            depth += 1;
+            if depth > MAX_DEPTH {
+                return Err(Error::Protocol(format!(
+                    "{top}: more than {MAX_DEPTH} folders deep (a folder that lists itself?); nothing was copied"
+                )));
+            }
             let make = |i: usize| {
                 let path = Some(remote_path(top, &level[i]));
                 Ok(Job::List(match mlsd {
@@ -256,37 +304,23 @@ impl Client {
                     false => Command::List(path),
                 }))
             };
-            let mut failure = None;
+            // Each listing is read into the tree as it arrives, so no more
+            // than the sessions' listings in flight are held at once.
+            let (mut next, mut failure) = (Vec::new(), None);
             self.spread(crew, level.len(), &make, &mut |event| match event {
-                Event::Finished(i, Ok(Done::Listed(text))) => listings[i] = Some(text),
+                Event::Finished(i, Ok(Done::Listed(text))) if failure.is_none() => {
+                    let read =
+                        add_listing(&mut tree, &mut next, &level[i], &text, mlsd, MAX_ENTRIES);
+                    let at = || remote_path(top, &level[i]);
+                    failure = read
+                        .err()
+                        .map(|e| Error::Protocol(format!("{}: {e}", at())));
+                }
                 Event::Finished(_, Err(e)) => failure = failure.take().or(Some(e)),
                 _ => {}
             })?;
             if let Some(e) = failure {
                 return Err(e);
-            }
-            let mut next = Vec::new();
-            for (folder, text) in level.iter().zip(listings) {
-                let text = String::from_utf8_lossy(text.as_deref().unwrap_or_default());
-                // A listing we cannot read fails the whole tree: taken for
-                // empty, it would make a mirror delete what it lacks.
-                let entries = match mlsd {
-                    true => parse_mlsd(&text),
-                    false => parse_list(&text),
-                }
-                .map_err(|e| Error::Protocol(format!("{}: {e}", remote_path(top, folder))))?;
-                for entry in entries {
-                    match entry {
-                        Entry::File(name, stamp) => {
-                            tree.files.insert(join(folder, &name), stamp);
-                        }
-                        Entry::Folder(name) => {
-                            let path = join(folder, &name);
-                            tree.folders.insert(path.clone());
-                            next.push(path);
-                        }
-                    }
-                }
             }
             level = next;
         }
@@ -613,5 +647,20 @@ mod tests {
             local_tree(&top).unwrap().files.is_empty(),
             "a missing folder is empty"
         );
+    }
+
+    #[test]
+    fn a_remote_tree_holds_at_most_its_bound_of_entries() {
+        let (mut tree, mut next) = (Tree::default(), Vec::new());
+        let listing = b"type=dir; sub\r\ntype=file;size=1; a\r\ntype=file;size=1; b\r\n";
+        add_listing(&mut tree, &mut next, "", listing, true, 5).unwrap();
+        assert_eq!(next, ["sub"]);
+        let over = add_listing(&mut tree, &mut next, "sub", listing, true, 5).unwrap_err();
+        assert_eq!(
+            over,
+            "more than 5 files and folders in the tree; mirror a part of it at a time"
+        );
+        let odd = add_listing(&mut tree, &mut next, "", b"what is this\r\n", false, 5);
+        assert!(odd.is_err());
     }
 }

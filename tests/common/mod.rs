@@ -439,6 +439,9 @@ pub enum Lie {
     OddListing,
     /// Greets one byte every 100 ms, for ever: each read gets something.
     Drip,
+    /// Has no MLSD, and every folder's LIST shows a folder `again` (so the
+    /// tree never ends) and 100 files.
+    Bottomless,
 }
 
 /// How many bytes `Lie::Flood` got into the data connection.
@@ -469,6 +472,8 @@ pub fn fake_server(lie: Lie) -> u16 {
     let port = listener.local_addr().unwrap().port();
     thread::spawn(move || {
         let (ctrl, _) = listener.accept().unwrap();
+        // Replies go out at once, as a real server's do (no 40 ms waits for ACKs).
+        let _ = ctrl.set_nodelay(true);
         let mut out = ctrl.try_clone().unwrap();
         match lie {
             Lie::Silent => return thread::sleep(Duration::from_secs(30)),
@@ -513,8 +518,8 @@ pub fn fake_server(lie: Lie) -> u16 {
                 Ftp::User(_) => b"331 ok\r\n",
                 Ftp::Pass(_) => b"230 ok\r\n",
                 Ftp::Size(_) => b"213 1000\r\n",
-                Ftp::Pwd if matches!(lie, Lie::OddListing) => b"257 \"/\"\r\n",
-                Ftp::Cwd(_) if matches!(lie, Lie::OddListing) => b"250 ok\r\n",
+                Ftp::Pwd if matches!(lie, Lie::OddListing | Lie::Bottomless) => b"257 \"/\"\r\n",
+                Ftp::Cwd(_) if matches!(lie, Lie::OddListing | Lie::Bottomless) => b"250 ok\r\n",
                 Ftp::Eprt(_) | Ftp::Epsv(_) if matches!(lie, Lie::OldSchool) => b"502 what?\r\n",
                 Ftp::Port(a) | Ftp::Eprt(a) => {
                     dial = Some(a);
@@ -543,6 +548,17 @@ pub fn fake_server(lie: Lie) -> u16 {
                         .unwrap();
                     data.write_all(b"+i8388621.29609,m824255902,/,\tpub\r\n")
                         .unwrap();
+                    drop(data);
+                    b"226 done\r\n"
+                }
+                Ftp::List(_) if matches!(lie, Lie::Bottomless) => {
+                    let mut data = TcpStream::connect(dial.take().expect("EPRT first")).unwrap();
+                    out.write_all(b"150 here it comes\r\n").unwrap();
+                    let mut text = b"drwxr-xr-x 1 ftp ftp 0 Jan 1 2025 again\r\n".to_vec();
+                    for i in 0..100 {
+                        text.extend(format!("-rw-r--r-- 1 ftp ftp 5 Jan 1 2025 f{i}\r\n").bytes());
+                    }
+                    let _ = data.write_all(&text);
                     drop(data);
                     b"226 done\r\n"
                 }
