@@ -583,3 +583,49 @@ fn a_second_sigterm_stops_transfers_at_once() {
     );
     assert_eq!(server.exit_code(Duration::from_secs(10)), Some(0));
 }
+
+/// Issue 21, item 10: a server killed while it copies a finished append to
+/// the end of its file (SIGKILL, no chance to clean up) left part of the
+/// append at the file's end. Now the copy is journaled: the next start puts
+/// the file back to its length before the append (the client had no 226,
+/// so the append did not happen; sent again, it lands once).
+#[test]
+fn a_server_killed_while_it_appends_leaves_the_file_as_it_was_after_a_restart() {
+    let srv = TempDir::new("srv");
+    let target = srv.join("log.bin");
+    fs::write(&target, b"the original lines\n").unwrap();
+    let before = fs::read(&target).unwrap();
+    let mut server = Server::start(srv.path(), &[]);
+    let mut c = server.login();
+    let mut data = c.epsv();
+    c.expect("APPE log.bin", 150);
+    let bytes = common::pattern(256 << 20, 3);
+    data.write_all(&bytes).unwrap();
+    drop(data);
+    // The moment the file starts to grow, the copy is under way: kill.
+    let size = || fs::metadata(&target).map_or(0, |m| m.len());
+    let mut at_kill = 0;
+    for _ in 0..200_000 {
+        at_kill = size();
+        if at_kill > before.len() as u64 {
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    server.kill();
+    let grown = size();
+    println!(
+        "killed with {at_kill} bytes in the file ({grown} once dead) of {} after the append",
+        before.len() + bytes.len()
+    );
+    assert!(at_kill > before.len() as u64, "the copy never started");
+    let restarted = Server::start(srv.path(), &[]);
+    let swept = || restarted.log().contains("start-up sweep done");
+    assert!(common::eventually(Duration::from_secs(10), swept));
+    assert_eq!(size(), before.len() as u64, "{}", restarted.log());
+    assert_eq!(fs::read(&target).unwrap(), before);
+    assert!(restarted
+        .log()
+        .contains("an append cut short by a stop: its file put back"));
+    assert_eq!(names(srv.path()), ["log.bin"], "nothing left behind");
+}

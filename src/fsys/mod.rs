@@ -334,12 +334,14 @@ impl Root {
         }
         let end = io::Seek::seek(&mut target, io::SeekFrom::End(0))?;
         io::Seek::seek(&mut temp.file, io::SeekFrom::Start(0))?;
+        let undo = Undo::begin(&temp.dir, &relative(v), &target.metadata()?)?;
         // File to file: the kernel copies (copy_file_range); the lock goes with `target`.
         if let Err(e) = io::copy(&mut temp.file, &mut target) {
             // A copy cut short (a full disk) takes back what it added, lock still held.
             let _ = target.set_len(end);
             return Err(e.into());
         }
+        drop(undo);
         Ok(())
     }
 
@@ -569,6 +571,84 @@ pub struct Entry {
     pub meta: Metadata,
 }
 
+/// Creates a new file `.dialback-PID-N.SUFFIX` in `dir` and locks it: the
+/// lock, held until the file is closed, is the sign that its writer lives
+/// (see `sweep`). Where the file system has no locks, the sweep cannot take
+/// one either, and leaves the file alone.
+fn fresh(dir: &Dir, suffix: &str, permissions: u32) -> io::Result<(OsString, File)> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = OsString::from(format!("{TEMP_PREFIX}{}-{n}.{suffix}", std::process::id()));
+        match dir.create(&name, permissions) {
+            Ok(file) => {
+                let _ = file.try_lock();
+                return Ok((name, file));
+            }
+            // Left by an earlier process with the same pid, or another machine's: take the next number.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What an append leaves beside its bytes while it copies them to the end of
+/// its target, `.dialback-PID-N.undo`: the target's path from the root, its
+/// identity, and its length before. Removed once the copy is done or taken
+/// back; a server killed during the copy leaves it, and the next start's
+/// sweep cuts the target back to that length (the client had no 226, so
+/// the append did not happen, and it may send it again whole).
+struct Undo {
+    dir: Arc<Dir>,
+    name: OsString,
+    /// Open, and so locked, until the note is removed.
+    _file: File,
+}
+
+impl Undo {
+    fn begin(dir: &Arc<Dir>, path: &str, target: &Metadata) -> io::Result<Undo> {
+        use std::os::unix::fs::MetadataExt;
+        let (name, file) = fresh(dir, "undo", 0o600)?;
+        let undo = Undo {
+            dir: dir.clone(),
+            name,
+            _file: file,
+        };
+        let note = format!("{} {} {}\n{path}", target.len(), target.dev(), target.ino());
+        io::Write::write_all(&mut &undo._file, note.as_bytes())?;
+        Ok(undo)
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        let _ = self.dir.remove(&self.name, false);
+    }
+}
+
+/// Puts back the file an abandoned `.undo` note names (below `top`) to its
+/// length before the append; returns that length. A file replaced since (no
+/// longer the same identity) is left alone.
+fn undo(top: &Dir, note: &[u8]) -> io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "an undo note in no known form");
+    let text = std::str::from_utf8(note).map_err(|_| bad())?;
+    let (head, path) = text.split_once('\n').ok_or_else(bad)?;
+    let numbers: Vec<u64> = head
+        .split(' ')
+        .map(|n| n.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let [length, dev, ino] = numbers[..] else {
+        return Err(bad());
+    };
+    let file = plain(top.resolve(path, Mode::Write, Links::Inside)?).map_err(|_| bad())?;
+    let meta = file.metadata()?;
+    if (meta.dev(), meta.ino()) == (dev, ino) && meta.len() > length {
+        file.set_len(length)?;
+    }
+    Ok(length)
+}
+
 /// A file being written under a temporary name in its target's folder. It
 /// becomes the target only through `commit`; dropped uncommitted, it is removed,
 /// so a failed transfer never leaves a partial file under the final name. The
@@ -592,29 +672,14 @@ impl TempFile {
 
     /// Creates a fresh temporary file in `dir`, to become its name `target`.
     pub fn in_folder(dir: Arc<Dir>, target: &OsStr) -> io::Result<TempFile> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        loop {
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let temp = OsString::from(format!("{TEMP_PREFIX}{}-{n}.part", std::process::id()));
-            match dir.create(&temp, 0o666) {
-                Ok(file) => {
-                    // Held until the file is closed: the sign that its writer lives
-                    // (see `sweep`). Where the file system has no locks, the sweep
-                    // cannot take one either, and leaves the file alone.
-                    let _ = file.try_lock();
-                    return Ok(TempFile {
-                        file,
-                        dir,
-                        temp,
-                        target: target.to_os_string(),
-                        committed: false,
-                    });
-                }
-                // Left by an earlier process with the same pid, or another machine's: take the next number.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        let (temp, file) = fresh(&dir, "part", 0o666)?;
+        Ok(TempFile {
+            file,
+            dir,
+            temp,
+            target: target.to_os_string(),
+            committed: false,
+        })
     }
 
     /// The partial file of a download to `target` in `dir`,
@@ -756,13 +821,22 @@ impl Drop for TempFile {
 /// and servers sharing one root. The walk goes through open folders and never
 /// follows a symlink, so nothing renamed meanwhile can lead it outside;
 /// `report` hears of each removal or failure.
-pub fn sweep(dir: &Path, report: &mut dyn FnMut(&Path, io::Result<()>)) {
+pub fn sweep(dir: &Path, report: &mut dyn FnMut(&Path, Swept)) {
     if let Ok(open) = Dir::open(dir) {
-        sweep_in(&open, dir, report);
+        sweep_in(&open, &open, dir, report);
     }
 }
 
-fn sweep_in(dir: &Dir, path: &Path, report: &mut dyn FnMut(&Path, io::Result<()>)) {
+/// What the sweep did with one leftover.
+#[derive(Debug)]
+pub enum Swept {
+    /// A temporary file, removed (or not).
+    Removed(io::Result<()>),
+    /// An append's undo note: its file cut back to this length, the note removed.
+    PutBack(io::Result<u64>),
+}
+
+fn sweep_in(top: &Dir, dir: &Dir, path: &Path, report: &mut dyn FnMut(&Path, Swept)) {
     let Ok(entries) = dir.entries() else {
         return;
     };
@@ -775,39 +849,52 @@ fn sweep_in(dir: &Dir, path: &Path, report: &mut dyn FnMut(&Path, io::Result<()>
             }),
             kind => kind,
         };
-        match kind {
-            at::Kind::Folder => {
-                if let Ok(sub) = dir.folder(&name, Links::Never) {
-                    sweep_in(&sub, &path.join(&name), report);
-                }
+        if kind == at::Kind::Folder {
+            if let Ok(sub) = dir.folder(&name, Links::Never) {
+                sweep_in(top, &sub, &path.join(&name), report);
             }
-            at::Kind::File if ours(&name.to_string_lossy()) && abandoned(dir, &name) => {
-                report(&path.join(&name), dir.remove(&name, false))
-            }
-            _ => {}
+            continue;
         }
+        let Some(suffix) = ours(&name.to_string_lossy()) else {
+            continue;
+        };
+        let Some(mut file) = abandoned(dir, &name) else {
+            continue;
+        };
+        // The lock is released when `file` closes, after the name is gone.
+        let swept = match suffix {
+            "undo" => {
+                let mut note = Vec::new();
+                let put_back = io::Read::read_to_end(&mut file, &mut note)
+                    .and_then(|_| undo(top, &note))
+                    .and_then(|length| dir.remove(&name, false).map(|()| length));
+                Swept::PutBack(put_back)
+            }
+            _ => Swept::Removed(dir.remove(&name, false)),
+        };
+        report(&path.join(&name), swept);
     }
 }
 
-/// Whether `name` has the exact shape of the server's temporary files
-/// (`.dialback-PID-N.part`, made by [`TempFile::in_folder`]): a user's own
+/// Whether `name` has the exact shape of the server's own leftovers,
+/// `.dialback-PID-N.part` (a temporary file, from [`TempFile::in_folder`]) or
+/// `.dialback-PID-N.undo` (an append's note); which suffix. A user's own
 /// `.dialback-notes`, or the client's resumable `.dialback-get-NAME.part`,
-/// is not the sweep's to remove.
-fn ours(name: &str) -> bool {
+/// is not the sweep's to touch.
+fn ours(name: &str) -> Option<&'static str> {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    name.strip_prefix(TEMP_PREFIX)
-        .and_then(|rest| rest.strip_suffix(".part"))
-        .and_then(|rest| rest.split_once('-'))
-        .is_some_and(|(pid, n)| digits(pid) && digits(n))
+    let (rest, suffix) = name.strip_prefix(TEMP_PREFIX)?.rsplit_once('.')?;
+    let (pid, n) = rest.split_once('-')?;
+    let suffix = ["part", "undo"].into_iter().find(|s| *s == suffix)?;
+    (digits(pid) && digits(n)).then_some(suffix)
 }
 
-/// Whether nobody holds the temporary file `name` in `dir` open for writing.
-fn abandoned(dir: &Dir, name: &OsStr) -> bool {
-    match dir.open_name(name, Mode::Read).map(plain) {
-        // The lock is released when `file` closes, after the caller removed the name.
-        Ok(Ok(file)) => file.try_lock().is_ok(),
-        _ => false,
-    }
+/// The leftover `name` in `dir`, open and locked, if nobody holds it (its
+/// writer is gone): a plain file, never through a symlink.
+fn abandoned(dir: &Dir, name: &OsStr) -> Option<File> {
+    let file = plain(dir.open_name(name, Mode::Read).ok()?).ok()?;
+    file.try_lock().ok()?;
+    Some(file)
 }
 
 #[cfg(test)]
@@ -1026,7 +1113,7 @@ mod tests {
         }
         let mut removed = Vec::new();
         sweep(root.path(), &mut |p, r| {
-            removed.push((p.to_path_buf(), r.is_ok()))
+            removed.push((p.to_path_buf(), matches!(r, Swept::Removed(Ok(())))))
         });
         assert_eq!(removed, [(dead.clone(), true)]);
         assert!(!dead.exists() && root.path().join(&live.temp).exists());

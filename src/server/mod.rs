@@ -262,17 +262,27 @@ impl Server {
         // In the background, so that a large tree does not delay serving.
         thread::Builder::new().name("sweep".into()).spawn(move || {
             let mut removed = 0;
-            let mut report = |path: &std::path::Path, outcome: io::Result<()>| match outcome {
-                Ok(()) => {
+            let mut report = |path: &std::path::Path, swept: fsys::Swept| match swept {
+                fsys::Swept::Removed(Ok(())) => {
                     removed += 1;
                     log(
                         "-",
                         format_args!("removed leftover temporary file {}", path.display()),
                     )
                 }
-                Err(e) => log(
+                fsys::Swept::PutBack(Ok(length)) => {
+                    removed += 1;
+                    log(
+                        "-",
+                        format_args!(
+                            "an append cut short by a stop: its file put back to its {length} bytes before ({})",
+                            path.display()
+                        ),
+                    )
+                }
+                fsys::Swept::Removed(Err(e)) | fsys::Swept::PutBack(Err(e)) => log(
                     "-",
-                    format_args!("cannot remove leftover {}: {e}", path.display()),
+                    format_args!("cannot clear leftover {}: {e}", path.display()),
                 ),
             };
             for root in &roots {
