@@ -412,6 +412,7 @@ impl Root {
                 rest: None,
                 only: None,
                 folder: false,
+                failed: None,
             });
         }
         let dir = Dir::adopt(opened).map_err(|_| Refusal::NotAFile)?;
@@ -426,6 +427,7 @@ impl Root {
             }),
             only: None,
             folder: true,
+            failed: None,
         };
         let mut first = Vec::new();
         while first.len() < SORTED {
@@ -457,6 +459,8 @@ pub struct Listing {
     only: Option<crate::glob::Pattern>,
     /// Whether this lists a folder, rather than one file named on its own.
     pub folder: bool,
+    /// Why reading the folder stopped short, if it did.
+    failed: Option<io::Error>,
 }
 
 /// The part of a folder still to be listed.
@@ -472,8 +476,16 @@ struct Rest {
 impl Listing {
     fn next_unsorted(&mut self) -> Option<Entry> {
         let rest = self.rest.as_mut()?;
-        // A folder that cannot be read on ends the listing there.
-        while let Some(Ok((os_name, kind))) = rest.entries.next() {
+        // A folder that cannot be read on ends the listing there, and says
+        // why (`failed`): a listing cut short must not pass for whole.
+        while let Some(item) = rest.entries.next() {
+            let (os_name, kind) = match item {
+                Ok(item) => item,
+                Err(e) => {
+                    self.failed = Some(e);
+                    break;
+                }
+            };
             let name = os_name.to_string_lossy().into_owned();
             // A name with a line feed cannot be shown on one line.
             if name.starts_with(TEMP_PREFIX) || name.contains('\n') {
@@ -503,6 +515,11 @@ impl Listing {
 }
 
 impl Listing {
+    /// Why the folder could not be read to its end, once it has been read.
+    pub fn failed(&mut self) -> Option<io::Error> {
+        self.failed.take()
+    }
+
     /// The entries whose names match a wildcard pattern (`*`, `?`, `[...]`).
     pub fn only(mut self, pattern: &str) -> Listing {
         self.only = Some(crate::glob::Pattern::new(pattern));

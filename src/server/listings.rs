@@ -100,7 +100,10 @@ pub fn write(
         write!(out, "{}\r\n", one_line(&line))?;
     }
     out.flush()?;
-    Ok(out.1)
+    match entries.failed() {
+        Some(e) => Err(e),
+        None => Ok(out.1),
+    }
 }
 
 /// A writer that counts what goes through it.
