@@ -91,7 +91,7 @@ pub fn write(
 ) -> io::Result<u64> {
     let now = SystemTime::now();
     let mut out = Counter(BufWriter::new(out), 0);
-    for e in entries {
+    for e in entries.by_ref() {
         let line = match format {
             Format::Long => e.ls_line(now),
             Format::Names => format!("{prefix}{}", e.name),
