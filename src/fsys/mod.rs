@@ -478,7 +478,7 @@ impl Listing {
         let rest = self.rest.as_mut()?;
         // A folder that cannot be read on ends the listing there, and says
         // why (`failed`): a listing cut short must not pass for whole.
-        while let Some(item) = rest.entries.next() {
+        for item in rest.entries.by_ref() {
             let (os_name, kind) = match item {
                 Ok(item) => item,
                 Err(e) => {
