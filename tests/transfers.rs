@@ -203,9 +203,12 @@ fn exit_statuses_say_what_happened() {
         0
     );
 
-    let usage = client(&["localhost"], "");
+    let usage = client(&["localhost", "21", "more"], "");
     assert_eq!(usage.code(), 2, "{usage:?}");
     assert!(usage.stderr.contains("usage: client"), "{}", usage.stderr);
+    // A host alone is FTP's own port, 21 (nobody listens there here).
+    let port_21 = client(&["127.0.0.1", "-c", "PWD"], "");
+    assert!(port_21.stderr.contains("127.0.0.1:21"), "{port_21:?}");
     assert_eq!(client(&["localhost", "notaport"], "").code(), 2);
     assert_eq!(client(&["--frobnicate"], "").code(), 2);
 
@@ -260,17 +263,35 @@ fn sessions_over_the_cap_are_told_421() {
 }
 
 #[test]
-fn gets_land_under_the_base_name_inside_the_clients_folder() {
+fn gets_land_where_the_user_said_and_names_from_the_server_are_base_names() {
     let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
     fs::create_dir(srv.join("sub")).unwrap();
     fs::write(srv.join("sub/deep.txt"), b"deep").unwrap();
+    fs::create_dir(cli.join("copies")).unwrap();
     let server = Server::start(srv.path(), &[]);
+    // A name the user typed is theirs: a path, a folder, a device, `-`.
     let run = server.client(
         cli.path(),
         &[],
-        "GET sub/deep.txt\nGET sub/deep.txt ../../escaped.txt\n",
+        "GET sub/deep.txt\nGET sub/deep.txt copies/x.txt\nGET sub/deep.txt copies\n\
+         GET sub/deep.txt /dev/null\nGET sub/deep.txt -\nMGET sub/*\n",
     );
     assert_eq!(run.code(), 0, "{run:?}");
-    assert_eq!(names(cli.path()), ["deep.txt", "escaped.txt"]);
-    assert!(!cli.path().parent().unwrap().join("escaped.txt").exists());
+    assert_eq!(
+        names(cli.path()),
+        ["copies", "deep.txt"],
+        "no ./null, no ./-"
+    );
+    assert_eq!(names(&cli.join("copies")), ["deep.txt", "x.txt"]);
+    assert!(
+        run.stdout.contains("received /dev/null: 4 B"),
+        "{}",
+        run.stdout
+    );
+    // Standard output carries the file's bytes and no result line for it.
+    assert!(
+        run.stdout.contains("\ndeepreceived deep.txt"),
+        "{}",
+        run.stdout
+    );
 }

@@ -13,14 +13,15 @@ use dialback::cli::{self, Flags, Start};
 use dialback::client::console::{self, Console};
 use dialback::client::editor::{self, Editor, History, HISTORY_LINES};
 use dialback::client::interp::Interpreter;
-use dialback::client::login::{find_password, parse_url};
+use dialback::client::login::{find_password, netrc_user, parse_url};
 use dialback::client::ports::Lines;
 use dialback::client::words::split_script;
+use dialback::client::words::FTP_PORT;
 use dialback::client::{Direction, Options};
 use dialback::signals;
 
 const USAGE: &str = "\
-usage: client [HOST PORT | ftp://[USER@]HOST[:PORT][/PATH]] [options]
+usage: client [HOST [PORT] | ftp://[USER@]HOST[:PORT][/PATH]] [options]
 
 Fetches and sends files over FTP. Commands come from -c, from stdin, or from
 you at the prompt; type HELP for the list.
@@ -28,8 +29,9 @@ you at the prompt; type HELP for the list.
 options:
   --dir DIR                the local folder for GET and PUT (default: the current one)
   --passive                dial the server for data (EPSV/PASV) instead of PORT/EPRT
-  --user NAME              log in as NAME (default: anonymous); the password comes
-                           from $DIALBACK_PASSWORD, ~/.netrc, or is asked for
+  --user NAME              log in as NAME (default: ~/.netrc's login for the host,
+                           else anonymous); the password comes from
+                           $DIALBACK_PASSWORD, ~/.netrc, or is asked for
   -c 'CMD; CMD'            run these commands and exit
   -e, --stop-on-error      stop at the first failed command
   -q                       no result lines
@@ -82,13 +84,15 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     }
     match &positional[..] {
         [] => {}
-        [url] => {
+        [url] if url.to_ascii_lowercase().starts_with("ftp://") => {
             let url = parse_url(url)?;
             parsed.target = Some((url.host, url.port));
             parsed.start_in = url.path;
             user = user.or(url.user);
             password = url.password;
         }
+        // A host alone: FTP's own port, as every FTP client takes it.
+        [host] => parsed.target = Some((host.clone(), FTP_PORT)),
         [host, port] => {
             let port = cli::port(port)
                 .ok()
@@ -96,7 +100,19 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
                 .ok_or(format!("not a port number: {port}"))?;
             parsed.target = Some((host.clone(), port));
         }
-        _ => return Err("give HOST and PORT, or an ftp:// URL, or neither".to_string()),
+        _ => return Err("give HOST [PORT], or an ftp:// URL, or neither".to_string()),
+    }
+    // No user named: ~/.netrc's login for the host, if it has one.
+    if let (None, Some((host, _))) = (&user, &parsed.target) {
+        match netrc_user(host)? {
+            // Anonymous without a password: the default login already.
+            Some((login, None)) if ["anonymous", "ftp"].contains(&login.as_str()) => {}
+            Some((login, stored)) => {
+                user = Some(login);
+                password = password.or(stored);
+            }
+            None => {}
+        }
     }
     if let Some(user) = user {
         let host = parsed.target.as_ref().map_or("", |(h, _)| h.as_str());

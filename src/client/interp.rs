@@ -215,8 +215,8 @@ impl Interpreter {
                 self.options.password = password;
                 out.say(&format!("logged in as {name}"));
             }
-            UserCommand::Passive => {
-                self.options.passive = !self.options.passive;
+            UserCommand::Passive(on) => {
+                self.options.passive = on.unwrap_or(!self.options.passive);
                 let passive = self.options.passive;
                 if let Some((client, _)) = &mut self.connection {
                     client.set_passive(passive);
@@ -232,8 +232,10 @@ impl Interpreter {
                 local,
                 resume,
             } => {
-                let line = self.get(&remote, local.as_deref().unwrap_or(&remote), resume, out)?;
-                out.say(&line);
+                let line = self.get(&remote, local.as_deref(), resume, out)?;
+                if !line.is_empty() {
+                    out.say(&line);
+                }
             }
             UserCommand::Put { local, remote } => {
                 let remote = match remote {
@@ -282,7 +284,43 @@ impl Interpreter {
                 for pattern in &patterns {
                     names.extend(self.remote_matches(pattern)?);
                 }
-                self.each(&names, out, |me, name, out| me.get(name, name, false, out))?;
+                self.each(&names, out, |me, name, out| me.get(name, None, false, out))?;
+            }
+            UserCommand::Mdelete(patterns) => {
+                let mut names = Vec::new();
+                for pattern in &patterns {
+                    names.extend(self.remote_matches(pattern)?);
+                }
+                self.each(&names, out, |me, name, _| {
+                    me.client()?.delete(name)?;
+                    Ok(format!("deleted {name}"))
+                })?;
+            }
+            UserCommand::Lpwd => out.say(&format!("local folder: {}", self.dir.display())),
+            UserCommand::Shell(command) => self.shell(&command)?,
+            UserCommand::Status => {
+                let server = match &self.connection {
+                    Some((_, name)) => format!("connected to {name} as {}", self.options.user),
+                    None => "not connected".to_string(),
+                };
+                out.say(&server);
+                if let Ok(client) = self.client() {
+                    let now = client.pwd()?;
+                    out.say(&format!("remote folder: {now}"));
+                }
+                out.say(&format!("local folder: {}", self.dir.display()));
+                let mode = match self.options.passive {
+                    true => "passive (the client dials the server for data)",
+                    false => "active (the server dials back for data)",
+                };
+                out.say(&format!("mode: {mode}; type: binary"));
+            }
+            UserCommand::Already(what) => out.say(what),
+            UserCommand::Ascii => {
+                return Err(Error::Usage(
+                    "ASCII mode is not offered: files move byte for byte, as BINARY (the default)"
+                        .into(),
+                ))
             }
             UserCommand::Mput(patterns) => {
                 let mut names = Vec::new();
@@ -395,6 +433,29 @@ impl Interpreter {
         }
     }
 
+    /// Runs `command` with the shell in the local folder (`$SHELL` alone for
+    /// an empty one), with the terminal its own until it ends.
+    fn shell(&self, command: &str) -> Result<(), Error> {
+        let shell = std::env::var_os("SHELL").unwrap_or_else(|| "/bin/sh".into());
+        let mut run = std::process::Command::new(if command.is_empty() {
+            shell.as_os_str()
+        } else {
+            std::ffi::OsStr::new("/bin/sh")
+        });
+        if !command.is_empty() {
+            run.args(["-c", command]);
+        }
+        let status = run
+            .current_dir(&self.dir)
+            .status()
+            .map_err(|e| Error::Usage(format!("cannot run the shell: {}", describe_io(&e))))?;
+        match status.code() {
+            Some(0) => Ok(()),
+            Some(code) => Err(Error::Usage(format!("the command exited with {code}"))),
+            None => Err(Error::Usage("the command was ended by a signal".into())),
+        }
+    }
+
     /// Says goodbye to the server, if connected.
     pub fn close(&mut self) {
         if let Some((client, _)) = self.connection.take() {
@@ -403,21 +464,50 @@ impl Interpreter {
         }
     }
 
+    /// GET `remote`. A local name the user typed is used as typed: a path
+    /// (into a folder, the remote base name), `-` for standard output, or a
+    /// device such as `/dev/null`; without one, the remote base name in the
+    /// local folder (a name from a server is never more than a base name).
     fn get(
         &mut self,
         remote: &str,
-        local: &str,
+        local: Option<&str>,
         resume: bool,
         out: &mut dyn Output,
     ) -> Result<String, Error> {
-        let name = base_name(local)?;
-        let dest = self.dir.join(&name);
+        let (shown, dest) = match local {
+            None => {
+                let name = base_name(remote)?;
+                (name.clone(), self.dir.join(name))
+            }
+            Some("-") => {
+                // Standard output holds the file alone: no result line there.
+                self.client()?.cat(remote, out.text(), &mut |_, _| {})?;
+                return Ok(String::new());
+            }
+            Some(typed) => {
+                let path = self.dir.join(typed);
+                match std::fs::metadata(&path) {
+                    Ok(m) if m.is_dir() => (typed.to_string(), path.join(base_name(remote)?)),
+                    Ok(m) if !m.is_file() => {
+                        let mut device = crate::fsys::open_device(&path)
+                            .map_err(|e| Error::Usage(format!("{typed}: {}", describe_io(&e))))?;
+                        let done = self.client()?.cat(remote, &mut device, &mut |n, total| {
+                            out.progress(typed, n, total)
+                        });
+                        out.progress_done();
+                        return Ok(result_line("received", typed, done?));
+                    }
+                    _ => (typed.to_string(), path),
+                }
+            }
+        };
         let client = self.client()?;
         let done = client.get(remote, &dest, resume, &mut |n, total| {
-            out.progress(&name, n, total)
+            out.progress(&shown, n, total)
         });
         out.progress_done();
-        Ok(result_line("received", &name, done?))
+        Ok(result_line("received", &shown, done?))
     }
 
     fn put(&mut self, local: &str, remote: &str, out: &mut dyn Output) -> Result<String, Error> {

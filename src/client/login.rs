@@ -99,21 +99,35 @@ fn decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The password a netrc file's text gives `user` on `host`: the first
-/// `machine host` entry with that login, else a `default` entry with it.
-pub fn netrc_password(text: &str, host: &str, user: &str) -> Option<String> {
-    // Each entry: its machine (`None` for `default`), login and password.
-    let mut entries: Vec<(Option<&str>, Option<&str>, Option<&str>)> = Vec::new();
+/// A netrc file's entries: machine (`None` for `default`), login, password.
+type NetrcEntry<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
+
+fn netrc_entries(text: &str) -> Vec<NetrcEntry<'_>> {
+    let mut entries: Vec<NetrcEntry> = Vec::new();
     let mut words = netrc_words(text).into_iter();
     while let Some(word) = words.next() {
         match word {
-            "machine" => entries.push((Some(words.next()?), None, None)),
+            "machine" => entries.extend(words.next().map(|m| (Some(m), None, None))),
             "default" => entries.push((None, None, None)),
-            "login" => entries.last_mut()?.1 = Some(words.next()?),
-            "password" => entries.last_mut()?.2 = Some(words.next()?),
+            "login" | "password" => {
+                let value = words.next();
+                if let Some(last) = entries.last_mut() {
+                    match word {
+                        "login" => last.1 = value,
+                        _ => last.2 = value,
+                    }
+                }
+            }
             _ => {}
         }
     }
+    entries
+}
+
+/// The password a netrc file's text gives `user` on `host`: the first
+/// `machine host` entry with that login, else a `default` entry with it.
+pub fn netrc_password(text: &str, host: &str, user: &str) -> Option<String> {
+    let entries = netrc_entries(text);
     let find = |machine: Option<&str>| {
         entries
             .iter()
@@ -121,6 +135,54 @@ pub fn netrc_password(text: &str, host: &str, user: &str) -> Option<String> {
             .and_then(|(_, _, password)| password.map(str::to_string))
     };
     find(Some(host)).or_else(|| find(None))
+}
+
+/// The login (and password) a netrc file's text gives `host` when no user
+/// was named: its `machine` entry's, else the `default` entry's, as ftp,
+/// lftp and `curl --netrc` take them.
+pub fn netrc_login(text: &str, host: &str) -> Option<(String, Option<String>)> {
+    let entries = netrc_entries(text);
+    let find = |machine: Option<&str>| {
+        entries
+            .iter()
+            .find(|(m, login, _)| *m == machine && login.is_some())
+            .map(|(_, login, password)| {
+                (
+                    login.unwrap_or_default().to_string(),
+                    password.map(str::to_string),
+                )
+            })
+    };
+    find(Some(host)).or_else(|| find(None))
+}
+
+/// The login `~/.netrc` gives `host`, if it names one (see [`netrc_login`]);
+/// one that others may read is refused when it holds a password.
+pub fn netrc_user(host: &str) -> Result<Option<(String, Option<String>)>, String> {
+    let Some(path) = std::env::var_os("HOME").map(|h| Path::new(&h).join(".netrc")) else {
+        return Ok(None);
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let found = netrc_login(&text, host);
+    if found.as_ref().is_some_and(|(_, p)| p.is_some()) {
+        private(&path)?;
+    }
+    Ok(found)
+}
+
+/// Refuses a netrc that others may read, as the BSD ftp client does.
+fn private(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).map_or(0, |m| m.permissions().mode());
+    match mode & 0o077 {
+        0 => Ok(()),
+        _ => Err(format!(
+            "{} holds a password but others may read it (chmod 600 it)",
+            path.display()
+        )),
+    }
 }
 
 /// A netrc file's words, less its macros (`macdef NAME` to the next blank line).
@@ -173,14 +235,7 @@ fn stored_password(host: &str, user: &str) -> Result<Option<String>, String> {
     };
     let password = netrc_password(&text, host, user);
     if password.is_some() {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path).map_or(0, |m| m.permissions().mode());
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "{} holds a password but others may read it (chmod 600 it)",
-                path.display()
-            ));
-        }
+        private(&path)?;
     }
     Ok(password)
 }

@@ -566,6 +566,32 @@ impl Client {
         }
     }
 
+    /// Downloads `remote` into `out` as it comes (standard output, a
+    /// device): nothing to rename, so no temporary file. Fails if the byte
+    /// count differs from SIZE.
+    pub fn cat(
+        &mut self,
+        remote: &str,
+        out: &mut dyn Write,
+        progress: Progress,
+    ) -> Result<Transfer> {
+        let size = self.size(remote)?;
+        let started = Instant::now();
+        let channel = self.open_channel()?;
+        let stream = self.start(&Command::Retr(remote.to_string()), channel)?;
+        let limit = size.map_or(u64::MAX, |total| total + 1);
+        let (bytes, _) = self.flow(stream, Flow::Text(out, limit), &mut |n| progress(n, size))?;
+        match size {
+            Some(total) if bytes != total => Err(Error::Protocol(format!(
+                "got {bytes} bytes of the {total} the server announced"
+            ))),
+            _ => Ok(Transfer {
+                bytes,
+                elapsed: started.elapsed(),
+            }),
+        }
+    }
+
     /// Downloads `remote` to the file `dest`. The bytes go to a temporary file that
     /// becomes `dest` only when the byte count matches SIZE and the server's 226.
     /// With `resume`, an existing `dest` is continued from its end (REST) in place.

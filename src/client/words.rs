@@ -31,9 +31,22 @@ pub enum UserCommand {
     Mget(Vec<String>),
     /// PUT every local file matching any of these patterns.
     Mput(Vec<String>),
+    /// LIST with what followed it: `ls` options (`-la`) and a path, passed on.
     List(Option<String>),
     Cd(String),
     Pwd,
+    /// Show the local folder.
+    Lpwd,
+    /// Run a local shell command (`!ls`); `!` alone starts a shell.
+    Shell(String),
+    /// Delete every remote file matching any of these patterns.
+    Mdelete(Vec<String>),
+    /// Host, user, folders and modes.
+    Status,
+    /// A classic command that asks for what is so here already; the line says what.
+    Already(&'static str),
+    /// ASCII mode, which is not offered (the interpreter says so).
+    Ascii,
     Open {
         host: Option<String>,
         port: u16,
@@ -47,7 +60,8 @@ pub enum UserCommand {
     },
     Exit,
     Help(Option<String>),
-    Passive,
+    /// Passive mode on, off, or (without a word) the other way.
+    Passive(Option<bool>),
     /// Make a remote folder.
     Mkdir(String),
     /// Remove an empty remote folder.
@@ -174,16 +188,25 @@ pub const WORDS: &[Word] = &[
     )
     .takes(&[Kind::Local]),
     word(
+        "MDELETE",
+        &[],
+        "MDELETE pattern...",
+        "delete every remote file matching a pattern (* and ?)",
+    )
+    .takes(&[Kind::Remote]),
+    word(
         "LIST",
         &["LS", "DIR"],
-        "LIST [path]",
-        "list a remote folder (alias LS, DIR)",
+        "LIST [-options] [path]",
+        "list a remote folder (alias LS, DIR; ls options such as -la go to the server)",
     )
     .takes(&[Kind::Remote])
     .reads(),
     word("CD", &["CWD"], "CD path", "change the remote folder")
         .takes(&[Kind::RemoteFolder, Kind::Nothing]),
+    word("CDUP", &["UP"], "CDUP", "go up one remote folder (CD ..)"),
     word("PWD", &[], "PWD", "show the remote folder").reads(),
+    word("LPWD", &[], "LPWD", "show the local folder").reads(),
     word(
         "LCD",
         &[],
@@ -192,11 +215,24 @@ pub const WORDS: &[Word] = &[
     )
     .takes(&[Kind::Local, Kind::Nothing])
     .reads(),
-    word("MKDIR", &["MKD"], "MKDIR path", "make a remote folder")
-        .takes(&[Kind::RemoteFolder, Kind::Nothing]),
+    word(
+        "!",
+        &[],
+        "!command",
+        "run a local shell command in the local folder (! alone: a shell)",
+    )
+    .takes(&[Kind::Local])
+    .reads(),
+    word(
+        "MKDIR",
+        &["MKD", "MD"],
+        "MKDIR path",
+        "make a remote folder",
+    )
+    .takes(&[Kind::RemoteFolder, Kind::Nothing]),
     word(
         "RMDIR",
-        &["RMD"],
+        &["RMD", "RD"],
         "RMDIR path",
         "remove an empty remote folder",
     )
@@ -218,8 +254,8 @@ pub const WORDS: &[Word] = &[
     word(
         "OPEN",
         &[],
-        "OPEN [host] port",
-        "connect to a server (host defaults to 127.0.0.1)",
+        "OPEN host [port]",
+        "connect to a server (port 21 without one; OPEN with a port alone: 127.0.0.1)",
     ),
     word(
         "USER",
@@ -236,8 +272,50 @@ pub const WORDS: &[Word] = &[
     word(
         "PASSIVE",
         &["PASV"],
-        "PASSIVE",
-        "toggle passive mode (the client dials the server for data)",
+        "PASSIVE [on | off]",
+        "passive mode on or off, or the other way (the client dials the server for data)",
+    )
+    .reads(),
+    word(
+        "STATUS",
+        &[],
+        "STATUS",
+        "show the server, the user, both folders and the mode",
+    )
+    .reads(),
+    word(
+        "BINARY",
+        &["BIN", "IMAGE"],
+        "BINARY",
+        "files move byte for byte (always so here)",
+    )
+    .reads(),
+    word(
+        "ASCII",
+        &[],
+        "ASCII",
+        "not offered: files move byte for byte (BINARY)",
+    )
+    .reads(),
+    word(
+        "TYPE",
+        &[],
+        "TYPE [binary | ascii]",
+        "the transfer type: binary, byte for byte (the only one here)",
+    )
+    .reads(),
+    word(
+        "HASH",
+        &[],
+        "HASH",
+        "progress is shown at a terminal already",
+    )
+    .reads(),
+    word(
+        "PROMPT",
+        &[],
+        "PROMPT",
+        "MGET and MPUT never ask about each file",
     )
     .reads(),
     word(
@@ -308,6 +386,10 @@ impl std::str::FromStr for UserCommand {
     type Err = String;
 
     fn from_str(line: &str) -> Result<UserCommand, String> {
+        // `!command`: the rest of the line goes to the shell as typed.
+        if let Some(command) = line.trim_start().strip_prefix('!') {
+            return Ok(UserCommand::Shell(command.trim().to_string()));
+        }
         let words = split_words(line)?;
         let Some((typed, args)) = words.split_first() else {
             return Ok(UserCommand::Nothing);
@@ -325,12 +407,18 @@ impl std::str::FromStr for UserCommand {
             }
             ("MGET", [_, ..]) => UserCommand::Mget(args.iter().map(owned).collect()),
             ("MPUT", [_, ..]) => UserCommand::Mput(args.iter().map(owned).collect()),
+            ("MDELETE", [_, ..]) => UserCommand::Mdelete(args.iter().map(owned).collect()),
             ("LIST", []) => UserCommand::List(None),
-            ("LIST", [path]) => UserCommand::List(Some(path.to_string())),
+            ("LIST", _) => UserCommand::List(Some(args.join(" "))),
             ("CD", [path]) => UserCommand::Cd(path.to_string()),
-            ("OPEN", [port]) => UserCommand::Open {
+            ("CDUP", []) => UserCommand::Cd("..".to_string()),
+            ("OPEN", [port]) if port.bytes().all(|b| b.is_ascii_digit()) => UserCommand::Open {
                 host: None,
                 port: parse_port(port)?,
+            },
+            ("OPEN", [host]) => UserCommand::Open {
+                host: Some(host.to_string()),
+                port: FTP_PORT,
             },
             ("OPEN", [host, port]) => UserCommand::Open {
                 host: Some(host.to_string()),
@@ -358,7 +446,17 @@ impl std::str::FromStr for UserCommand {
             ("LCD", [path]) => UserCommand::Lcd(Some(path.to_string())),
             ("CLOSE", []) => UserCommand::Close,
             ("EXIT", []) => UserCommand::Exit,
-            ("PASSIVE", []) => UserCommand::Passive,
+            ("PASSIVE", []) => UserCommand::Passive(None),
+            ("PASSIVE", [on]) => UserCommand::Passive(Some(switch(on).ok_or_else(usage)?)),
+            ("LPWD", []) => UserCommand::Lpwd,
+            ("STATUS", []) => UserCommand::Status,
+            ("BINARY", []) => UserCommand::Already("binary: files move byte for byte"),
+            ("TYPE", [] | [_]) if args.iter().all(|t| binary_type(t)) => {
+                UserCommand::Already("binary: files move byte for byte")
+            }
+            ("ASCII", []) | ("TYPE", [_]) => UserCommand::Ascii,
+            ("HASH", _) => UserCommand::Already("progress is shown at a terminal already"),
+            ("PROMPT", _) => UserCommand::Already("MGET and MPUT never ask about each file"),
             (_, _) if !row.usage.contains(' ') => {
                 return Err(format!("{} takes no arguments", typed.to_ascii_uppercase()))
             }
@@ -416,6 +514,26 @@ fn transfer(verb: &str, args: &[&str]) -> Result<UserCommand, String> {
     })
 }
 
+/// FTP's own port, for a host given without one.
+pub const FTP_PORT: u16 = 21;
+
+/// `on` or `off` (also yes/no, true/false, 1/0).
+fn switch(word: &str) -> Option<bool> {
+    match word.to_ascii_lowercase().as_str() {
+        "on" | "yes" | "true" | "1" => Some(true),
+        "off" | "no" | "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether a TYPE argument names binary (RFC 959's I, or the word).
+fn binary_type(word: &str) -> bool {
+    matches!(
+        word.to_ascii_lowercase().as_str(),
+        "i" | "binary" | "image" | "l" | "l8"
+    )
+}
+
 fn parse_port(word: &str) -> Result<u16, String> {
     match word.parse::<u16>() {
         Ok(p) if p > 0 => Ok(p),
@@ -425,6 +543,11 @@ fn parse_port(word: &str) -> Result<u16, String> {
 
 /// The message for an unknown verb, suggesting a known one that is one edit away.
 fn unknown(verb: &str) -> String {
+    // `L` and a remote command is a local one that is not here: never
+    // answered with the remote one (LCD, LPWD are).
+    if verb.len() > 2 && verb.starts_with('L') && lookup(&verb[1..]).is_some() {
+        return format!("unknown command {verb}; the local commands are LCD, LPWD and !command");
+    }
     match WORDS.iter().find(|w| edit_distance(w.verb, verb) <= 1) {
         Some(w) => format!("unknown command {verb}; did you mean {}?", w.verb),
         None => format!("unknown command {verb}; type HELP for the list"),

@@ -104,7 +104,8 @@ impl VPath {
 }
 
 /// Resolves `arg` against `cwd` without touching the disk (RFC 959 pathnames,
-/// `/` meaning the root). `..` may climb back to the root but never above it.
+/// `/` meaning the root). `..` climbs back to the root and no further: above
+/// the root is the root.
 pub fn resolve(cwd: &VPath, arg: &str) -> Result<VPath, Refusal> {
     if arg.contains('\0') {
         return Err(Refusal::BadName);
@@ -117,8 +118,10 @@ pub fn resolve(cwd: &VPath, arg: &str) -> Result<VPath, Refusal> {
     for part in arg.split('/') {
         match part {
             "" | "." => {}
+            // `..` at the root stays there, as `cd ..` at `/` does in a
+            // shell and on every FTP server that roots a user (vsftpd, proftpd).
             ".." => {
-                parts.pop().ok_or(Refusal::Escape)?;
+                parts.pop();
             }
             _ if part.starts_with(TEMP_PREFIX) => return Err(Refusal::NotFound),
             _ => parts.push(part.to_string()),
@@ -580,6 +583,16 @@ fn after_opening_the_folder() {
     });
 }
 
+/// Opens the local `path` that is neither a file nor a folder (`/dev/null`,
+/// a terminal, a FIFO with a reader) to write to it, never blocking in the
+/// open; a FIFO nobody reads is refused at once.
+pub fn open_device(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(at::O_NONBLOCK)
+        .open(path)
+}
+
 /// One listed name with the metadata of what it leads to.
 #[derive(Debug)]
 pub struct Entry {
@@ -940,8 +953,14 @@ mod tests {
     #[test]
     fn nothing_climbs_above_the_root() {
         let cwd = v("/a");
-        for bad in ["../..", "../../etc/passwd", "/..", "x/../../..", "../../a"] {
-            assert!(matches!(resolve(&cwd, bad), Err(Refusal::Escape)), "{bad}");
+        for (above, stays) in [
+            ("../..", "/"),
+            ("../../etc/passwd", "/etc/passwd"),
+            ("/..", "/"),
+            ("x/../../..", "/"),
+            ("../../a", "/a"),
+        ] {
+            assert_eq!(resolve(&cwd, above).unwrap().display(), stays, "{above}");
         }
         assert!(matches!(resolve(&cwd, "a\0b"), Err(Refusal::BadName)));
     }

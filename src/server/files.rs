@@ -119,7 +119,11 @@ mod tests {
         );
         assert_eq!(code(s.line("MKD new")), 550, "exists");
         assert_eq!(code(s.line("MKD missing/x")), 550, "no parent");
-        assert_eq!(code(s.line("MKD ../x")), 550, "outside");
+        assert_eq!(
+            text(s.line("MKD ../x")),
+            "\"/x\" created.",
+            "above the root is the root"
+        );
         assert_eq!(code(s.line("RMD sub")), 550, "not empty");
         assert_eq!(code(s.line("RMD a.txt")), 550, "a file");
         assert_eq!(code(s.line("RMD /")), 550, "the root");

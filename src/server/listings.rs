@@ -163,7 +163,11 @@ mod tests {
         assert!(listed(&mut s, "LIST -la *.txt").ends_with(" a.txt\r\n"));
         assert!(listed(&mut s, "LIST -la sub").starts_with("-rw"));
         assert!(listed(&mut s, "MLSD").contains("type=dir;"));
-        assert_eq!(code(s.line("NLST ..")), 550);
+        assert_eq!(
+            listed(&mut s, "NLST .."),
+            "../a.txt\r\n../sub\r\n",
+            "above the root is the root"
+        );
         assert_eq!(code(s.line("STAT sub")), 213);
         assert_eq!(code(s.line("STAT /../etc")), 550);
     }

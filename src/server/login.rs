@@ -173,7 +173,8 @@ mod tests {
         assert_eq!(code(s.line("PASS pw")), 230);
         assert_eq!(code(s.line("SIZE b.txt")), 213, "sub/ is alice's /");
         assert_eq!(code(s.line("SIZE a.txt")), 550);
-        assert_eq!(code(s.line("CWD ..")), 550, "nothing above her root");
+        assert_eq!(code(s.line("CWD ..")), 250, "above her root is her root");
+        assert_eq!(code(s.line("SIZE ../a.txt")), 550, "still nothing above it");
         assert_eq!(code(s.line("PORT 127,0,0,1,19,137")), 200);
         assert!(matches!(s.line("RETR b.txt"), Step::Transfer(..)));
         for line in [

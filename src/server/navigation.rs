@@ -106,12 +106,14 @@ mod tests {
         let mut s = dir.logged_in(|_| {});
         assert_eq!(text(s.line("CWD sub")), "Current folder is /sub.");
         assert_eq!(text(s.line("PWD")), "\"/sub\" is the current folder.");
-        assert_eq!(code(s.line("CWD ../..")), 550);
+        assert_eq!(code(s.line("CWD ../..")), 250, "above the root is the root");
+        assert_eq!(text(s.line("PWD")), "\"/\" is the current folder.");
+        assert_eq!(code(s.line("CWD sub")), 250);
         assert_eq!(code(s.line("CWD b.txt")), 550, "a file is not a folder");
         assert_eq!(code(s.line("CWD nowhere")), 550);
         assert_eq!(text(s.line("PWD")), "\"/sub\" is the current folder.");
         assert_eq!(code(s.line("CDUP")), 250);
-        assert_eq!(code(s.line("CDUP")), 550, "nothing above the root");
+        assert_eq!(code(s.line("CDUP")), 250, "CDUP at the root stays there");
         assert_eq!(text(s.line("PWD")), "\"/\" is the current folder.");
     }
 
@@ -122,7 +124,11 @@ mod tests {
         assert_eq!(text(s.line("SIZE a.txt")), "5");
         assert_eq!(text(s.line("SIZE sub/../sub/b.txt")), "3");
         assert_eq!(text(s.line("SIZE sub")), "sub: not a plain file.");
-        assert_eq!(code(s.line("SIZE ../a.txt")), 550);
+        assert_eq!(
+            text(s.line("SIZE ../a.txt")),
+            "5",
+            "above the root is the root"
+        );
         assert_eq!(text(s.line("MDTM a.txt")).len(), 14);
         assert_eq!(code(s.line("MDTM missing")), 550);
         assert_eq!(code(s.line("MLST sub/b.txt")), 250);
