@@ -21,8 +21,11 @@ pub enum Error {
     /// A local argument was wrong (an unusable file name, a bad port).
     Usage(String),
     /// Ctrl-C or SIGTERM stopped the command; its transfer was aborted (ABOR)
-    /// and nothing partial was kept.
+    /// and nothing partial was kept under the final name.
     Stopped,
+    /// Ctrl-C or SIGTERM stopped a download; what had arrived, this many
+    /// bytes, is kept as its resumable partial file (`GET -c` goes on).
+    Kept(u64),
 }
 
 /// The crate's result type.
@@ -79,6 +82,11 @@ impl fmt::Display for Error {
             Error::Protocol(msg) => write!(f, "protocol error: {msg}"),
             Error::Usage(msg) => f.write_str(msg),
             Error::Stopped => f.write_str("interrupted"),
+            Error::Kept(bytes) => write!(
+                f,
+                "interrupted; {} kept (GET -c goes on from there)",
+                crate::client::units::human_bytes(*bytes)
+            ),
         }
     }
 }

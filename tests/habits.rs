@@ -47,7 +47,9 @@ fn the_classic_vocabulary_works() {
     assert_eq!(names(srv.path()), ["a.txt"]);
     // `lcd` moved GET and `!` alike: both wrote into `here`.
     assert_eq!(names(&cli.join("here")), ["a.txt", "listed"]);
-    assert!(fs::read_to_string(cli.join("here/listed")).unwrap().contains("a.txt"));
+    assert!(fs::read_to_string(cli.join("here/listed"))
+        .unwrap()
+        .contains("a.txt"));
 }
 
 #[test]
@@ -57,15 +59,28 @@ fn what_is_not_here_says_what_to_type_instead() {
     let run = server.client(cli.path(), &[], "ascii\nlls\nlmkdir x\n");
     assert_eq!(run.code(), 1, "{run:?}");
     let err = &run.stderr;
-    assert!(err.contains("ASCII mode is not offered: files move byte for byte, as BINARY"), "{err}");
+    assert!(
+        err.contains("ASCII mode is not offered: files move byte for byte, as BINARY"),
+        "{err}"
+    );
     // A local command that is not here is never answered with the remote one.
-    assert!(err.contains("unknown command LLS; the local commands are LCD, LPWD and !command"), "{err}");
-    assert!(err.contains("unknown command LMKDIR; the local commands"), "{err}");
+    assert!(
+        err.contains("unknown command LLS; the local commands are LCD, LPWD and !command"),
+        "{err}"
+    );
+    assert!(
+        err.contains("unknown command LMKDIR; the local commands"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_host_alone_means_port_21_and_netrc_names_the_user() {
-    let (srv, cli, home) = (TempDir::new("srv"), TempDir::new("cli"), TempDir::new("home"));
+    let (srv, cli, home) = (
+        TempDir::new("srv"),
+        TempDir::new("cli"),
+        TempDir::new("home"),
+    );
     let users = TempDir::new("users");
     let file = users.join("users");
     common::add_user(&file, "alice", "secret", srv.path(), "elr", 1000);

@@ -371,7 +371,7 @@ fn verbose_against(lie: Lie) -> (Pty, TempDir, TempDir, u16) {
 }
 
 #[test]
-fn ctrl_c_during_a_transfer_aborts_it_and_leaves_no_file_then_twice_at_the_prompt_leaves() {
+fn ctrl_c_during_a_transfer_aborts_it_and_keeps_what_came_then_twice_at_the_prompt_leaves() {
     let (mut term, cli, _state, port) = verbose_against(Lie::Trickle);
     let prompt = format!("dialback 127.0.0.1:{port}> ");
     term.keys("get slow.bin\r");
@@ -386,9 +386,18 @@ fn ctrl_c_during_a_transfer_aborts_it_and_leaves_no_file_then_twice_at_the_promp
     );
     term.keys("\x03");
     term.wait_for("> ABOR");
-    term.wait_for("error: get slow.bin: interrupted");
+    // What arrived is kept as the resumable partial file, never under the
+    // final name, and the line says so (issue 23).
+    term.wait_for("error: get slow.bin: interrupted; ");
+    term.wait_for(" kept (GET -c goes on from there)");
     term.wait_for(&prompt);
-    assert_eq!(names(cli.path()), Vec::<String>::new());
+    assert_eq!(names(cli.path()), [".dialback-get-slow.bin.part"]);
+    assert!(
+        fs::metadata(cli.join(".dialback-get-slow.bin.part"))
+            .unwrap()
+            .len()
+            > 0
+    );
     // The session goes on.
     term.keys("pwd\r");
     term.wait_for("< 200 ");
@@ -409,7 +418,7 @@ fn ctrl_c_during_a_transfer_aborts_it_and_leaves_no_file_then_twice_at_the_promp
     term.keys("\x03");
     let (status, shown) = term.finish();
     assert_eq!(status.code(), Some(1), "a command failed: {shown:?}");
-    assert_eq!(names(cli.path()), Vec::<String>::new());
+    assert_eq!(names(cli.path()), [".dialback-get-slow.bin.part"]);
 }
 
 #[test]
@@ -471,14 +480,14 @@ fn a_second_ctrl_c_stops_the_wait_for_a_server_that_ignores_abor() {
         "error: get half.bin: interrupted; the connection to 127.0.0.1:{port} is closed"
     ));
     term.wait_for("dialback> ");
-    assert_eq!(names(cli.path()), Vec::<String>::new());
+    assert_eq!(names(cli.path()), [".dialback-get-half.bin.part"]);
     term.keys("\x04");
     let (status, shown) = term.finish();
     assert_eq!(status.code(), Some(1), "a command failed: {shown:?}");
 }
 
 #[test]
-fn sigterm_during_a_scripted_transfer_ends_the_client_with_no_file_left() {
+fn sigterm_during_a_scripted_transfer_ends_the_client_keeping_only_the_partial_file() {
     let cli = TempDir::new("cli");
     let port = fake_server(Lie::Trickle).to_string();
     let child = Command::new(env!("CARGO_BIN_EXE_client"))
@@ -503,10 +512,10 @@ fn sigterm_during_a_scripted_transfer_ends_the_client_with_no_file_left() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{stderr}");
     assert!(
-        stderr.contains("error: GET slow.bin: interrupted"),
+        stderr.contains("error: GET slow.bin: interrupted; "),
         "{stderr}"
     );
-    assert_eq!(names(cli.path()), Vec::<String>::new());
+    assert_eq!(names(cli.path()), [".dialback-get-slow.bin.part"]);
 }
 
 #[test]

@@ -126,7 +126,13 @@ impl Interpreter {
                         "{}: interrupted; the connection to {name} is closed",
                         line.trim()
                     )),
-                    None => out.error(&format!("{}: interrupted", line.trim())),
+                    None => {
+                        let what = match &done {
+                            Err(kept @ Error::Kept(_)) => kept.to_string(),
+                            _ => "interrupted".to_string(),
+                        };
+                        out.error(&format!("{}: {what}", line.trim()))
+                    }
                 }
                 ok = false;
                 if stop == Stop::Terminate || !self.interactive {
@@ -533,7 +539,7 @@ impl Interpreter {
             match one(self, name, out) {
                 Ok(line) => out.say(&line),
                 // Ctrl-C stops the whole batch, not one file of it.
-                Err(Error::Stopped) => return Err(Error::Stopped),
+                Err(e @ (Error::Stopped | Error::Kept(_))) => return Err(e),
                 Err(e) => {
                     failed += 1;
                     if self.client().is_ok_and(|c| c.is_broken()) {

@@ -638,7 +638,15 @@ impl Client {
         // One byte past the announced size is enough to know the server lies.
         let limit = size.map_or(u64::MAX, |total| total - offset + 1);
         let flow = Flow::Receive(sink.file(), limit);
-        let (bytes, done) = self.flow(stream, flow, &mut |n| progress(offset + n, size))?;
+        let (bytes, done) = match self.flow(stream, flow, &mut |n| progress(offset + n, size)) {
+            // Stopped (Ctrl-C): what arrived stays as the resumable partial
+            // file, as lftp keeps it; GET -c goes on from its end.
+            Err(Error::Stopped) => match sink {
+                Sink::Temp(t) => return Err(Error::Kept(t.keep()?)),
+                Sink::InPlace(f) => return Err(Error::Kept(f.metadata()?.len())),
+            },
+            other => other?,
+        };
         if let Some(total) = size {
             if offset + bytes > total {
                 return Err(Error::Protocol(format!(

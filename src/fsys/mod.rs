@@ -768,6 +768,13 @@ impl TempFile {
         &mut self.file
     }
 
+    /// Leaves the file under its temporary name (a download's partial file,
+    /// to be resumed); returns its length.
+    pub fn keep(mut self) -> io::Result<u64> {
+        self.committed = true;
+        self.file.metadata().map(|m| m.len())
+    }
+
     /// Renames the finished file into place, replacing what was there (a
     /// symlink itself, never what it leads to) and keeping a replaced file's
     /// permission bits. (Its owner becomes the writer, and a hard link to the
