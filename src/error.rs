@@ -23,6 +23,9 @@ pub enum Error {
     /// Ctrl-C or SIGTERM stopped the command; its transfer was aborted (ABOR)
     /// and nothing partial was kept under the final name.
     Stopped,
+    /// In active mode the server did not connect back within this long (a
+    /// firewall or NAT in the way); the control dialogue is out of step.
+    NoDialBack(std::time::Duration),
     /// Ctrl-C or SIGTERM stopped a download; what had arrived, this many
     /// bytes, is kept as its resumable partial file (`GET -c` goes on).
     Kept(u64),
@@ -82,6 +85,11 @@ impl fmt::Display for Error {
             Error::Protocol(msg) => write!(f, "protocol error: {msg}"),
             Error::Usage(msg) => f.write_str(msg),
             Error::Stopped => f.write_str("interrupted"),
+            Error::NoDialBack(wait) => write!(
+                f,
+                "the server could not connect back within {} s (a firewall or NAT in the way?); try PASSIVE",
+                wait.as_secs()
+            ),
             Error::Kept(bytes) => write!(
                 f,
                 "interrupted; {} kept (GET -c goes on from there)",

@@ -108,3 +108,100 @@ fn a_host_alone_means_port_21_and_netrc_names_the_user() {
     let run = server.client(cli.path(), &[], "close\nopen 127.0.0.1\n");
     assert!(run.stderr.contains("127.0.0.1:21"), "{run:?}");
 }
+
+/// A control-connection relay to the server at `port` that sends every
+/// EPRT the client gives to a port that never answers (`black_hole`): the
+/// server's dial-back hangs, as behind a firewall that drops it.
+fn firewalled(port: u16) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    let relay = TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay_port = relay.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let hole = common::black_hole();
+        for client in relay.incoming() {
+            let Ok(client) = client else { return };
+            let server = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (mut to_client, mut to_server) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut &server, &mut to_client);
+                let _ = to_client.shutdown(std::net::Shutdown::Both);
+            });
+            let hole_port = hole.0;
+            std::thread::spawn(move || {
+                for line in BufReader::new(client).lines() {
+                    let Ok(line) = line else { break };
+                    let line = match line.to_ascii_uppercase().starts_with("EPRT ") {
+                        true => format!("EPRT |1|127.0.0.1|{hole_port}|"),
+                        false => line,
+                    };
+                    if to_server
+                        .write_all(format!("{line}\r\n").as_bytes())
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                let _ = to_server.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    relay_port
+}
+
+/// Issue 23: behind a firewall that drops the dial-back, the first transfer
+/// waited 31 s and failed with 425. Now the client gives the dial-back
+/// 5 s, says in one line that it goes on in passive mode, connects again,
+/// returns to its folder, and the transfer succeeds.
+#[test]
+fn a_dial_back_that_never_arrives_falls_back_to_passive_within_seconds() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::create_dir(srv.join("sub")).unwrap();
+    fs::write(srv.join("sub/a.txt"), b"aaa").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let port = firewalled(server.port).to_string();
+    let started = std::time::Instant::now();
+    let run = common::client(
+        &["127.0.0.1", &port, "--dir", cli.path().to_str().unwrap()],
+        "cd sub\nget a.txt\nls\n",
+    );
+    let took = started.elapsed();
+    println!("fell back in {took:?}");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "the server could not connect back (a firewall or NAT?): going on in passive mode; \
+             connected again, back in /sub"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(fs::read(cli.join("a.txt")).unwrap(), b"aaa");
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+}
+
+/// Issue 23: after the server closes an idle session, the next command
+/// connects again the same way, goes back to the same folder and runs.
+#[test]
+fn after_an_idle_timeout_the_next_command_connects_again_and_runs() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::create_dir(srv.join("sub")).unwrap();
+    fs::write(srv.join("sub/a.txt"), b"aaa").unwrap();
+    let server = Server::start(srv.path(), &["--idle-timeout", "0.5"]);
+    let run = server.client(cli.path(), &[], "cd sub\n!sleep 1\nget a.txt\npwd\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("the server closed the session (Idle timeout"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("connected again, back in /sub"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.ends_with("/sub\n"), "{}", run.stdout);
+    assert_eq!(fs::read(cli.join("a.txt")).unwrap(), b"aaa");
+}

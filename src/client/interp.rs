@@ -19,6 +19,18 @@ use crate::fsys::TEMP_PREFIX;
 use crate::glob::Pattern;
 use crate::Error;
 
+/// An `Output` that says nothing: a reconnection's own lines are summed up
+/// in one by its caller.
+struct Quiet(std::io::Sink);
+
+impl Output for Quiet {
+    fn say(&mut self, _: &str) {}
+    fn error(&mut self, _: &str) {}
+    fn text(&mut self) -> &mut dyn std::io::Write {
+        &mut self.0
+    }
+}
+
 /// What running one command leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -37,8 +49,12 @@ pub struct Interpreter {
     pub trace: Option<fn(Direction, &str)>,
     /// Why the last connection ended or failed, said with "not connected".
     lost: Option<String>,
-    /// The host of the connection, for finding a stored password.
+    /// The host and port of the connection, for finding a stored password
+    /// and for connecting again.
     host: String,
+    port: u16,
+    /// The remote folder a CD last reached, to go back to after reconnecting.
+    remote_dir: Option<String>,
     /// The remote folder to change to once connected (an `ftp://` URL's path).
     pub start_in: Option<String>,
     /// A person gives the commands: Ctrl-C stops the command, not the client.
@@ -60,6 +76,8 @@ impl Interpreter {
             trace: None,
             lost: None,
             host: String::new(),
+            port: 0,
+            remote_dir: None,
             start_in: None,
             interactive: false,
             stopped: None,
@@ -112,7 +130,10 @@ impl Interpreter {
                 }
             };
             let hold = self.options.cancel.hold();
-            let done = self.execute(&line, out);
+            let mut done = self.execute(&line, out);
+            if self.connect_again(&done, out) {
+                done = self.execute(&line, out);
+            }
             if !reads_only(&line) {
                 self.remote_names.clear();
             }
@@ -345,6 +366,7 @@ impl Interpreter {
                 client.cd(&path)?;
                 let now = client.pwd()?;
                 out.say(&format!("remote folder: {now}"));
+                self.remote_dir = Some(now);
             }
             UserCommand::Mkdir(path) => {
                 self.client()?.mkdir(&path)?;
@@ -402,9 +424,61 @@ impl Interpreter {
         })
     }
 
+    /// After a command that failed before doing anything because of the
+    /// connection, connects again in the same way, goes back to the same
+    /// remote folder, and says so; returns whether the command may run again.
+    /// Two such failures: the server closed an idle session (421), and in
+    /// active mode the server could not connect back (a firewall or NAT),
+    /// after which the session goes on in passive mode, as tnftp, lftp and
+    /// curl do by default.
+    fn connect_again(&mut self, done: &Result<Next, Error>, out: &mut dyn Output) -> bool {
+        let why = match done {
+            Err(Error::NoDialBack(_)) => {
+                self.options.passive = true;
+                "the server could not connect back (a firewall or NAT?): going on in passive mode"
+                    .to_string()
+            }
+            Err(Error::Remote(reply)) if reply.code == 421 && self.connection.is_some() => {
+                format!(
+                    "the server closed the session ({})",
+                    reply.text().trim_end_matches('.')
+                )
+            }
+            _ => return false,
+        };
+        if self.options.cancel.is_stopped() {
+            return false;
+        }
+        let (host, port, folder) = (self.host.clone(), self.port, self.remote_dir.clone());
+        self.connection = None;
+        let reopened = self
+            .open(&host, port, &mut Quiet(std::io::sink()))
+            .and_then(|()| match &folder {
+                Some(folder) => self.client()?.cd(folder).map(drop),
+                None => Ok(()),
+            });
+        match reopened {
+            Ok(()) => {
+                self.remote_dir = folder;
+                let back = self.remote_dir.as_deref().map(|f| format!(", back in {f}"));
+                out.say(&format!(
+                    "{why}; connected again{}",
+                    back.unwrap_or_default()
+                ));
+                true
+            }
+            Err(e) => {
+                out.error(&format!("{why}; cannot connect again: {e}"));
+                false
+            }
+        }
+    }
+
     fn open(&mut self, host: &str, port: u16, out: &mut dyn Output) -> Result<(), Error> {
         self.close();
         self.host = host.to_string();
+        self.port = port;
+        self.remote_dir = None;
         let observer: Option<Observer> = self.trace.map(|trace| Box::new(trace) as Observer);
         let mut client = Client::reach(host, port, self.options.clone(), observer)
             .inspect_err(|e| self.lost = Some(format!("{host} {port}: {e}")))?;

@@ -90,6 +90,8 @@ pub struct Client {
     extended: bool,
     /// Set once a control read or write fails: the dialogue is out of step for good.
     broken: bool,
+    /// Whether the server has dialed back to us once (active mode works).
+    dialed_back: bool,
     observer: Option<Observer>,
     /// What FEAT said, once asked.
     features: Option<Vec<String>>,
@@ -171,6 +173,10 @@ impl Read for Stoppable {
     }
 }
 
+/// How long the first dial-back of a session may take: past it, a firewall
+/// or NAT is taken to be in the way, and the caller goes on passively.
+pub const FIRST_DIAL_BACK: Duration = Duration::from_secs(5);
+
 /// A data connection being set up.
 enum Channel {
     Listening(TcpListener),
@@ -231,6 +237,7 @@ impl Client {
             options,
             extended: true,
             broken: false,
+            dialed_back: false,
             observer,
             features: None,
         };
@@ -480,8 +487,21 @@ impl Client {
         let stream = match channel {
             Channel::Connected(s) => Ok(s),
             Channel::Listening(l) => {
-                let (timeout, cancel) = (self.options.connect_timeout, &self.options.cancel);
-                data::accept_from(&l, self.server, timeout, cancel, |_| {})
+                let (mut timeout, cancel) = (self.options.connect_timeout, &self.options.cancel);
+                if !self.dialed_back {
+                    timeout = timeout.min(FIRST_DIAL_BACK);
+                }
+                let accepted = data::accept_from(&l, self.server, timeout, cancel, |_| {});
+                self.dialed_back |= accepted.is_ok();
+                if accepted
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == io::ErrorKind::TimedOut)
+                    && !self.dialed_back
+                {
+                    self.broken = true;
+                    return Err(Error::NoDialBack(timeout));
+                }
+                accepted
             }
         };
         let timeouts = |s: TcpStream| {
@@ -504,11 +524,75 @@ impl Client {
     /// Sends a transfer command on a prepared channel; returns the data stream
     /// once the server has said 150/125.
     fn start(&mut self, cmd: &Command, channel: Channel) -> Result<TcpStream> {
-        let reply = self.command(cmd)?;
+        self.send(cmd)?;
+        // Until the server has dialed back once, a firewall may be in the way:
+        // it gets `FIRST_DIAL_BACK`, not the whole connect timeout.
+        let early = match &channel {
+            Channel::Listening(listener) if !self.dialed_back => self.first_dial_back(listener)?,
+            _ => None,
+        };
+        let reply = self.reply()?;
         if !reply.is_preliminary() {
             return Err(Error::Remote(reply));
         }
-        self.finish_channel(channel)
+        match early {
+            Some(stream) => {
+                stream.set_read_timeout(Some(self.options.stall_timeout))?;
+                stream.set_write_timeout(Some(self.options.stall_timeout))?;
+                Ok(stream)
+            }
+            None => self.finish_channel(channel),
+        }
+    }
+
+    /// Waits for whichever comes first after a transfer command in active
+    /// mode: the server's dial-back (ours dials before it says 150), or a
+    /// reply (others say 150 first, or refuse). Neither within
+    /// `FIRST_DIAL_BACK`: the server cannot reach us, and the dialogue is
+    /// left out of step (`NoDialBack`), for the caller to go on passively.
+    fn first_dial_back(&mut self, listener: &TcpListener) -> Result<Option<TcpStream>> {
+        let cancel = self.options.cancel.clone();
+        let deadline = Instant::now() + FIRST_DIAL_BACK.min(self.options.connect_timeout);
+        loop {
+            let nap = Duration::from_millis(20);
+            match data::accept_from(listener, self.server, nap, &cancel, |_| {}) {
+                Ok(stream) => {
+                    self.dialed_back = true;
+                    return Ok(Some(stream));
+                }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
+                Err(e) => {
+                    self.broken = true;
+                    return Err(match e.kind() {
+                        io::ErrorKind::Interrupted => Error::Stopped,
+                        _ => e.into(),
+                    });
+                }
+            }
+            if self.reply_waiting()? {
+                return Ok(None);
+            }
+            if Instant::now() >= deadline {
+                self.broken = true;
+                return Err(Error::NoDialBack(FIRST_DIAL_BACK));
+            }
+        }
+    }
+
+    /// Whether a reply (or the end of the connection) has arrived, without waiting.
+    fn reply_waiting(&mut self) -> Result<bool> {
+        if !self.input.buffer().is_empty() {
+            return Ok(true);
+        }
+        self.ctrl.set_nonblocking(true)?;
+        let peeked = self.ctrl.peek(&mut [0u8; 1]);
+        self.ctrl.set_nonblocking(false)?;
+        match peeked {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The one transfer step every GET, PUT, LIST and batch job takes once
