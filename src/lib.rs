@@ -6,8 +6,8 @@
 //!
 //! Standard library only, blocking `std::net`, one thread per session.
 //! Out of scope: TLS (FTP sends passwords in clear: use accounts on trusted
-//! networks or through an SSH tunnel), ASCII conversion (every TYPE moves
-//! bytes as they are), and block or compressed modes.
+//! networks or through an SSH tunnel), and block or compressed modes. TYPE A
+//! converts line ends (`data::ascii`); every other type moves bytes as they are.
 
 //!
 //! Runs on Linux only: confinement is the kernel's (`openat2(2)` and the

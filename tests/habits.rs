@@ -52,17 +52,56 @@ fn the_classic_vocabulary_works() {
         .contains("a.txt"));
 }
 
+/// `ascii` moves text with CRLF line ends on the wire and the local kind on
+/// disk, both ways (RFC 959 §3.1.1.1), and `binary` goes back to bytes as
+/// they are; a raw session shows what crosses the wire.
+#[test]
+fn ascii_mode_converts_line_ends_on_the_wire_and_binary_does_not() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::write(srv.join("unix.txt"), b"one\ntwo\n").unwrap();
+    fs::write(cli.join("mine.txt"), b"a\nb\n").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let run = server.client(
+        cli.path(),
+        &[],
+        "ascii\nput mine.txt\nget unix.txt\nstatus\nbinary\nget unix.txt raw.txt\n",
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("type: ascii"), "{}", run.stdout);
+    // Unix text arrives as Unix text, each way, through CRLF on the wire.
+    assert_eq!(fs::read(srv.join("mine.txt")).unwrap(), b"a\nb\n");
+    assert_eq!(fs::read(cli.join("unix.txt")).unwrap(), b"one\ntwo\n");
+    assert_eq!(fs::read(cli.join("raw.txt")).unwrap(), b"one\ntwo\n");
+    // On the wire: TYPE A sends CRLF and stores CRLF as LF; TYPE I neither.
+    let mut c = server.login();
+    c.expect("TYPE A", 200);
+    let mut data = c.epsv();
+    c.expect("RETR unix.txt", 150);
+    let mut wire = Vec::new();
+    std::io::Read::read_to_end(&mut data, &mut wire).unwrap();
+    assert_eq!(c.reply().code, 226);
+    assert_eq!(wire, b"one\r\ntwo\r\n");
+    let mut data = c.epsv();
+    c.expect("STOR dos.txt", 150);
+    std::io::Write::write_all(&mut data, b"x\r\ny\rz\r\n").unwrap();
+    drop(data);
+    assert_eq!(c.reply().code, 226);
+    assert_eq!(fs::read(srv.join("dos.txt")).unwrap(), b"x\ny\rz\n");
+    c.expect("TYPE I", 200);
+    let mut data = c.epsv();
+    c.expect("RETR unix.txt", 150);
+    let mut wire = Vec::new();
+    std::io::Read::read_to_end(&mut data, &mut wire).unwrap();
+    assert_eq!(wire, b"one\ntwo\n");
+}
+
 #[test]
 fn what_is_not_here_says_what_to_type_instead() {
     let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
     let server = Server::start(srv.path(), &[]);
-    let run = server.client(cli.path(), &[], "ascii\nlls\nlmkdir x\n");
+    let run = server.client(cli.path(), &[], "lls\nlmkdir x\n");
     assert_eq!(run.code(), 1, "{run:?}");
     let err = &run.stderr;
-    assert!(
-        err.contains("ASCII mode is not offered: files move byte for byte, as BINARY"),
-        "{err}"
-    );
     // A local command that is not here is never answered with the remote one.
     assert!(
         err.contains("unknown command LLS; the local commands are LCD, LPWD and !command"),

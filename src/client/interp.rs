@@ -340,14 +340,25 @@ impl Interpreter {
                     true => "passive (the client dials the server for data)",
                     false => "active (the server dials back for data)",
                 };
-                out.say(&format!("mode: {mode}; type: binary"));
+                let kind = if self.options.ascii {
+                    "ascii"
+                } else {
+                    "binary"
+                };
+                out.say(&format!("mode: {mode}; type: {kind}"));
             }
             UserCommand::Already(what) => out.say(what),
-            UserCommand::Ascii => {
-                return Err(Error::Usage(
-                    "ASCII mode is not offered: files move byte for byte, as BINARY (the default)"
-                        .into(),
-                ))
+            UserCommand::Ascii(ascii) => {
+                self.options.ascii = ascii;
+                if let Some((client, _)) = &mut self.connection {
+                    client.set_ascii(ascii);
+                }
+                out.say(match ascii {
+                    true => {
+                        "ascii: GET and PUT convert line ends (CRLF on the wire); -r stays binary"
+                    }
+                    false => "binary: files move byte for byte",
+                });
             }
             UserCommand::Mput(patterns) => {
                 let mut names = Vec::new();

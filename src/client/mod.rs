@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
+use crate::data::ascii::{ToLocal, ToNetwork};
 use crate::data::{self, CopyError};
 use crate::fsys::{at, open_plain, Refusal, TempFile};
 use crate::protocol::{parse_epsv_reply, parse_pasv_reply, Command, Reply};
@@ -44,6 +45,9 @@ pub struct Options {
     /// What stops a wait or a transfer early (the terminal's Ctrl-C sets it);
     /// every session a client opens shares it.
     pub cancel: Cancel,
+    /// ASCII mode (TYPE A) for single GETs and PUTs: text with its line ends
+    /// converted. Mirrors (`-r`) stay byte for byte.
+    pub ascii: bool,
 }
 
 impl Default for Options {
@@ -55,6 +59,7 @@ impl Default for Options {
             connect_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(60),
             cancel: Cancel::new(),
+            ascii: false,
         }
     }
 }
@@ -92,6 +97,8 @@ pub struct Client {
     broken: bool,
     /// Whether the server has dialed back to us once (active mode works).
     dialed_back: bool,
+    /// Whether the server's TYPE is A now (I after the login).
+    wire_ascii: bool,
     observer: Option<Observer>,
     /// What FEAT said, once asked.
     features: Option<Vec<String>>,
@@ -238,6 +245,7 @@ impl Client {
             extended: true,
             broken: false,
             dialed_back: false,
+            wire_ascii: false,
             observer,
             features: None,
         };
@@ -287,6 +295,62 @@ impl Client {
 
     pub fn set_passive(&mut self, passive: bool) {
         self.options.passive = passive;
+    }
+
+    /// ASCII mode on or off for the next single GETs and PUTs.
+    pub fn set_ascii(&mut self, ascii: bool) {
+        self.options.ascii = ascii;
+    }
+
+    /// Tells the server TYPE A or TYPE I, if it has the other now.
+    fn set_type(&mut self, ascii: bool) -> Result<()> {
+        if self.wire_ascii != ascii {
+            self.expect(&Command::Type(if ascii { 'A' } else { 'I' }), &[200])?;
+            self.wire_ascii = ascii;
+        }
+        Ok(())
+    }
+
+    /// GET in ASCII mode: the text's CRLFs become LFs on the way into a
+    /// temporary file, renamed into place once the server says 226. No size
+    /// is checked: the wire's count is not the file's.
+    fn get_text(&mut self, remote: &str, dest: &Path, progress: Progress) -> Result<Transfer> {
+        let started = Instant::now();
+        let (dir, name) = at::holder(dest)?;
+        let mut sink = TempFile::partial(Arc::new(dir), &name, false)?;
+        self.set_type(true)?;
+        let channel = self.open_channel()?;
+        let stream = self.start(&Command::Retr(remote.to_string()), channel)?;
+        let mut text = ToLocal::new(sink.file());
+        let moved = self.flow(stream, Flow::Text(&mut text, u64::MAX), &mut |n| {
+            progress(n, None)
+        });
+        let ended = text.finish();
+        let (bytes, _) = moved?;
+        ended?;
+        sink.commit()?;
+        Ok(Transfer {
+            bytes,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// PUT in ASCII mode: the file's LFs go as CRLFs.
+    fn put_text(&mut self, local: &Path, remote: &str, progress: Progress) -> Result<Transfer> {
+        let started = Instant::now();
+        let mut file = open_plain(local, OpenOptions::new().read(true))
+            .map_err(|r| local_refusal(local, r))?;
+        self.set_type(true)?;
+        let channel = self.open_channel()?;
+        let stream = self.start(&Command::Stor(remote.to_string()), channel)?;
+        let mut text = ToNetwork::new(&mut file);
+        let (bytes, _) = self.flow(stream, Flow::SendText(&mut text), &mut |n| {
+            progress(n, None)
+        })?;
+        Ok(Transfer {
+            bytes,
+            elapsed: started.elapsed(),
+        })
     }
 
     fn observe(&mut self, direction: Direction, line: &str) {
@@ -620,6 +684,10 @@ impl Client {
                 data::send_file(file, &mut stream, cancel, progress),
                 Side::Write,
             ),
+            Flow::SendText(input) => (
+                data::copy(&mut &mut *input, &mut stream, cancel, progress),
+                Side::Write,
+            ),
             Flow::Text(out, limit) => (
                 data::copy_in(
                     &mut (&stream).take(limit),
@@ -659,6 +727,7 @@ impl Client {
         out: &mut dyn Write,
         progress: Progress,
     ) -> Result<Transfer> {
+        self.set_type(false)?;
         let size = self.size(remote)?;
         let started = Instant::now();
         let channel = self.open_channel()?;
@@ -686,6 +755,10 @@ impl Client {
         resume: bool,
         progress: Progress,
     ) -> Result<Transfer> {
+        if self.options.ascii && !resume {
+            return self.get_text(remote, dest, progress);
+        }
+        self.set_type(false)?;
         let size = self.size(remote)?;
         let started = Instant::now();
         // Resuming continues the local file itself, or else what a killed download
@@ -763,6 +836,10 @@ impl Client {
     /// Uploads the file `local` as `remote`, announcing its size with ALLO first
     /// so the server can tell a complete upload from a broken one.
     pub fn put(&mut self, local: &Path, remote: &str, progress: Progress) -> Result<Transfer> {
+        if self.options.ascii {
+            return self.put_text(local, remote, progress);
+        }
+        self.set_type(false)?;
         let started = Instant::now();
         let mut file = open_plain(local, OpenOptions::new().read(true))
             .map_err(|r| local_refusal(local, r))?;
@@ -893,6 +970,8 @@ enum Flow<'a> {
     Send(&'a mut File),
     /// Text (a listing) into a writer, at most this many bytes.
     Text(&'a mut dyn Write, u64),
+    /// From a reader to its end (text converted on the way).
+    SendText(&'a mut dyn Read),
 }
 
 /// Which side of a copy is the data connection.

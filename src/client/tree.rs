@@ -353,6 +353,8 @@ impl Client {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Summary> {
         let started = Instant::now();
+        // A mirror is byte for byte, whatever ASCII mode says.
+        self.set_type(false)?;
         let mut crew = Crew::default();
         let source = self.remote_tree(remote, &mut crew)?;
         let target = local_tree(local)?;
@@ -430,6 +432,7 @@ impl Client {
                 local.display()
             )));
         }
+        self.set_type(false)?;
         let source = local_tree(local)?;
         // A folder that is not there yet (550; 501 from pyftpdlib): MKD makes
         // it, or the listing's refusal says why not.

@@ -45,8 +45,8 @@ pub enum UserCommand {
     Status,
     /// A classic command that asks for what is so here already; the line says what.
     Already(&'static str),
-    /// ASCII mode, which is not offered (the interpreter says so).
-    Ascii,
+    /// ASCII mode (TYPE A) for single GETs and PUTs, or binary (TYPE I).
+    Ascii(bool),
     Open {
         host: Option<String>,
         port: u16,
@@ -287,21 +287,21 @@ pub const WORDS: &[Word] = &[
         "BINARY",
         &["BIN", "IMAGE"],
         "BINARY",
-        "files move byte for byte (always so here)",
+        "files move byte for byte (the default)",
     )
     .reads(),
     word(
         "ASCII",
         &[],
         "ASCII",
-        "not offered: files move byte for byte (BINARY)",
+        "text mode for GET and PUT: line ends CRLF on the wire, the local kind on disk",
     )
     .reads(),
     word(
         "TYPE",
         &[],
         "TYPE [binary | ascii]",
-        "the transfer type: binary, byte for byte (the only one here)",
+        "set the transfer type (as BINARY or ASCII), or show it",
     )
     .reads(),
     word(
@@ -450,11 +450,13 @@ impl std::str::FromStr for UserCommand {
             ("PASSIVE", [on]) => UserCommand::Passive(Some(switch(on).ok_or_else(usage)?)),
             ("LPWD", []) => UserCommand::Lpwd,
             ("STATUS", []) => UserCommand::Status,
-            ("BINARY", []) => UserCommand::Already("binary: files move byte for byte"),
-            ("TYPE", [] | [_]) if args.iter().all(|t| binary_type(t)) => {
-                UserCommand::Already("binary: files move byte for byte")
+            ("BINARY", []) => UserCommand::Ascii(false),
+            ("ASCII", []) => UserCommand::Ascii(true),
+            ("TYPE", []) => UserCommand::Status,
+            ("TYPE", [t]) if binary_type(t) => UserCommand::Ascii(false),
+            ("TYPE", [t]) if matches!(t.to_ascii_lowercase().as_str(), "a" | "ascii") => {
+                UserCommand::Ascii(true)
             }
-            ("ASCII", []) | ("TYPE", [_]) => UserCommand::Ascii,
             ("HASH", _) => UserCommand::Already("progress is shown at a terminal already"),
             ("PROMPT", _) => UserCommand::Already("MGET and MPUT never ask about each file"),
             (_, _) if !row.usage.contains(' ') => {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
 
+pub mod ascii;
 mod linger;
 mod zerocopy;
 

@@ -20,6 +20,7 @@ use std::time::{Instant, SystemTime};
 use super::listings;
 use super::session::{self, Advertise, Job, Plan, Session, Step};
 use super::{lock, log, Config, Stops};
+use crate::data::ascii::{ToLocal, ToNetwork};
 use crate::data::{self, CopyError};
 use crate::error::describe_io;
 use crate::protocol::{self, Command, Line, Reply, MAX_LINE};
@@ -267,7 +268,17 @@ impl Driver {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
         let moved = match &mut job {
+            // TYPE A converts line ends on the way, so it cannot go zero-copy.
+            Job::Send {
+                file, ascii: true, ..
+            } => data::copy(&mut ToNetwork::new(file), &mut stream, abort, &mut |_| {}),
             Job::Send { file, .. } => data::send_file(file, &mut stream, abort, &mut |_| {}),
+            Job::Receive(upload) if upload.ascii => {
+                let mut text = ToLocal::new(upload.file());
+                let moved = data::copy(&mut stream, &mut text, abort, &mut |_| {});
+                let ended = text.finish().map_err(CopyError::Write);
+                moved.and_then(|n| ended.map(|_| n))
+            }
             Job::Receive(upload) => {
                 data::receive_file(&mut stream, upload.file(), u64::MAX, abort, &mut |_| {})
             }

@@ -64,7 +64,13 @@ pub enum Advertise {
 #[derive(Debug)]
 pub enum Job {
     /// Send `file` from its position, `left` bytes.
-    Send { file: File, name: String, left: u64 },
+    Send {
+        file: File,
+        name: String,
+        left: u64,
+        /// TYPE A: line ends made CRLF on the way.
+        ascii: bool,
+    },
     /// Receive into an upload's file.
     Receive(Upload),
     /// Send a listing; NLST's names with `prefix` in front.
@@ -83,6 +89,8 @@ pub struct Upload {
     pub(super) name: String,
     /// The size ALLO announced, if any: fewer bytes mean the sender died.
     pub(super) expected: Option<u64>,
+    /// TYPE A: CRLF line ends stored as LF.
+    pub(super) ascii: bool,
 }
 
 #[derive(Debug)]
@@ -132,6 +140,8 @@ pub struct Session<L> {
     pub(super) rest: Option<u64>,
     /// ALLO's size, for the next upload only (RFC 959 §4.1.3).
     pub(super) allo: Option<u64>,
+    /// TYPE A: text, its line ends CRLF on the wire and LF on disk.
+    pub(super) ascii: bool,
     /// After `EPSV ALL` only EPSV may set up data connections (RFC 2428 §4).
     pub(super) epsv_only: bool,
     /// RNFR's name, for the very next command only, which should be RNTO.
@@ -153,6 +163,7 @@ impl<L> Session<L> {
             plan: None,
             rest: None,
             allo: None,
+            ascii: false,
             rename_from: None,
             epsv_only: false,
             budget: Budget::new(),
@@ -202,7 +213,13 @@ impl<L> Session<L> {
             Command::Help(_) => Step::Reply(self.help()),
             Command::Noop => reply(200, "OK."),
             Command::Clnt(_) => reply(200, "Noted."),
-            Command::Type(t) => reply(200, &format!("Type set to {t}; bytes are sent unchanged.")),
+            Command::Type(t) => {
+                self.ascii = t == 'A';
+                match self.ascii {
+                    true => reply(200, "Type set to A; line ends are CRLF on the wire."),
+                    false => reply(200, &format!("Type set to {t}; bytes are sent unchanged.")),
+                }
+            }
             Command::Mode(_) => reply(200, "Mode set to S."),
             Command::Stru(_) => reply(200, "Structure set to F."),
             Command::Pwd => Step::Reply(self.pwd()),

@@ -146,6 +146,7 @@ impl<L> Session<L> {
                     file,
                     name: arg.to_string(),
                     left: size - offset,
+                    ascii: self.ascii,
                 },
             ),
             Err(r) => Step::Reply(r),
@@ -184,6 +185,7 @@ impl<L> Session<L> {
                     sink,
                     name: arg.to_string(),
                     expected,
+                    ascii: self.ascii,
                 }),
             ),
             // The sink is dropped: an uncommitted temporary file removes itself.
@@ -251,6 +253,7 @@ impl<L> Session<L> {
             sink,
             name,
             expected,
+            ..
         } = upload;
         let in_place = matches!(sink, Sink::InPlace(_));
         let (code, outcome) = match (moved, expected) {
