@@ -318,3 +318,38 @@ fn resuming_never_goes_through_a_link_or_into_a_file_that_is_not_plainly_ours() 
     assert!(run.stdout.contains("received f.txt: 5 B"), "{}", run.stdout);
     assert_eq!(fs::read(cli.join("f.txt")).unwrap(), b"0123456789");
 }
+
+/// Issue 23: a stopped `GET -r` keeps each file's partial download, and the
+/// next run goes on from it (REST) when it was written since the remote file
+/// last changed; an older partial file, or another version's, is started over.
+#[test]
+fn a_rerun_of_get_r_goes_on_from_partial_files_written_since_the_remote_changed() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::create_dir_all(srv.join("t")).unwrap();
+    let (big, old) = (pattern(1 << 20, 5), pattern(1 << 20, 6));
+    fs::write(srv.join("t/big.bin"), &big).unwrap();
+    fs::write(srv.join("t/old.bin"), &old).unwrap();
+    for name in ["big.bin", "old.bin"] {
+        age(&srv.join("t").join(name), 3600);
+    }
+    fs::create_dir_all(cli.join("t")).unwrap();
+    // Half of big.bin, written after the remote file changed: gone on from.
+    fs::write(cli.join("t/.dialback-get-big.bin.part"), &big[..1 << 19]).unwrap();
+    // A partial old.bin older than the remote file: another version, so
+    // started over (its bytes are wrong on purpose).
+    let stale = cli.join("t/.dialback-get-old.bin.part");
+    fs::write(&stale, vec![0u8; 1 << 19]).unwrap();
+    age(&stale, 7200);
+    let server = Server::start(srv.path(), &[]);
+    let run = server.client(cli.path(), &[], "GET -r t\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(fs::read(cli.join("t/big.bin")).unwrap(), big);
+    assert_eq!(fs::read(cli.join("t/old.bin")).unwrap(), old);
+    // 512 KiB for big.bin's second half and 1 MiB for old.bin: 1.5 MiB.
+    assert!(
+        run.stdout.contains("received t: 2 files, 1.5 MiB"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(names(&cli.join("t")), ["big.bin", "old.bin"]);
+}

@@ -349,8 +349,18 @@ impl Client {
             Err(e) => return Ok((Err(e), None)),
         };
         let mut out = String::new();
+        // A download resumes its partial file (REST) where there is one.
+        let mut offset = match &mut job {
+            Job::Get { sink, .. } => std::io::Seek::stream_position(sink.file())?,
+            _ => 0,
+        };
         match &job {
-            Job::Get { remote, .. } => self.queue(&mut out, &Command::Retr(remote.clone())),
+            Job::Get { remote, .. } => {
+                if offset > 0 {
+                    self.queue(&mut out, &Command::Rest(offset));
+                }
+                self.queue(&mut out, &Command::Retr(remote.clone()))
+            }
             Job::Put { remote, size, .. } => {
                 // ALLO is answered at once everywhere, so STOR goes with it.
                 self.queue(&mut out, &Command::Allo(*size));
@@ -363,6 +373,14 @@ impl Client {
         if let Job::Put { .. } = job {
             // Servers that do not know ALLO say so, and that is fine.
             self.reply()?;
+        }
+        if let (Job::Get { sink, .. }, true) = (&mut job, offset > 0) {
+            // A server that cannot restart sends the whole file: start over.
+            if self.reply()?.code != 350 {
+                sink.file().set_len(0)?;
+                std::io::Seek::rewind(sink.file())?;
+                offset = 0;
+            }
         }
         let reply = self.reply()?;
         if self.broken {
@@ -379,7 +397,7 @@ impl Client {
         let started = Instant::now();
         let mut text = Vec::new();
         let flow = match &mut job {
-            Job::Get { sink, size, .. } => Flow::Receive(sink.file(), *size + 1),
+            Job::Get { sink, size, .. } => Flow::Receive(sink.file(), *size - offset + 1),
             Job::Put { file, .. } => Flow::Send(file),
             Job::List(_) => Flow::Text(&mut text, MAX_LISTING + 1),
             Job::Ask(..) => unreachable!("answered above"),
@@ -387,8 +405,17 @@ impl Client {
         let (bytes, done) =
             match self.flow(stream, flow, &mut |n| events(Event::Progress(index, n))) {
                 Ok(moved) => moved,
-                Err(e) if self.broken => return Err(e),
-                Err(e) => return Ok((Err(e), None)),
+                Err(e) => {
+                    // Stopped (Ctrl-C): what arrived stays as the partial
+                    // file, which the next run goes on from.
+                    if let (Job::Get { sink, .. }, Error::Stopped) = (job, &e) {
+                        sink.keep()?;
+                    }
+                    match self.broken {
+                        true => return Err(e),
+                        false => return Ok((Err(e), None)),
+                    }
+                }
             };
         let transfer = Transfer {
             bytes,
@@ -397,7 +424,7 @@ impl Client {
         Ok(match job {
             Job::Get { sink, size, remote } => {
                 let said = reported_bytes(&done.text());
-                let result = if bytes != size || said.is_some_and(|s| s != bytes) {
+                let result = if offset + bytes != size || said.is_some_and(|s| s != bytes) {
                     Err(Error::Protocol(format!(
                         "{remote}: received {bytes} bytes but the listing said {size}; it changed"
                     )))

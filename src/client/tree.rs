@@ -174,6 +174,19 @@ fn add_listing(
     Ok(())
 }
 
+/// Whether the partial file of a download to `name` in `dir` may be gone on
+/// from: a plain file of ours, written no earlier than the remote file's
+/// last change (`time`), so both are parts of one version.
+fn resumable(dir: &Dir, name: &std::ffi::OsStr, time: Option<i64>) -> bool {
+    let Ok(meta) = dir.stat(&TempFile::partial_name(name), false) else {
+        return false;
+    };
+    let written = meta.modified().ok().map(unix_seconds);
+    crate::fsys::at::sole_own_file(&meta)
+        && meta.len() > 0
+        && matches!((written, time), (Some(w), Some(t)) if w >= t)
+}
+
 /// The open folder below `top` that holds `path` (`a/b/c.txt`), reached
 /// without following any symlink, and the last name.
 fn holder(top: &Dir, path: &str) -> io::Result<(Dir, OsString)> {
@@ -378,7 +391,10 @@ impl Client {
         let make = |i: usize| {
             let path = &plan.copy[i];
             let (dir, name) = holder(&top, path)?;
-            let sink = TempFile::partial(Arc::new(dir), &name, false)?;
+            // A partial file left by a stopped run is gone on from, if it was
+            // written since the remote file last changed.
+            let resume = resumable(&dir, &name, source.files[path].time);
+            let sink = TempFile::partial(Arc::new(dir), &name, resume)?;
             let remote = remote_path(remote, path);
             let size = source.files[path].size;
             Ok(Job::Get { remote, sink, size })

@@ -721,9 +721,7 @@ impl TempFile {
     /// file planted to receive our download); two downloads to one name at
     /// once are refused.
     pub fn partial(dir: Arc<Dir>, target: &OsStr, resume: bool) -> io::Result<TempFile> {
-        let mut temp = OsString::from(format!("{TEMP_PREFIX}get-"));
-        temp.push(target);
-        temp.push(".part");
+        let temp = TempFile::partial_name(target);
         let mut file = match dir.create(&temp, 0o666) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -766,6 +764,14 @@ impl TempFile {
 
     pub fn file(&mut self) -> &mut File {
         &mut self.file
+    }
+
+    /// The name of the partial file of a download to `target`.
+    pub fn partial_name(target: &OsStr) -> OsString {
+        let mut temp = OsString::from(format!("{TEMP_PREFIX}get-"));
+        temp.push(target);
+        temp.push(".part");
+        temp
     }
 
     /// Leaves the file under its temporary name (a download's partial file,
