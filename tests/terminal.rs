@@ -544,3 +544,48 @@ fn sigterm_while_open_waits_for_a_host_that_does_not_answer_ends_the_client_at_o
         "{stderr}"
     );
 }
+
+/// Issue 23: the classic `ftp` habits typed at a terminal, each seen working
+/// before the next is typed (the script-fed run of them all is in
+/// `tests/habits.rs`).
+#[test]
+fn classic_ftp_habits_typed_at_a_terminal_work() {
+    let (srv, cli, state) = (TempDir::new("srv"), TempDir::new("cli"), TempDir::new("state"));
+    fs::write(srv.join("notes.txt"), b"n").unwrap();
+    fs::write(srv.join("old.log"), b"o").unwrap();
+    fs::create_dir(cli.join("in")).unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let line = format!("exec {}", client_line(server.port, cli.path(), ""));
+    let mut term = Pty::spawn(&line, state.path());
+    let prompt = format!("dialback 127.0.0.1:{}> ", server.port);
+    term.wait_for(&prompt);
+    for (typed, seen) in [
+        ("binary", "binary: files move byte for byte"),
+        ("lcd in", "local folder now "),
+        ("lpwd", "/in"),
+        ("md made", "made made"),
+        ("cd made", "remote folder: /made"),
+        ("cdup", "remote folder: /"),
+        ("cd ..", "remote folder: /"),
+        ("rd made", "removed made"),
+        ("hash", "progress is shown at a terminal already"),
+        ("prompt", "MGET and MPUT never ask"),
+        ("passive on", "passive mode on"),
+        ("ls -l", "notes.txt"),
+        ("passive off", "passive mode off"),
+        ("get notes.txt", "received notes.txt"),
+        ("!echo shell-says-hi", "shell-says-hi"),
+        ("mdelete *.log", "deleted old.log"),
+        ("status", "type: binary"),
+        ("?", "LPWD"),
+    ] {
+        term.keys(&format!("{typed}\r"));
+        term.wait_for(seen);
+        term.wait_for(&prompt);
+    }
+    term.keys("exit\r");
+    let (status, shown) = term.finish();
+    assert!(status.success(), "{shown:?}");
+    assert_eq!(fs::read(cli.join("in/notes.txt")).unwrap(), b"n");
+    assert_eq!(names(srv.path()), ["notes.txt"]);
+}
