@@ -143,6 +143,19 @@ fn a_host_alone_means_port_21_and_netrc_names_the_user() {
     let out = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{run:?}");
     assert!(out.contains("as alice"), "{out}");
+    // OPEN looks the host's login up the same way.
+    let script = format!("open 127.0.0.1 {}; status", server.port);
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_client"))
+        .arg("--dir")
+        .arg(cli.path())
+        .args(["-c", &script])
+        .env("HOME", home.path())
+        .env_remove("DIALBACK_PASSWORD")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{run:?}");
+    assert!(out.contains("as alice"), "{out}");
     // OPEN with a host alone dials port 21.
     let run = server.client(cli.path(), &[], "close\nopen 127.0.0.1\n");
     assert!(run.stderr.contains("127.0.0.1:21"), "{run:?}");

@@ -550,7 +550,11 @@ fn sigterm_while_open_waits_for_a_host_that_does_not_answer_ends_the_client_at_o
 /// `tests/habits.rs`).
 #[test]
 fn classic_ftp_habits_typed_at_a_terminal_work() {
-    let (srv, cli, state) = (TempDir::new("srv"), TempDir::new("cli"), TempDir::new("state"));
+    let (srv, cli, state) = (
+        TempDir::new("srv"),
+        TempDir::new("cli"),
+        TempDir::new("state"),
+    );
     fs::write(srv.join("notes.txt"), b"n").unwrap();
     fs::write(srv.join("old.log"), b"o").unwrap();
     fs::create_dir(cli.join("in")).unwrap();

@@ -50,6 +50,8 @@ struct Args {
     stop_on_error: bool,
     quiet: bool,
     verbose: bool,
+    /// Whether `--user`, a URL or `~/.netrc` named the user at the start.
+    user_named: bool,
 }
 
 fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
@@ -63,6 +65,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
         stop_on_error: false,
         quiet: false,
         verbose: false,
+        user_named: false,
     };
     let (mut user, mut password) = (None, None);
     while let Some(arg) = flags.next() {
@@ -114,6 +117,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
             None => {}
         }
     }
+    parsed.user_named = user.is_some();
     if let Some(user) = user {
         let host = parsed.target.as_ref().map_or("", |(h, _)| h.as_str());
         parsed.options.password = match password {
@@ -153,6 +157,7 @@ fn main() -> ExitCode {
     let mut interp = Interpreter::new(args.dir, args.options);
     interp.stop_on_error = args.stop_on_error;
     interp.start_in = args.start_in;
+    interp.user_named = args.user_named;
     if args.verbose {
         interp.trace = Some(|dir, line| {
             let arrow = if dir == Direction::Sent { '>' } else { '<' };

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use std::path::{Path, PathBuf};
 
-use super::login::find_password;
+use super::login::{find_password, netrc_user};
 use super::ports::{Complete, Lines, Output};
 use super::tree;
 use super::units::{human_bytes, human_duration, human_rate, result_line};
@@ -59,6 +59,9 @@ pub struct Interpreter {
     pub start_in: Option<String>,
     /// A person gives the commands: Ctrl-C stops the command, not the client.
     pub interactive: bool,
+    /// The user was named (`--user`, a URL, USER): OPEN keeps that login
+    /// rather than look for the host's in `~/.netrc`.
+    pub user_named: bool,
     /// What stop ended the run (SIGTERM, or Ctrl-C in a script).
     pub stopped: Option<Stop>,
     /// Remote folders' names for Tab, until a command may have changed them.
@@ -80,6 +83,7 @@ impl Interpreter {
             remote_dir: None,
             start_in: None,
             interactive: false,
+            user_named: false,
             stopped: None,
             remote_names: HashMap::new(),
         }
@@ -220,7 +224,24 @@ impl Interpreter {
                 let _ = out.text().write_all(text.as_bytes());
             }
             UserCommand::Open { host, port } => {
-                self.open(host.as_deref().unwrap_or("127.0.0.1"), port, out)?
+                let host = host.as_deref().unwrap_or("127.0.0.1");
+                if !self.user_named {
+                    // The host's own login from ~/.netrc, else anonymous.
+                    let (user, password) = match netrc_user(host).map_err(Error::Usage)? {
+                        Some((login, Some(password))) => (login, password),
+                        Some((login, None)) if !["anonymous", "ftp"].contains(&login.as_str()) => {
+                            let password = self.password_for(host, &login, out)?;
+                            (login, password)
+                        }
+                        _ => {
+                            let plain = Options::default();
+                            (plain.user, plain.password)
+                        }
+                    };
+                    self.options.user = user;
+                    self.options.password = password;
+                }
+                self.open(host, port, out)?
             }
             UserCommand::Close => match self.connection.take() {
                 Some((client, name)) => {
@@ -238,6 +259,7 @@ impl Interpreter {
                     None => self.password_for(&host, &name, out)?,
                 };
                 self.client()?.log_in(&name, &password)?;
+                self.user_named = true;
                 self.options.user = name.clone();
                 self.options.password = password;
                 out.say(&format!("logged in as {name}"));
