@@ -30,11 +30,47 @@ use crate::cancel::{Cancel, Stop};
 /// The signal numbers (the same on every Linux architecture).
 pub const SIGINT: i32 = 2;
 pub const SIGTERM: i32 = 15;
+pub const SIGHUP: i32 = 1;
 /// On x86 and Arm (MIPS, SPARC and Alpha number it otherwise).
 const SIGTSTP: i32 = 20;
 
 /// The token the handler stops: the process's one piece of signal state.
 static TOKEN: OnceLock<Cancel> = OnceLock::new();
+
+/// Set by SIGHUP, taken by [`hung_up`].
+static HANGUP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_hangup(_: c_int) {
+    HANGUP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Catches SIGHUP (which would end the process) as a request to reload:
+/// [`hung_up`] says whether one came since it was last asked.
+pub fn catch_hangup() -> std::io::Result<()> {
+    let action = sys::SigAction {
+        handler: on_hangup,
+        mask: sys::EMPTY,
+        flags: 0,
+        restorer: 0,
+    };
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    if unsafe { sys::sigaction(SIGHUP, &action, std::ptr::null_mut()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut set = sys::EMPTY;
+    // SAFETY: `set` is a valid signal set of ours.
+    unsafe { sys::sigaddset(&mut set, SIGHUP) };
+    // SAFETY: unblocks SIGHUP for this thread, as `install` does for its signals.
+    match unsafe { sys::pthread_sigmask(sys::SIG_UNBLOCK, &set, std::ptr::null_mut()) } {
+        0 => Ok(()),
+        e => Err(std::io::Error::from_raw_os_error(e)),
+    }
+}
+
+/// Whether SIGHUP came since the last call.
+pub fn hung_up() -> bool {
+    HANGUP.swap(false, std::sync::atomic::Ordering::SeqCst)
+}
 
 mod sys {
     use std::os::raw::{c_int, c_ulong};

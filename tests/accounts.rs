@@ -569,3 +569,39 @@ fn a_deleted_users_file_lets_no_account_in_until_it_is_back() {
     fs::rename(&kept, &file).unwrap();
     assert!(log_in(server.port, "alice", "right").is_ok(), "back");
 }
+
+/// Issue 25: SIGHUP reads the users file again and logs what changed; the
+/// server goes on (SIGHUP used to end it), and a broken file is kept out.
+#[test]
+fn sighup_reloads_the_users_file_and_logs_what_changed() {
+    let top = TempDir::new("acct-hup");
+    let users = TempDir::new("acct-hup-users");
+    let file = users.join("users");
+    add(&file, "alice", "a", top.path(), "elr");
+    let mut server = Server::start(top.path(), &["--users", file.to_str().unwrap()]);
+    add(&file, "bob", "b", top.path(), "elr");
+    let (code, _, err) = user_cmd(&["del", file.to_str().unwrap(), "alice"], "");
+    assert_eq!(code, 0, "{err}");
+    server.signal("HUP");
+    let said = "added bob; removed alice; changed none";
+    assert!(
+        common::eventually(Duration::from_secs(5), || server.log().contains(said)),
+        "{}",
+        server.log()
+    );
+    assert!(server.alive(), "SIGHUP ended the server");
+    assert!(log_in(server.port, "bob", "b").is_ok());
+    assert!(log_in(server.port, "alice", "a").is_err());
+    fs::write(&file, "broken\n").unwrap();
+    server.signal("HUP");
+    let kept = "; keeping the accounts read before";
+    assert!(
+        common::eventually(Duration::from_secs(5), || server.log().contains(kept)),
+        "{}",
+        server.log()
+    );
+    assert!(
+        log_in(server.port, "bob", "b").is_ok(),
+        "the last good accounts stay"
+    );
+}

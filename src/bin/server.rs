@@ -229,8 +229,10 @@ fn main() -> ExitCode {
     let mut out = std::io::stdout();
     let _ = out.write_all(said.as_bytes()).and_then(|()| out.flush());
     server::log("-", format_args!("sharing {}", args.root.display()));
+    let door = Arc::clone(&args.config.door);
     let server = Server::new(args.config, listeners);
     stop_on_signals(&server, args.grace);
+    reload_on_hangup(door);
     match server.run() {
         Ok(()) => {
             let (finished, aborted) = server.drained();
@@ -289,6 +291,26 @@ fn stop_on_signals(server: &Server, grace: Duration) {
         // always ours to act on (without a watcher, it ends the process).
         Ok(_) => std::mem::forget(hold.hold()),
         Err(e) => server::log("-", format_args!("cannot watch for SIGTERM: {e}")),
+    }
+}
+
+/// SIGHUP reads the users file again and logs what changed (`kill -HUP`):
+/// a thread of our own watches the flag the handler sets.
+fn reload_on_hangup(door: Arc<Door>) {
+    if let Err(e) = signals::catch_hangup() {
+        return server::log("-", format_args!("cannot catch SIGHUP: {e}"));
+    }
+    let watch = move || loop {
+        std::thread::sleep(Duration::from_millis(100));
+        if signals::hung_up() {
+            door.reload();
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("reload".into())
+        .spawn(watch)
+    {
+        server::log("-", format_args!("cannot watch for SIGHUP: {e}"));
     }
 }
 

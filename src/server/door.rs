@@ -176,6 +176,57 @@ impl Door {
         self.anonymous
     }
 
+    /// Reads the users file again now (SIGHUP) and logs what changed: the
+    /// accounts added, removed or changed. A file that does not parse keeps
+    /// the accounts read before, and the log says why.
+    pub fn reload(&self) {
+        let Some(users) = &self.users else {
+            return log::log("-", "reload: no users file; nothing to read");
+        };
+        let shown = users.path.display();
+        let mut loaded = lock(&users.loaded);
+        match read(&users.path) {
+            Err(why) => log::log(
+                "-",
+                format_args!("reload: {why}; keeping the accounts read before"),
+            ),
+            Ok((accounts, stamp)) => {
+                let before = &loaded.accounts;
+                let names = |a: &Accounts| a.iter().map(|x| x.name.clone()).collect::<Vec<_>>();
+                let added: Vec<_> = names(&accounts)
+                    .into_iter()
+                    .filter(|n| before.get(n).is_none())
+                    .collect();
+                let removed: Vec<_> = names(before)
+                    .into_iter()
+                    .filter(|n| accounts.get(n).is_none())
+                    .collect();
+                let changed: Vec<_> = (accounts.iter())
+                    .filter(|a| before.get(&a.name).is_some_and(|b| b != *a))
+                    .map(|a| a.name.clone())
+                    .collect();
+                let list = |v: &[String]| {
+                    if v.is_empty() {
+                        "none".to_string()
+                    } else {
+                        v.join(", ")
+                    }
+                };
+                log::log(
+                    "-",
+                    format_args!(
+                        "reload: read {shown}: {} accounts; added {}; removed {}; changed {}",
+                        accounts.len(),
+                        list(&added),
+                        list(&removed),
+                        list(&changed)
+                    ),
+                );
+                *loaded = Loaded::new(accounts, stamp);
+            }
+        }
+    }
+
     /// The roots of every account, for the start-up sweep.
     pub fn roots(&self) -> Vec<PathBuf> {
         match &self.users {
