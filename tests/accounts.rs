@@ -605,3 +605,50 @@ fn sighup_reloads_the_users_file_and_logs_what_changed() {
         "the last good accounts stay"
     );
 }
+
+/// Issue 25: every operation is logged with the user and address: logins,
+/// transfers (with their rate), deletes, renames, folders made and removed,
+/// modes and times set, and refusals.
+#[test]
+fn every_operation_is_logged_with_its_user() {
+    let top = TempDir::new("acct-oplog");
+    let users = TempDir::new("acct-oplog-users");
+    let file = users.join("users");
+    add(&file, "alice", "a", top.path(), "elradfmwMT");
+    fs::write(top.join("a.txt"), b"aaa").unwrap();
+    let server = Server::start(top.path(), &["--users", file.to_str().unwrap()]);
+    let mut c = log_in(server.port, "alice", "a").unwrap();
+    c.expect("MKD d", 257);
+    c.expect("RNFR a.txt", 350);
+    c.expect("RNTO d/b.txt", 250);
+    c.expect("MFMT 20200101000000 d/b.txt", 213);
+    c.expect("SITE CHMOD 600 d/b.txt", 200);
+    let mut data = c.epsv();
+    c.expect("RETR d/b.txt", 150);
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!(c.reply().code, 226);
+    c.expect("DELE d/b.txt", 250);
+    c.expect("RMD d", 250);
+    c.expect("DELE nowhere", 550);
+    c.expect("QUIT", 221);
+    let log = server.log();
+    for line in [
+        "\"alice\" made folder \"/d\"",
+        "\"alice\" renamed \"/a.txt\" to \"/d/b.txt\"",
+        "\"alice\" set the time of \"d/b.txt\" to 20200101000000",
+        "\"alice\" set the mode of \"d/b.txt\" to 600",
+        "\"alice\" sent \"d/b.txt\": 3 bytes in ",
+        "\"alice\" deleted \"/d/b.txt\"",
+        "\"alice\" removed folder \"/d\"",
+        "\"alice\" refused \"nowhere\": no such file or folder",
+    ] {
+        assert!(log.contains(line), "{line:?} missing from:\n{log}");
+    }
+    let gone = || server.log().contains("\"alice\" disconnected after ");
+    assert!(
+        common::eventually(Duration::from_secs(5), gone),
+        "{}",
+        server.log()
+    );
+}

@@ -107,11 +107,9 @@ fn nothing_outside_the_root_is_read_listed_or_written() {
         before,
         "something outside the root changed"
     );
+    // Every refusal is logged, within the session's budget of lines a second.
     let log = server.log();
-    assert!(
-        log.matches("outside the shared folder").count() >= 10,
-        "{log}"
-    );
+    assert!(log.matches(" refused \"").count() >= 10, "{log}");
     println!("escape attempts refused: {tried}, files outside changed: 0");
 }
 

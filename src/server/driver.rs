@@ -30,15 +30,23 @@ use crate::protocol::{self, Command, Line, Reply, MAX_LINE};
 pub(crate) fn serve(stream: Arc<TcpStream>, peer: SocketAddr, config: Arc<Config>, stops: Stops) {
     log(peer, "connected");
     let started = Instant::now();
-    match Driver::new(stream, peer, config, stops).and_then(|mut d| d.run()) {
+    // The last line names the user too, as every line after the login does.
+    let (who, ended) = match Driver::new(stream, peer, config, stops) {
+        Ok(mut driver) => {
+            let ended = driver.run();
+            (driver.session.who(), ended)
+        }
+        Err(e) => (peer.to_string(), Err(e)),
+    };
+    match ended {
         Ok(()) => log(
-            peer,
+            who,
             format_args!(
                 "disconnected after {:.1} s",
                 started.elapsed().as_secs_f64()
             ),
         ),
-        Err(e) => log(peer, format_args!("disconnected: {}", describe_io(&e))),
+        Err(e) => log(who, format_args!("disconnected: {}", describe_io(&e))),
     }
 }
 

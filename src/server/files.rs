@@ -5,6 +5,7 @@
 use std::fs::Permissions;
 use std::os::unix::fs::PermissionsExt;
 
+use super::log;
 use super::session::{Session, Step};
 use crate::protocol::Reply;
 use crate::time::Civil;
@@ -16,7 +17,10 @@ impl<L> Session<L> {
             .resolve(arg)
             .and_then(|v| self.root().make_folder(&v).map(|()| v))
         {
-            Ok(v) => Reply::new(257, &format!("{} created.", quote(&v.display()))),
+            Ok(v) => {
+                self.log(format_args!("made folder {}", log::quote(&v.display())));
+                Reply::new(257, &format!("{} created.", quote(&v.display())))
+            }
             Err(r) => self.refuse(arg, r),
         }
     }
@@ -25,17 +29,26 @@ impl<L> Session<L> {
     pub(super) fn rmd(&self, arg: &str) -> Reply {
         match self
             .resolve(arg)
-            .and_then(|v| self.root().remove_folder(&v))
+            .and_then(|v| self.root().remove_folder(&v).map(|()| v))
         {
-            Ok(()) => Reply::new(250, &format!("{arg}: folder removed.")),
+            Ok(v) => {
+                self.log(format_args!("removed folder {}", log::quote(&v.display())));
+                Reply::new(250, &format!("{arg}: folder removed."))
+            }
             Err(r) => self.refuse(arg, r),
         }
     }
 
     /// DELE: files (and symlinks) only.
     pub(super) fn dele(&self, arg: &str) -> Reply {
-        match self.resolve(arg).and_then(|v| self.root().remove_file(&v)) {
-            Ok(()) => Reply::new(250, &format!("{arg}: deleted.")),
+        match self
+            .resolve(arg)
+            .and_then(|v| self.root().remove_file(&v).map(|()| v))
+        {
+            Ok(v) => {
+                self.log(format_args!("deleted {}", log::quote(&v.display())));
+                Reply::new(250, &format!("{arg}: deleted."))
+            }
             Err(r) => self.refuse(arg, r),
         }
     }
@@ -61,9 +74,13 @@ impl<L> Session<L> {
         };
         match self
             .resolve(arg)
-            .and_then(|to| self.root().rename(&from, &to))
+            .and_then(|to| self.root().rename(&from, &to).map(|()| to))
         {
-            Ok(()) => Reply::new(250, &format!("Renamed to {arg}.")),
+            Ok(to) => {
+                let (from, to) = (log::quote(&from.display()), log::quote(&to.display()));
+                self.log(format_args!("renamed {from} to {to}"));
+                Reply::new(250, &format!("Renamed to {arg}."))
+            }
             Err(r) => self.refuse(arg, r),
         }
     }
@@ -80,7 +97,14 @@ impl<L> Session<L> {
             Ok(file.metadata()?.modified()?)
         });
         match set {
-            Ok(t) => Reply::new(213, &format!("Modify={}; {arg}", Civil::of(t).compact())),
+            Ok(t) => {
+                let when = Civil::of(t).compact();
+                self.log(format_args!(
+                    "set the time of {} to {when}",
+                    log::quote(arg)
+                ));
+                Reply::new(213, &format!("Modify={when}; {arg}"))
+            }
             Err(r) => self.refuse(arg, r),
         }
     }
@@ -92,7 +116,13 @@ impl<L> Session<L> {
             Ok(file.set_permissions(Permissions::from_mode(mode & 0o777))?)
         });
         match set {
-            Ok(()) => Reply::new(200, &format!("{arg}: mode set to {mode:03o}.")),
+            Ok(()) => {
+                self.log(format_args!(
+                    "set the mode of {} to {mode:03o}",
+                    log::quote(arg)
+                ));
+                Reply::new(200, &format!("{arg}: mode set to {mode:03o}."))
+            }
             Err(r) => self.refuse(arg, r),
         }
     }

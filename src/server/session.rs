@@ -278,7 +278,15 @@ impl<L> Session<L> {
 
     /// Logs an event of this session, within its budget.
     pub fn log(&self, event: impl std::fmt::Display) {
-        self.budget.log(self.peer, event);
+        self.budget.log(self.who(), event);
+    }
+
+    /// Who a log line is about: the address, and the user once logged in.
+    pub(super) fn who(&self) -> String {
+        match &self.login {
+            Some(login) => format!("{} {}", self.peer, quote(&login.user)),
+            None => self.peer.to_string(),
+        }
     }
 
     /// Resolves a client's name against the current folder, inside the root.
@@ -295,9 +303,8 @@ impl<L> Session<L> {
 
     /// Maps a refused path to its 550 reply, logging attempts to get out of the root.
     pub(super) fn refuse(&self, arg: &str, why: Refusal) -> Reply {
-        if let Refusal::Escape | Refusal::BadName = why {
-            self.log(format_args!("refused {}: {why}", quote(arg)));
-        }
+        // Every refusal is logged, within the session's log budget.
+        self.log(format_args!("refused {}: {why}", quote(arg)));
         Reply::new(550, &format!("{arg}: {why}."))
     }
 }

@@ -221,8 +221,12 @@ impl<L> Session<L> {
                 // A completed transfer is always logged: each costs a data connection, so a
                 // client cannot flood the log with them the way it can with refusals.
                 log(
-                    self.peer,
-                    format_args!("sent {}: {n} bytes in {ms} ms, ok", quote(name)),
+                    self.who(),
+                    format_args!(
+                        "sent {}: {n} bytes in {ms} ms{}, ok",
+                        quote(name),
+                        rate(n, ms)
+                    ),
                 );
                 Reply::new(226, &format!("Transfer complete: {n} bytes."))
             }
@@ -233,7 +237,7 @@ impl<L> Session<L> {
             }
             Err(CopyError::Write(e)) => {
                 let why = describe_io(&e);
-                self.log(format_args!("sending {} failed: {why}", quote(name)));
+                self.log(format_args!("sending {} aborted: {why}", quote(name)));
                 Reply::new(426, &format!("Transfer aborted: {why}."))
             }
         }
@@ -285,7 +289,7 @@ impl<L> Session<L> {
         };
         if code == 226 {
             log(
-                self.peer,
+                self.who(),
                 format_args!("received {}: {outcome} in {ms} ms, ok", quote(&name)),
             );
             return Reply::new(226, &format!("Transfer complete: {outcome}."));
@@ -300,6 +304,17 @@ impl<L> Session<L> {
             quote(&name)
         ));
         Reply::new(code, &format!("Upload failed: {outcome}; {kept}."))
+    }
+}
+
+/// A transfer's rate for its log line, `(1.2 MiB/s)`, once it took a moment.
+fn rate(bytes: u64, ms: u128) -> String {
+    match ms {
+        0 => String::new(),
+        ms => format!(
+            " ({}/s)",
+            crate::client::units::human_bytes((bytes as u128 * 1000 / ms) as u64)
+        ),
     }
 }
 
