@@ -57,7 +57,7 @@ pub fn port(text: &str) -> Result<u16, String> {
 }
 
 /// Parses the process's arguments with `parse`; prints the usage or the
-/// version, or the error and the usage, and gives the exit status when there
+/// version, or the error in one line, and gives the exit status when there
 /// is nothing to run.
 pub fn start<T>(
     program: &str,
@@ -74,8 +74,9 @@ pub fn start<T>(
             println!("{program} (dialback) {}", env!("CARGO_PKG_VERSION"));
             Err(ExitCode::SUCCESS)
         }
+        // One line with the cause: the usage is a `--help` away.
         Err(msg) => {
-            eprintln!("{program}: {msg}\n\n{usage}");
+            eprintln!("{program}: {msg}; try '{program} --help'");
             Err(ExitCode::from(2))
         }
     }

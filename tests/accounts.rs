@@ -652,3 +652,65 @@ fn every_operation_is_logged_with_its_user() {
         server.log()
     );
 }
+
+/// Issue 25: the start-up lines say who may do what in full (the accounts'
+/// permission sets, read-only), the passive ports and public address, and
+/// the limits; a usage error or a port in use is one line that says what to do.
+#[test]
+fn the_start_up_lines_say_everything_and_errors_say_what_to_do() {
+    let top = TempDir::new("acct-lines");
+    let users = TempDir::new("acct-lines-users");
+    let file = users.join("users");
+    add(&file, "alice", "a", top.path(), "elr");
+    add(&file, "bob", "b", top.path(), "elr");
+    add(&file, "carol", "c", top.path(), "elradfmwMT");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["0", "--users", file.to_str().unwrap(), "--read-only"])
+        .args([
+            "--passive-ports",
+            "40000-40100",
+            "--public-address",
+            "192.0.2.7",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let _who = lines.next().unwrap().unwrap();
+    let third = lines.next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first.starts_with("listening on "), "{first}");
+    assert_eq!(
+        third,
+        "accounts: 2 with lr, 1 with lradfmwMT; read-only; passive ports 40000-40100 at 192.0.2.7; \
+         at most 64 sessions, 16 per address; login within 30 s, idle 300 s"
+    );
+    // A port in use: one line, with what to do.
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .arg(&port)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("address already in use; another program"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // A usage error: one line and where the usage is.
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .arg("--frob")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        err.trim_end(),
+        "server: unknown option --frob; try 'server --help'"
+    );
+}

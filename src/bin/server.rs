@@ -165,6 +165,32 @@ fn who_may(config: &Config, port: u16, root: &std::path::Path) -> String {
     }
 }
 
+/// The rest of who may do what, and the limits: one line.
+fn limits(config: &Config) -> String {
+    let sets: Vec<String> = (config.door.permission_sets().into_iter())
+        .map(|(letters, n)| format!("{n} with {letters}"))
+        .collect();
+    let accounts = match sets.is_empty() {
+        true => String::new(),
+        false => format!("accounts: {}; ", sets.join(", ")),
+    };
+    let mode = if config.read_only { "read-only; " } else { "" };
+    let passive = match (config.passive_ports, config.public_address) {
+        (Some((low, high)), Some(public)) => format!("passive ports {low}-{high} at {public}"),
+        (Some((low, high)), None) => format!("passive ports {low}-{high}"),
+        (None, Some(public)) => format!("passive ports any, at {public}"),
+        (None, None) => "passive ports any".to_string(),
+    };
+    let secs = |d: Duration| d.as_secs_f64();
+    format!(
+        "{accounts}{mode}{passive}; at most {} sessions, {} per address; login within {} s, idle {} s",
+        config.max_sessions,
+        config.max_per_ip,
+        secs(config.login_timeout),
+        secs(config.idle_timeout)
+    )
+}
+
 fn accounts(n: usize) -> String {
     match n {
         1 => "1 account".to_string(),
@@ -210,7 +236,20 @@ fn main() -> ExitCode {
     let listeners = match server::bind(args.bind, args.port) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("server: cannot listen on port {}: {e}", args.port);
+            let hint = match e.kind() {
+                std::io::ErrorKind::AddrInUse => {
+                    "; another program (or another server) has it: stop that one, or pick another PORT (0 picks a free one)"
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    "; ports below 1024 need root or CAP_NET_BIND_SERVICE: pick one from 1024, or see 'Running as a service' in the README"
+                }
+                _ => "",
+            };
+            eprintln!(
+                "server: cannot listen on port {}: {}{hint}",
+                args.port,
+                dialback::error::describe_io(&e)
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -223,8 +262,9 @@ fn main() -> ExitCode {
     };
     // Whoever started us may stop reading: a closed stdout is not an error.
     let said = format!(
-        "listening on {addr}\n{}\n",
-        who_may(&args.config, addr.port(), &args.root)
+        "listening on {addr}\n{}\n{}\n",
+        who_may(&args.config, addr.port(), &args.root),
+        limits(&args.config)
     );
     let mut out = std::io::stdout();
     let _ = out.write_all(said.as_bytes()).and_then(|()| out.flush());

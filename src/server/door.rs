@@ -171,6 +171,17 @@ impl Door {
         Some((lock(&users.loaded).accounts.len(), &users.path))
     }
 
+    /// How many accounts have each set of permissions, by its letters.
+    pub fn permission_sets(&self) -> Vec<(String, usize)> {
+        let mut sets = std::collections::BTreeMap::new();
+        if let Some(users) = &self.users {
+            for account in lock(&users.loaded).accounts.iter() {
+                *sets.entry(account.perms.letters()).or_insert(0) += 1;
+            }
+        }
+        sets.into_iter().collect()
+    }
+
     /// The permissions of anonymous access, if it is on.
     pub fn anonymous_perms(&self) -> Option<Perms> {
         self.anonymous
