@@ -629,3 +629,86 @@ fn a_server_killed_while_it_appends_leaves_the_file_as_it_was_after_a_restart() 
         .contains("an append cut short by a stop: its file put back"));
     assert_eq!(names(srv.path()), ["log.bin"], "nothing left behind");
 }
+
+/// Issue 25: systemd's socket activation. A listening socket handed over as
+/// descriptor 3 with `LISTEN_PID` and `LISTEN_FDS` (done here by a small
+/// Python wrapper, as systemd does after fork) is served; PORT is not bound.
+#[test]
+fn a_socket_systemd_passes_is_the_one_served() {
+    let srv = TempDir::new("srv");
+    fs::write(srv.join("a.txt"), b"handed over").unwrap();
+    let wrapper = r#"
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+os.dup2(s.fileno(), 3); os.set_inheritable(3, True)
+os.environ["LISTEN_PID"] = str(os.getpid()); os.environ["LISTEN_FDS"] = "1"
+os.execv(sys.argv[1], sys.argv[1:])
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", wrapper, env!("CARGO_BIN_EXE_server"), "1", "--root"])
+        .arg(srv.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let port: u16 = lines.next().unwrap().unwrap().trim().parse().unwrap();
+    let listening = lines.next().unwrap().unwrap();
+    assert_eq!(listening, format!("listening on 127.0.0.1:{port}"));
+    let mut c = common::Ctrl::connect(port);
+    c.expect("USER anonymous", 331);
+    c.expect("PASS x", 230);
+    assert_eq!(c.expect("SIZE a.txt", 213).text(), "11");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Issue 25: started as root, `--run-as nobody` drops to nobody once bound:
+/// the process runs as nobody, and an upload into a folder only root may
+/// write is refused. Not started as root, the option is refused in one line.
+#[test]
+fn run_as_drops_root_for_good_once_listening() {
+    let srv = TempDir::new("srv");
+    fs::write(srv.join("a.txt"), b"readable").unwrap();
+    let root = fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    if !root {
+        let out = Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["0", "--run-as", "nobody"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--run-as nobody needs the server started as root"),
+            "{err}"
+        );
+        return;
+    }
+    let server = Server::start(srv.path(), &["--run-as", "nobody"]);
+    let status = fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let uid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .to_string();
+    assert!(
+        uid.split_whitespace().skip(1).all(|id| id == "65534"),
+        "{uid}"
+    );
+    assert!(
+        server.log().contains("running as nobody (uid 65534"),
+        "{}",
+        server.log()
+    );
+    let mut c = server.login();
+    assert_eq!(c.expect("SIZE a.txt", 213).text(), "8");
+    let mut data = c.epsv();
+    c.expect("STOR new.txt", 550);
+    drop(data.write_all(b"x"));
+    assert!(!srv.join("new.txt").exists());
+}

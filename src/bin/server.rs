@@ -43,7 +43,12 @@ options:
                            signal stops them at once)
   --passive-ports LOW-HIGH the ports passive mode may use (default: any)
   --public-address IPV4    the address PASV replies give, behind NAT
-  --help, --version";
+  --run-as USER            started as root: become USER once listening
+  --help, --version
+
+Signals: SIGTERM or Ctrl-C stops gracefully (twice: at once); SIGHUP reads
+the users file again. Under systemd, sockets it passes (LISTEN_FDS) are used
+instead of binding PORT; see 'Running as a service' in README.md.";
 
 struct Args {
     port: u16,
@@ -56,10 +61,13 @@ struct Args {
     bind: Option<IpAddr>,
     root: PathBuf,
     config: Config,
+    /// `--run-as USER`: drop from root to USER once bound.
+    run_as: Option<String>,
 }
 
 fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     let (mut port, mut bind, mut root) = (None, None, PathBuf::from("."));
+    let mut run_as = None;
     let (mut read_only, mut max_sessions, mut passive_ports, mut public_address) =
         (false, None, None, None);
     let (mut idle, mut connect, mut stall) = (None, None, None);
@@ -72,6 +80,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
             "--version" | "-V" => return Ok(Start::Version),
             "--root" => root = PathBuf::from(flags.value(&arg)?),
             "--bind" => bind = Some(flags.parsed(&arg, "an IP address")?),
+            "--run-as" => run_as = Some(flags.value(&arg)?),
             "--read-only" => read_only = true,
             "--users" => users = Some(PathBuf::from(flags.value(&arg)?)),
             "--anonymous" => {
@@ -117,6 +126,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
         bind,
         root,
         config,
+        run_as,
     }))
 }
 
@@ -233,7 +243,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let listeners = match server::bind(args.bind, args.port) {
+    // Sockets systemd opened (socket activation), else our own.
+    let inherited = match server::service::inherited_listeners() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("server: the sockets systemd passed cannot be used: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let bound = match inherited {
+        Some(listeners) => Ok(listeners),
+        None => server::bind(args.bind, args.port),
+    };
+    let listeners = match bound {
         Ok(l) => l,
         Err(e) => {
             let hint = match e.kind() {
@@ -253,6 +275,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Root is needed no longer than binding: drop it before any session.
+    if let Some(user) = &args.run_as {
+        match server::service::run_as(user) {
+            Ok((uid, gid)) => server::log(
+                "-",
+                format_args!("running as {user} (uid {uid}, gid {gid})"),
+            ),
+            Err(e) => {
+                eprintln!("server: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let addr = match listeners[0].local_addr() {
         Ok(a) => a,
         Err(e) => {

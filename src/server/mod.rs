@@ -14,6 +14,7 @@ mod listings;
 mod log;
 mod login;
 mod navigation;
+pub mod service;
 mod session;
 mod transfers;
 pub mod users;
