@@ -714,3 +714,56 @@ fn the_start_up_lines_say_everything_and_errors_say_what_to_do() {
         "server: unknown option --frob; try 'server --help'"
     );
 }
+
+/// Issue 25: `--xferlog FILE` writes each transfer in wu-ftpd's xferlog
+/// format, read back here field by field.
+#[test]
+fn transfers_are_written_to_the_xferlog_field_by_field() {
+    let top = TempDir::new("acct-xfer");
+    let users = TempDir::new("acct-xfer-users");
+    let file = users.join("users");
+    add(&file, "alice", "a", top.path(), "elradfmwMT");
+    fs::write(top.join("my file.txt"), b"12345").unwrap();
+    let xferlog = users.join("xferlog");
+    let args = [
+        "--users",
+        file.to_str().unwrap(),
+        "--xferlog",
+        xferlog.to_str().unwrap(),
+    ];
+    let server = Server::start(top.path(), &args);
+    let mut c = log_in(server.port, "alice", "a").unwrap();
+    let mut data = c.epsv();
+    c.expect("RETR my file.txt", 150);
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!(c.reply().code, 226);
+    let mut data = c.epsv();
+    c.expect("STOR up.txt", 150);
+    std::io::Write::write_all(&mut data, b"abc").unwrap();
+    drop(data);
+    assert_eq!(c.reply().code, 226);
+    let text = fs::read_to_string(&xferlog).unwrap();
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for (fields, (bytes, path, direction)) in lines
+        .iter()
+        .zip([("5", "/my_file.txt", "o"), ("3", "/up.txt", "i")])
+    {
+        // Weekday, month, day, time, year; then the transfer's fields.
+        assert_eq!(fields.len(), 18, "{fields:?}");
+        assert!(
+            fields[3].contains(':') && fields[4].len() == 4,
+            "{fields:?}"
+        );
+        assert!(fields[5].parse::<u64>().unwrap() >= 1, "transfer time");
+        assert_eq!(fields[6], "127.0.0.1");
+        assert_eq!(
+            &fields[7..],
+            [bytes, path, "b", "_", direction, "r", "alice", "ftp", "0", "*", "c"]
+        );
+    }
+}

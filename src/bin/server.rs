@@ -44,6 +44,7 @@ options:
   --passive-ports LOW-HIGH the ports passive mode may use (default: any)
   --public-address IPV4    the address PASV replies give, behind NAT
   --run-as USER            started as root: become USER once listening
+  --xferlog FILE           also log transfers in wu-ftpd's xferlog format
   --help, --version
 
 Signals: SIGTERM or Ctrl-C stops gracefully (twice: at once); SIGHUP reads
@@ -67,7 +68,7 @@ struct Args {
 
 fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     let (mut port, mut bind, mut root) = (None, None, PathBuf::from("."));
-    let mut run_as = None;
+    let (mut run_as, mut xferlog) = (None, None);
     let (mut read_only, mut max_sessions, mut passive_ports, mut public_address) =
         (false, None, None, None);
     let (mut idle, mut connect, mut stall) = (None, None, None);
@@ -81,6 +82,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
             "--root" => root = PathBuf::from(flags.value(&arg)?),
             "--bind" => bind = Some(flags.parsed(&arg, "an IP address")?),
             "--run-as" => run_as = Some(flags.value(&arg)?),
+            "--xferlog" => xferlog = Some(PathBuf::from(flags.value(&arg)?)),
             "--read-only" => read_only = true,
             "--users" => users = Some(PathBuf::from(flags.value(&arg)?)),
             "--anonymous" => {
@@ -117,6 +119,11 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     config.stall_timeout = stall.unwrap_or(config.stall_timeout);
     config.passive_ports = passive_ports;
     config.public_address = public_address;
+    if let Some(path) = xferlog {
+        let log = server::Xferlog::open(&path)
+            .map_err(|e| format!("--xferlog {}: {e}", path.display()))?;
+        config.xferlog = Some(Arc::new(log));
+    }
     Ok(Start::Run(Args {
         port,
         login_delay: login_delay.unwrap_or(FIRST_DELAY),

@@ -34,6 +34,8 @@ pub struct Config {
     pub passive_ports: Option<(u16, u16)>,
     /// The address a PASV reply advertises, for a server behind NAT.
     pub public_address: Option<Ipv4Addr>,
+    /// `--xferlog FILE`: every transfer also in wu-ftpd's xferlog format.
+    pub xferlog: Option<Arc<super::log::Xferlog>>,
 }
 
 impl Config {
@@ -52,6 +54,7 @@ impl Config {
             stall_timeout: Duration::from_secs(60),
             passive_ports: None,
             public_address: None,
+            xferlog: None,
         }
     }
 }

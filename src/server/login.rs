@@ -98,6 +98,7 @@ impl<L> Session<L> {
         self.failures = 0;
         self.login = Some(Login {
             user: user.to_string(),
+            anonymous: entry.anonymous,
             perms,
             root,
         });

@@ -21,6 +21,7 @@ pub mod users;
 
 pub use config::Config;
 pub use log::log;
+pub use log::Xferlog;
 
 /// The accept loop's own log budget: refusals at the door are the client's choice too.
 static DOOR: log::Budget = log::Budget::new();

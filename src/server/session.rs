@@ -117,6 +117,8 @@ impl Upload {
 #[derive(Debug, Clone)]
 pub struct Login {
     pub user: String,
+    /// Anonymous access rather than an account (xferlog's access mode).
+    pub anonymous: bool,
     pub perms: Perms,
     /// The user's own root; `None` for the server's.
     pub root: Option<Root>,

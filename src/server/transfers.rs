@@ -204,8 +204,18 @@ impl<L> Session<L> {
     ) -> Reply {
         let ms = took.as_millis();
         match job {
-            Job::Send { name, .. } => self.sent(&name, moved, ms),
-            Job::Receive(upload) => self.received(upload, moved, ms, abort),
+            Job::Send { name, ascii, .. } => {
+                let bytes = *moved.as_ref().unwrap_or(&0);
+                self.xferlog(&name, bytes, ms, ascii, true, moved.is_ok());
+                self.sent(&name, moved, ms)
+            }
+            Job::Receive(upload) => {
+                let (name, ascii) = (upload.name.clone(), upload.ascii);
+                let bytes = *moved.as_ref().unwrap_or(&0);
+                let reply = self.received(upload, moved, ms, abort);
+                self.xferlog(&name, bytes, ms, ascii, false, reply.code == 226);
+                reply
+            }
             Job::List { .. } => match moved {
                 Ok(_) => Reply::new(226, "Listing sent."),
                 Err(CopyError::Read(e) | CopyError::Write(e)) => {
@@ -213,6 +223,35 @@ impl<L> Session<L> {
                 }
             },
         }
+    }
+
+    /// The transfer's line in the xferlog, if the server keeps one.
+    fn xferlog(
+        &self,
+        name: &str,
+        bytes: u64,
+        ms: u128,
+        ascii: bool,
+        outgoing: bool,
+        complete: bool,
+    ) {
+        let (Some(xferlog), Some(login)) = (&self.config.xferlog, &self.login) else {
+            return;
+        };
+        let path = self
+            .resolve(name)
+            .map_or_else(|_| name.to_string(), |v| v.display());
+        xferlog.write(&super::log::Transfer {
+            seconds: (ms / 1000) as u64,
+            host: self.peer.ip(),
+            bytes,
+            path: &path,
+            ascii,
+            outgoing,
+            anonymous: login.anonymous,
+            user: &login.user,
+            complete,
+        });
     }
 
     fn sent(&self, name: &str, moved: Result<u64, CopyError>, ms: u128) -> Reply {
