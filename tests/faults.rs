@@ -228,6 +228,23 @@ fn a_folder_that_lists_itself_stops_a_mirror_at_its_depth_bound() {
     println!("bottomless tree refused after {:?}", started.elapsed());
 }
 
+/// Issue 22, item 7: MGET against a server without NLST (aioftp) matches
+/// the files of its LIST instead, and fetches them.
+#[test]
+fn mget_uses_the_listing_where_nlst_is_refused() {
+    let cli = TempDir::new("cli");
+    let port = fake_server(Lie::NoNlst).to_string();
+    let dir = cli.path().to_str().unwrap();
+    let run = common::client(&["127.0.0.1", &port, "--dir", dir], "MGET *.txt*\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout.contains("received a.txt: 500 B"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(names(cli.path()), ["a.txt"], "files only, matching");
+}
+
 #[test]
 fn the_client_gives_up_on_broken_servers_within_its_timeouts() {
     // Each against its own fake server, side by side: every wait is a timeout.

@@ -257,3 +257,21 @@ fn after_an_idle_timeout_the_next_command_connects_again_and_runs() {
     assert!(run.stdout.ends_with("/sub\n"), "{}", run.stdout);
     assert_eq!(fs::read(cli.join("a.txt")).unwrap(), b"aaa");
 }
+
+/// Issue 22, item 9: a URL that names a file downloads it, as curl and lftp
+/// do; one that names a folder starts there.
+#[test]
+fn a_url_naming_a_file_downloads_it() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::create_dir(srv.join("pub")).unwrap();
+    fs::write(srv.join("pub/hello.txt"), b"hello").unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let dir = cli.path().to_str().unwrap();
+    let url = format!("ftp://127.0.0.1:{}/pub/hello.txt", server.port);
+    let run = common::client(&[&url, "--dir", dir], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(fs::read(cli.join("hello.txt")).unwrap(), b"hello");
+    let url = format!("ftp://127.0.0.1:{}/pub", server.port);
+    let run = common::client(&[&url, "--dir", dir], "pwd\n");
+    assert!(run.stdout.contains("remote folder: /pub"), "{run:?}");
+}

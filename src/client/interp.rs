@@ -100,10 +100,10 @@ impl Interpreter {
     ) -> bool {
         let mut ok = true;
         if let Some((host, port)) = target {
-            let start_in = self.start_in.take().map(UserCommand::Cd);
+            let start_in = self.start_in.take();
             let opened = self.open(host, port, out);
             if let Err(e) = opened.and_then(|()| match start_in {
-                Some(cd) => self.run_command(cd, out).map(drop),
+                Some(path) => self.start_in(path, out),
                 None => Ok(()),
             }) {
                 ok = self.failed(&e, out);
@@ -457,6 +457,23 @@ impl Interpreter {
         })
     }
 
+    /// Goes to a URL's path: a folder to start in, or else a file, which is
+    /// downloaded into the local folder (as curl and lftp do with a URL that
+    /// names a file).
+    fn start_in(&mut self, path: String, out: &mut dyn Output) -> Result<(), Error> {
+        match self.run_command(UserCommand::Cd(path.clone()), out) {
+            Err(Error::Remote(reply)) if reply.code == 550 && !path.ends_with('/') => {
+                let get = UserCommand::Get {
+                    remote: path,
+                    local: None,
+                    resume: false,
+                };
+                self.run_command(get, out).map(drop)
+            }
+            done => done.map(drop),
+        }
+    }
+
     /// After a command that failed before doing anything because of the
     /// connection, connects again in the same way, goes back to the same
     /// remote folder, and says so; returns whether the command may run again.
@@ -666,8 +683,22 @@ impl Interpreter {
     fn remote_matches(&mut self, pattern: &str) -> Result<Vec<String>, Error> {
         let (folder, glob) = split_pattern(pattern);
         let mut listing = Vec::new();
-        self.client()?.list(folder, true, &mut listing)?;
-        let found = matching_names(&listing, folder, glob);
+        let found = match self.client()?.list(folder, true, &mut listing) {
+            Ok(_) => matching_names(&listing, folder, glob),
+            // No NLST (aioftp): the files of MLSD or LIST, which every server has.
+            Err(Error::Remote(reply)) if matches!(reply.code, 500 | 502 | 504) => {
+                let entries = self.client()?.entries(folder.unwrap_or(""))?;
+                let names: Vec<u8> = (entries.iter())
+                    .filter_map(|e| match e {
+                        crate::listing::Entry::File(name, _) => Some(format!("{name}\r\n")),
+                        crate::listing::Entry::Folder(_) => None,
+                    })
+                    .collect::<String>()
+                    .into_bytes();
+                matching_names(&names, folder, glob)
+            }
+            Err(e) => return Err(e),
+        };
         if found.is_empty() {
             return Err(Error::Usage(format!("no remote file matches {pattern}")));
         }

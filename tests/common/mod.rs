@@ -442,6 +442,9 @@ pub enum Lie {
     /// Has no MLSD, and every folder's LIST shows a folder `again` (so the
     /// tree never ends) and 100 files.
     Bottomless,
+    /// Has no NLST (as aioftp): 502; LIST shows `a.txt` (500 bytes), `b.log`
+    /// and a folder.
+    NoNlst,
 }
 
 /// How many bytes `Lie::Flood` got into the data connection.
@@ -517,7 +520,9 @@ pub fn fake_server(lie: Lie) -> u16 {
             let reply: &[u8] = match cmd {
                 Ftp::User(_) => b"331 ok\r\n",
                 Ftp::Pass(_) => b"230 ok\r\n",
+                Ftp::Size(_) if matches!(lie, Lie::NoNlst) => b"213 500\r\n",
                 Ftp::Size(_) => b"213 1000\r\n",
+                Ftp::Nlst(_) if matches!(lie, Lie::NoNlst) => b"502 NLST is not here\r\n",
                 Ftp::Pwd if matches!(lie, Lie::OddListing | Lie::Bottomless) => b"257 \"/\"\r\n",
                 Ftp::Cwd(_) if matches!(lie, Lie::OddListing | Lie::Bottomless) => b"250 ok\r\n",
                 Ftp::Eprt(_) | Ftp::Epsv(_) if matches!(lie, Lie::OldSchool) => b"502 what?\r\n",
@@ -548,6 +553,17 @@ pub fn fake_server(lie: Lie) -> u16 {
                         .unwrap();
                     data.write_all(b"+i8388621.29609,m824255902,/,\tpub\r\n")
                         .unwrap();
+                    drop(data);
+                    b"226 done\r\n"
+                }
+                Ftp::List(_) if matches!(lie, Lie::NoNlst) => {
+                    let mut data = TcpStream::connect(dial.take().expect("EPRT first")).unwrap();
+                    out.write_all(b"150 here it comes\r\n").unwrap();
+                    let _ = data.write_all(
+                        b"-rw-r--r-- 1 ftp ftp 500 Jan 1 2025 a.txt\r\n\
+                          -rw-r--r-- 1 ftp ftp 9 Jan 1 2025 b.log\r\n\
+                          drwxr-xr-x 1 ftp ftp 0 Jan 1 2025 c.txt.d\r\n",
+                    );
                     drop(data);
                     b"226 done\r\n"
                 }
