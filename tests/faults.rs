@@ -228,6 +228,27 @@ fn a_folder_that_lists_itself_stops_a_mirror_at_its_depth_bound() {
     println!("bottomless tree refused after {:?}", started.elapsed());
 }
 
+/// Issue 22, item 8: listing a folder whose name has a space works against
+/// a server that splits LIST's argument (pure-ftpd): the client CWDs there,
+/// lists, and CWDs back, as curl does.
+#[test]
+fn a_folder_with_a_space_is_listed_by_going_into_it() {
+    let cli = TempDir::new("cli");
+    let port = fake_server(Lie::SplitsList).to_string();
+    let dir = cli.path().to_str().unwrap();
+    let run = common::client(
+        &["127.0.0.1", &port, "--dir", dir, "-v"],
+        "LIST \"my dir\"\n",
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("inside.txt"), "{run:?}");
+    assert!(
+        run.stderr.contains("> CWD my dir") && run.stderr.contains("> CWD /"),
+        "{}",
+        run.stderr
+    );
+}
+
 /// Issue 22, item 7: MGET against a server without NLST (aioftp) matches
 /// the files of its LIST instead, and fetches them.
 #[test]

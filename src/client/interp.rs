@@ -391,9 +391,15 @@ impl Interpreter {
                     me.put(name, &base_name(name)?, out)
                 })?;
             }
-            UserCommand::List(path) => {
-                self.client()?.list(path.as_deref(), false, out.text())?;
-            }
+            UserCommand::List(path) => match path {
+                // A path with a space, no ls options: CWD there first.
+                Some(p) if p.contains(' ') && !p.starts_with('-') => {
+                    self.client()?.list_spaced(&p, out.text())?;
+                }
+                path => {
+                    self.client()?.list(path.as_deref(), false, out.text())?;
+                }
+            },
             UserCommand::Cd(path) => {
                 let client = self.client()?;
                 client.cd(&path)?;

@@ -866,6 +866,23 @@ impl Client {
         })
     }
 
+    /// Copies the listing of a folder whose path has a space to `out`, the
+    /// way curl does: CWD into it, LIST, CWD back (pure-ftpd splits LIST's
+    /// argument at spaces and lists nothing). A path CWD refuses (a file) is
+    /// listed by name after all.
+    pub fn list_spaced(&mut self, path: &str, out: &mut dyn Write) -> Result<u64> {
+        let here = self.pwd()?;
+        match self.cd(path) {
+            Ok(_) => {
+                let listed = self.list(None, false, out);
+                self.cd(&here)?;
+                listed
+            }
+            Err(Error::Remote(reply)) if reply.code == 550 => self.list(Some(path), false, out),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Copies the listing of `path` (LIST, or NLST with `names_only`) to `out`.
     pub fn list(
         &mut self,

@@ -442,6 +442,9 @@ pub enum Lie {
     /// Has no MLSD, and every folder's LIST shows a folder `again` (so the
     /// tree never ends) and 100 files.
     Bottomless,
+    /// Splits LIST's argument at spaces, as pure-ftpd does: a folder whose
+    /// name has one lists empty unless the client CWDs into it first.
+    SplitsList,
     /// Has no NLST (as aioftp): 502; LIST shows `a.txt` (500 bytes), `b.log`
     /// and a folder.
     NoNlst,
@@ -523,8 +526,23 @@ pub fn fake_server(lie: Lie) -> u16 {
                 Ftp::Size(_) if matches!(lie, Lie::NoNlst) => b"213 500\r\n",
                 Ftp::Size(_) => b"213 1000\r\n",
                 Ftp::Nlst(_) if matches!(lie, Lie::NoNlst) => b"502 NLST is not here\r\n",
-                Ftp::Pwd if matches!(lie, Lie::OddListing | Lie::Bottomless) => b"257 \"/\"\r\n",
-                Ftp::Cwd(_) if matches!(lie, Lie::OddListing | Lie::Bottomless) => b"250 ok\r\n",
+                Ftp::Pwd if matches!(lie, Lie::OddListing | Lie::Bottomless | Lie::SplitsList) => {
+                    b"257 \"/\"\r\n"
+                }
+                Ftp::Cwd(_)
+                    if matches!(lie, Lie::OddListing | Lie::Bottomless | Lie::SplitsList) =>
+                {
+                    b"250 ok\r\n"
+                }
+                Ftp::List(ref arg) if matches!(lie, Lie::SplitsList) => {
+                    let mut data = TcpStream::connect(dial.take().expect("EPRT first")).unwrap();
+                    out.write_all(b"150 here it comes\r\n").unwrap();
+                    if arg.as_deref().is_none_or(|a| !a.contains(' ')) {
+                        let _ = data.write_all(b"-rw-r--r-- 1 ftp ftp 5 Jan 1 2025 inside.txt\r\n");
+                    }
+                    drop(data);
+                    b"226 done\r\n"
+                }
                 Ftp::Eprt(_) | Ftp::Epsv(_) if matches!(lie, Lie::OldSchool) => b"502 what?\r\n",
                 Ftp::Port(a) | Ftp::Eprt(a) => {
                     dial = Some(a);
