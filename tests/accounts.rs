@@ -25,6 +25,21 @@ fn add(file: &Path, name: &str, password: &str, root: &Path, perms: &str) {
     common::add_user(file, name, password, root, perms, ITERATIONS);
 }
 
+/// A shared folder and a users file beside it holding `name` (password
+/// `password`, permissions `perms`, root the shared folder).
+fn one_account(
+    label: &str,
+    name: &str,
+    password: &str,
+    perms: &str,
+) -> (TempDir, TempDir, std::path::PathBuf) {
+    let top = TempDir::new(label);
+    let users = TempDir::new(&format!("{label}-users"));
+    let file = users.join("users");
+    add(&file, name, password, top.path(), perms);
+    (top, users, file)
+}
+
 /// A logged-in raw session as `name`, or the 530 reply's text.
 fn log_in(port: u16, name: &str, password: &str) -> Result<Ctrl, String> {
     let mut c = Ctrl::connect(port);
@@ -548,10 +563,7 @@ fn parallel_user_changes_all_land_and_a_deleted_account_stays_deleted() {
 /// back, the log says so once, and it works again once restored.
 #[test]
 fn a_deleted_users_file_lets_no_account_in_until_it_is_back() {
-    let top = TempDir::new("acct-gone");
-    let users = TempDir::new("acct-gone-users");
-    let file = users.join("users");
-    add(&file, "alice", "right", top.path(), "elr");
+    let (top, users, file) = one_account("acct-gone", "alice", "right", "elr");
     let server = Server::start(top.path(), &["--users", file.to_str().unwrap()]);
     assert!(log_in(server.port, "alice", "right").is_ok());
     let kept = users.join("kept");
@@ -574,10 +586,7 @@ fn a_deleted_users_file_lets_no_account_in_until_it_is_back() {
 /// server goes on (SIGHUP used to end it), and a broken file is kept out.
 #[test]
 fn sighup_reloads_the_users_file_and_logs_what_changed() {
-    let top = TempDir::new("acct-hup");
-    let users = TempDir::new("acct-hup-users");
-    let file = users.join("users");
-    add(&file, "alice", "a", top.path(), "elr");
+    let (top, _users, file) = one_account("acct-hup", "alice", "a", "elr");
     let mut server = Server::start(top.path(), &["--users", file.to_str().unwrap()]);
     add(&file, "bob", "b", top.path(), "elr");
     let (code, _, err) = user_cmd(&["del", file.to_str().unwrap(), "alice"], "");
@@ -611,10 +620,7 @@ fn sighup_reloads_the_users_file_and_logs_what_changed() {
 /// modes and times set, and refusals.
 #[test]
 fn every_operation_is_logged_with_its_user() {
-    let top = TempDir::new("acct-oplog");
-    let users = TempDir::new("acct-oplog-users");
-    let file = users.join("users");
-    add(&file, "alice", "a", top.path(), "elradfmwMT");
+    let (top, _users, file) = one_account("acct-oplog", "alice", "a", "elradfmwMT");
     fs::write(top.join("a.txt"), b"aaa").unwrap();
     let server = Server::start(top.path(), &["--users", file.to_str().unwrap()]);
     let mut c = log_in(server.port, "alice", "a").unwrap();
@@ -658,10 +664,7 @@ fn every_operation_is_logged_with_its_user() {
 /// the limits; a usage error or a port in use is one line that says what to do.
 #[test]
 fn the_start_up_lines_say_everything_and_errors_say_what_to_do() {
-    let top = TempDir::new("acct-lines");
-    let users = TempDir::new("acct-lines-users");
-    let file = users.join("users");
-    add(&file, "alice", "a", top.path(), "elr");
+    let (top, _users, file) = one_account("acct-lines", "alice", "a", "elr");
     add(&file, "bob", "b", top.path(), "elr");
     add(&file, "carol", "c", top.path(), "elradfmwMT");
     let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
@@ -719,10 +722,7 @@ fn the_start_up_lines_say_everything_and_errors_say_what_to_do() {
 /// format, read back here field by field.
 #[test]
 fn transfers_are_written_to_the_xferlog_field_by_field() {
-    let top = TempDir::new("acct-xfer");
-    let users = TempDir::new("acct-xfer-users");
-    let file = users.join("users");
-    add(&file, "alice", "a", top.path(), "elradfmwMT");
+    let (top, users, file) = one_account("acct-xfer", "alice", "a", "elradfmwMT");
     fs::write(top.join("my file.txt"), b"12345").unwrap();
     let xferlog = users.join("xferlog");
     let args = [

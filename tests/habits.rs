@@ -132,30 +132,23 @@ fn a_host_alone_means_port_21_and_netrc_names_the_user() {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(home.join(".netrc"), fs::Permissions::from_mode(0o600)).unwrap();
     // No --user: the netrc's login for the host is the one used.
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_client"))
-        .args(["127.0.0.1", &server.port.to_string(), "--dir"])
-        .arg(cli.path())
-        .args(["-c", "status"])
-        .env("HOME", home.path())
-        .env_remove("DIALBACK_PASSWORD")
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{run:?}");
-    assert!(out.contains("as alice"), "{out}");
+    let logged_in_as_alice = |args: &[&str]| {
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_client"))
+            .args(args)
+            .arg("--dir")
+            .arg(cli.path())
+            .env("HOME", home.path())
+            .env_remove("DIALBACK_PASSWORD")
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&run.stdout);
+        assert!(run.status.success(), "{run:?}");
+        assert!(out.contains("as alice"), "{out}");
+    };
+    let port = server.port.to_string();
+    logged_in_as_alice(&["127.0.0.1", &port, "-c", "status"]);
     // OPEN looks the host's login up the same way.
-    let script = format!("open 127.0.0.1 {}; status", server.port);
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_client"))
-        .arg("--dir")
-        .arg(cli.path())
-        .args(["-c", &script])
-        .env("HOME", home.path())
-        .env_remove("DIALBACK_PASSWORD")
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{run:?}");
-    assert!(out.contains("as alice"), "{out}");
+    logged_in_as_alice(&["-c", &format!("open 127.0.0.1 {port}; status")]);
     // OPEN with a host alone dials port 21.
     let run = server.client(cli.path(), &[], "close\nopen 127.0.0.1\n");
     assert!(run.stderr.contains("127.0.0.1:21"), "{run:?}");

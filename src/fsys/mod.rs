@@ -703,13 +703,17 @@ impl TempFile {
     /// Creates a fresh temporary file in `dir`, to become its name `target`.
     pub fn in_folder(dir: Arc<Dir>, target: &OsStr) -> io::Result<TempFile> {
         let (temp, file) = fresh(&dir, "part", 0o666)?;
-        Ok(TempFile {
+        Ok(TempFile::new(file, dir, temp, target))
+    }
+
+    fn new(file: File, dir: Arc<Dir>, temp: OsString, target: &OsStr) -> TempFile {
+        TempFile {
             file,
             dir,
             temp,
             target: target.to_os_string(),
             committed: false,
-        })
+        }
     }
 
     /// The partial file of a download to `target` in `dir`,
@@ -753,13 +757,7 @@ impl TempFile {
         } else {
             file.set_len(0)?;
         }
-        Ok(TempFile {
-            file,
-            dir,
-            temp,
-            target: target.to_os_string(),
-            committed: false,
-        })
+        Ok(TempFile::new(file, dir, temp, target))
     }
 
     pub fn file(&mut self) -> &mut File {
