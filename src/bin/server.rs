@@ -313,8 +313,7 @@ fn main() -> ExitCode {
     server::log("-", format_args!("sharing {}", args.root.display()));
     let door = Arc::clone(&args.config.door);
     let server = Server::new(args.config, listeners);
-    stop_on_signals(&server, args.grace);
-    reload_on_hangup(door);
+    stop_on_signals(&server, args.grace, door);
     match server.run() {
         Ok(()) => {
             let (finished, aborted) = server.drained();
@@ -333,19 +332,29 @@ fn main() -> ExitCode {
 
 /// SIGTERM or SIGINT (Ctrl-C) stops the server gracefully: no new
 /// connections, 421 to idle sessions, transfers given `grace` to finish; a
-/// second signal stops them at once. The handler only marks a token, which a
-/// thread of our own watches.
-fn stop_on_signals(server: &Server, grace: Duration) {
+/// second signal stops them at once. SIGHUP reads the users file again and
+/// logs what changed (`kill -HUP`). The handlers only mark a token or a
+/// flag, which one thread of our own watches.
+fn stop_on_signals(server: &Server, grace: Duration, door: Arc<Door>) {
     let token = Cancel::new();
     if let Err(e) = signals::install(&token) {
         server::log("-", format_args!("cannot catch SIGTERM: {e}"));
         return;
     }
+    if let Err(e) = signals::catch_hangup() {
+        server::log("-", format_args!("cannot catch SIGHUP: {e}"));
+    }
+    let reload = move || {
+        if signals::hung_up() {
+            door.reload();
+        }
+    };
     let hold = token.clone();
     let server = server.clone();
     let watch = move || {
         while token.take().is_none() {
             std::thread::sleep(Duration::from_millis(50));
+            reload();
         }
         server::log(
             "-",
@@ -373,26 +382,6 @@ fn stop_on_signals(server: &Server, grace: Duration) {
         // always ours to act on (without a watcher, it ends the process).
         Ok(_) => std::mem::forget(hold.hold()),
         Err(e) => server::log("-", format_args!("cannot watch for SIGTERM: {e}")),
-    }
-}
-
-/// SIGHUP reads the users file again and logs what changed (`kill -HUP`):
-/// a thread of our own watches the flag the handler sets.
-fn reload_on_hangup(door: Arc<Door>) {
-    if let Err(e) = signals::catch_hangup() {
-        return server::log("-", format_args!("cannot catch SIGHUP: {e}"));
-    }
-    let watch = move || loop {
-        std::thread::sleep(Duration::from_millis(100));
-        if signals::hung_up() {
-            door.reload();
-        }
-    };
-    if let Err(e) = std::thread::Builder::new()
-        .name("reload".into())
-        .spawn(watch)
-    {
-        server::log("-", format_args!("cannot watch for SIGHUP: {e}"));
     }
 }
 
