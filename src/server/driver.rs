@@ -50,6 +50,76 @@ pub(crate) fn serve(stream: Arc<TcpStream>, peer: SocketAddr, config: Arc<Config
     }
 }
 
+/// Transfers of at least this many bytes (or of an unknown size) are
+/// watched for ABOR while they run.
+const WATCHED: u64 = 1 << 20;
+
+/// Watches the control connection while a transfer runs, without taking
+/// anything from it (MSG_PEEK): an ABOR (after Telnet's IP and Synch, if
+/// the client sent them, urgent or not) shuts the data connection down, so
+/// the copy ends at once, the transfer is answered 426, and the ABOR itself,
+/// read afterwards as ever, 226 (RFC 959 §4.1.3). Other lines wait their turn.
+struct AborWatch {
+    done: Arc<std::sync::atomic::AtomicBool>,
+    /// Says whether it saw an ABOR (and shut the data connection down).
+    thread: Option<std::thread::JoinHandle<bool>>,
+}
+
+impl AborWatch {
+    fn start(ctrl: &Arc<TcpStream>, data: TcpStream) -> AborWatch {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ctrl, stop) = (Arc::clone(ctrl), Arc::clone(&done));
+        let watch = move || {
+            let mut buf = [0u8; 16];
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                // Short waits, so the watch ends soon after the transfer.
+                let _ = ctrl.set_read_timeout(Some(std::time::Duration::from_millis(20)));
+                match ctrl.peek(&mut buf) {
+                    Ok(n) if n > 0 && is_abor(&buf[..n]) => {
+                        let _ = data.shutdown(std::net::Shutdown::Both);
+                        return true;
+                    }
+                    // Another command, waiting for the transfer to end.
+                    Ok(n) if n > 0 => std::thread::sleep(std::time::Duration::from_millis(20)),
+                    Ok(_) => return false,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock
+                                | io::ErrorKind::TimedOut
+                                | io::ErrorKind::Interrupted
+                        ) => {}
+                    Err(_) => return false,
+                }
+            }
+            false
+        };
+        let thread = std::thread::Builder::new()
+            .name("abor".into())
+            .spawn(watch)
+            .ok();
+        AborWatch { done, thread }
+    }
+
+    /// Ends the watch; whether it saw an ABOR.
+    fn stop(mut self) -> bool {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (self.thread.take()).is_some_and(|t| t.join().unwrap_or(false))
+    }
+}
+
+/// Whether the bytes waiting on the control connection start with ABOR,
+/// Telnet's interrupt and synch bytes (IAC IP, IAC DM, or the DM alone
+/// when IAC went as urgent data) skipped.
+fn is_abor(waiting: &[u8]) -> bool {
+    let text: Vec<u8> = waiting
+        .iter()
+        .copied()
+        .filter(|b| !matches!(b, 0xFF | 0xF4 | 0xF2))
+        .collect();
+    text.len() >= 4 && text[..4].eq_ignore_ascii_case(b"ABOR")
+}
+
 struct Driver {
     session: Session<TcpListener>,
     /// The control connection, shared with the line reader and the server's
@@ -272,6 +342,19 @@ impl Driver {
         // A second handle in the server's table, so that stopping transfers
         // can close it under a copy blocked in the kernel.
         *lock(&self.stops.data) = stream.try_clone().ok();
+        // A long transfer is watched for the client's ABOR meanwhile.
+        let long = match &job {
+            Job::Send { left, .. } => *left >= WATCHED,
+            Job::Receive(upload) => upload.expected.is_none_or(|n| n >= WATCHED),
+            Job::List { .. } => false,
+        };
+        let watcher = match long {
+            true => stream
+                .try_clone()
+                .ok()
+                .map(|data| AborWatch::start(&self.ctrl, data)),
+            false => None,
+        };
         if abort.is_stopped() {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
@@ -298,8 +381,22 @@ impl Driver {
         };
         // Stopping transfers closes the data connection, which an upload
         // without ALLO would read as its end: once stopped, it is not one.
+        // An ABOR ended it (the data connection shut down under the copy):
+        // an upload whose end was not announced must not pass for whole.
+        let abored = watcher.is_some_and(AborWatch::stop);
         let moved = match moved {
             Ok(_) if abort.is_stopped() => Err(CopyError::Read(io::ErrorKind::Interrupted.into())),
+            _ if abored => {
+                let e = io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "aborted by the client (ABOR)",
+                );
+                // The data connection's side of the copy failed.
+                Err(match &job {
+                    Job::Send { .. } => CopyError::Write(e),
+                    _ => CopyError::Read(e),
+                })
+            }
             moved => moved,
         };
         match job {
