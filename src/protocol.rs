@@ -802,6 +802,36 @@ pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The commands in one received line. Python's `ftplib.abort()` and Ruby's
+/// `Net::FTP#abort` and `#status` send `ABOR\r\n` or `STAT\r\n` as urgent
+/// data, so the LF leaves the stream and the command runs into the next one
+/// (`ABOR\rNOOP`): an ABOR or STAT ended by a bare CR is taken apart from
+/// what follows, as vsftpd and pyftpdlib take it. Any other line is one
+/// command (a CR in a name comes as CR NUL, RFC 2640).
+pub fn split_commands(line: &[u8]) -> Vec<&[u8]> {
+    let text = line.strip_prefix(b"\xff\xf4").unwrap_or(line);
+    let skipped = line.len() - text.len();
+    let verb = text
+        .iter()
+        .position(|&b| b != 0xFF && b != 0xF2)
+        .unwrap_or(text.len());
+    match text.get(verb..verb + 5) {
+        Some(head)
+            if head[4] == b'\r'
+                && (head[..4].eq_ignore_ascii_case(b"ABOR")
+                    || head[..4].eq_ignore_ascii_case(b"STAT")) =>
+        {
+            let end = skipped + verb + 4;
+            let rest = &line[end + 1..];
+            match rest.is_empty() {
+                true => vec![&line[..end]],
+                false => vec![&line[..end], rest],
+            }
+        }
+        _ => vec![line],
+    }
+}
+
 /// A pathname from a command line, with RFC 2640 §3.1's CR NUL turned back into CR.
 pub fn pathname(arg: &str) -> std::borrow::Cow<'_, str> {
     if arg.contains("\r\0") {
@@ -842,6 +872,20 @@ mod tests {
 
     fn parse(line: &str) -> Result<Command, u16> {
         line.parse::<Command>().map_err(|r| r.code)
+    }
+
+    #[test]
+    fn an_urgent_abor_or_stat_is_taken_apart_from_the_next_command() {
+        assert_eq!(split_commands(b"ABOR\rNOOP"), [&b"ABOR"[..], &b"NOOP"[..]]);
+        assert_eq!(split_commands(b"stat\rSYST"), [&b"stat"[..], &b"SYST"[..]]);
+        assert_eq!(
+            split_commands(b"\xff\xf4\xffABOR\rPWD"),
+            [&b"\xff\xf4\xffABOR"[..], &b"PWD"[..]]
+        );
+        assert_eq!(split_commands(b"STAT\r"), [&b"STAT"[..]]);
+        // Anything else is one command, whatever CRs it holds.
+        assert_eq!(split_commands(b"RETR a\rb"), [&b"RETR a\rb"[..]]);
+        assert_eq!(split_commands(b""), [&b""[..]]);
     }
 
     #[test]

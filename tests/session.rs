@@ -283,3 +283,48 @@ fn abor_during_a_download_stops_it_at_once() {
     let log = server.log();
     assert!(log.contains("sending \"big.bin\" aborted"), "{log}");
 }
+
+/// Issue 22, item 3: commands sent as TCP urgent data, as Python's
+/// `ftplib.abort()` and Ruby's `Net::FTP#abort` send them (the whole
+/// `ABOR\r\n` with MSG_OOB, so the LF leaves the stream): the ABOR stops the
+/// transfer at once, and the command after it is not garbled (it read as
+/// `ABOR\rNOOP`, a 500, before). Python does the sending, as std has no MSG_OOB.
+#[test]
+fn urgent_abor_as_python_sends_it_stops_the_transfer_and_garbles_nothing() {
+    let srv = TempDir::new("srv");
+    fs::write(srv.join("big.bin"), pattern(64 << 20, 4)).unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let script = r#"
+import re, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); f = s.makefile("rb")
+line = lambda: f.readline().decode().strip()
+line()
+for c in (b"USER anonymous\r\n", b"PASS x\r\n", b"EPSV\r\n"): s.sendall(c); r = line()
+d = socket.create_connection(("127.0.0.1", int(re.search(r"\|\|\|(\d+)\|", r).group(1))))
+s.sendall(b"RETR big.bin\r\n"); print(line()); d.recv(1000); time.sleep(0.2)
+t = time.time(); s.sendall(b"ABOR\r\n", socket.MSG_OOB); print(line()); print("%.3f" % (time.time() - t))
+s.sendall(b"NOOP\r\n"); print(line()); print(line())
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &server.port.to_string()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(
+        lines.len(),
+        5,
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        lines[0].starts_with("150 ") && lines[1].starts_with("426 "),
+        "{said}"
+    );
+    assert!(lines[2].parse::<f64>().unwrap() < 3.0, "{said}");
+    // The ABOR (226), then the NOOP (200): nothing garbled.
+    assert!(
+        lines[3].starts_with("226 ") && lines[4].starts_with("200 "),
+        "{said}"
+    );
+}

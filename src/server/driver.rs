@@ -108,10 +108,14 @@ impl AborWatch {
     }
 }
 
-/// Whether the bytes waiting on the control connection start with ABOR,
-/// Telnet's interrupt and synch bytes (IAC IP, IAC DM, or the DM alone
-/// when IAC went as urgent data) skipped.
+/// Whether the bytes waiting on the control connection ask to abort: Telnet's
+/// Interrupt Process (IAC IP, which RFC 959 §4.1.3 has clients send before
+/// ABOR; a peek stops at the urgent Synch that follows it, so the ABOR itself
+/// may not show yet), or ABOR with such bytes skipped.
 fn is_abor(waiting: &[u8]) -> bool {
+    if waiting.starts_with(&[0xFF, 0xF4]) {
+        return true;
+    }
     let text: Vec<u8> = waiting
         .iter()
         .copied()
@@ -202,8 +206,10 @@ impl Driver {
                 }
                 Err(e) => return Err(e),
             };
-            if self.execute(&line, until)? == Ended::Yes {
-                return Ok(());
+            for command in protocol::split_commands(&line) {
+                if self.execute(command, until)? == Ended::Yes {
+                    return Ok(());
+                }
             }
         }
     }
