@@ -159,14 +159,23 @@ pub fn netrc_login(text: &str, host: &str) -> Option<(String, Option<String>)> {
 /// The login `~/.netrc` gives `host`, if it names one (see [`netrc_login`]);
 /// one that others may read is refused when it holds a password.
 pub fn netrc_user(host: &str) -> Result<Option<(String, Option<String>)>, String> {
+    from_netrc(|text| netrc_login(text, host), |(_, p)| p.is_some())
+}
+
+/// What `find` takes from `~/.netrc`, if there is one; refused when it
+/// `holds` a password and others may read the file.
+fn from_netrc<T>(
+    find: impl FnOnce(&str) -> Option<T>,
+    holds: impl FnOnce(&T) -> bool,
+) -> Result<Option<T>, String> {
     let Some(path) = std::env::var_os("HOME").map(|h| Path::new(&h).join(".netrc")) else {
         return Ok(None);
     };
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(None);
     };
-    let found = netrc_login(&text, host);
-    if found.as_ref().is_some_and(|(_, p)| p.is_some()) {
+    let found = find(&text);
+    if found.as_ref().is_some_and(holds) {
         private(&path)?;
     }
     Ok(found)
@@ -226,18 +235,7 @@ fn stored_password(host: &str, user: &str) -> Result<Option<String>, String> {
     if let Ok(password) = std::env::var("DIALBACK_PASSWORD") {
         return Ok(Some(password));
     }
-    let Some(home) = std::env::var_os("HOME") else {
-        return Ok(None);
-    };
-    let path = Path::new(&home).join(".netrc");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(None);
-    };
-    let password = netrc_password(&text, host, user);
-    if password.is_some() {
-        private(&path)?;
-    }
-    Ok(password)
+    from_netrc(|text| netrc_password(text, host, user), |_| true)
 }
 
 #[cfg(test)]

@@ -317,24 +317,7 @@ impl Root {
             Err(e) => return Err(e.into()),
         }
         let mut target = plain(self.reach(v, Mode::Write)?)?;
-        let deadline = Instant::now() + wait;
-        loop {
-            match target.try_lock() {
-                Ok(()) => break,
-                Err(fs::TryLockError::WouldBlock)
-                    if Instant::now() < deadline && !cancel.is_stopped() =>
-                {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
-                Err(fs::TryLockError::WouldBlock) => {
-                    return Err(Refusal::Io(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the file stayed busy",
-                    )))
-                }
-                Err(fs::TryLockError::Error(e)) => return Err(e.into()),
-            }
-        }
+        lock_within(&target, wait, cancel, "the file stayed busy")?;
         let end = io::Seek::seek(&mut target, io::SeekFrom::End(0))?;
         io::Seek::seek(&mut temp.file, io::SeekFrom::Start(0))?;
         let undo = Undo::begin(&temp.dir, &relative(v), &target.metadata()?)?;
@@ -827,18 +810,25 @@ pub fn lock_beside(path: &Path, wait: Duration) -> io::Result<File> {
         .mode(0o600)
         .custom_flags(at::O_NOFOLLOW)
         .open(name)?;
+    let busy = "another change to it is still under way";
+    lock_within(&lock, wait, &Cancel::new(), busy)?;
+    Ok(lock)
+}
+
+/// Takes an exclusive lock on `file`, waiting at most `wait` for another
+/// holder, and not at all once `cancel` stops; `busy` says why it timed out.
+fn lock_within(file: &File, wait: Duration, cancel: &Cancel, busy: &str) -> io::Result<()> {
     let deadline = Instant::now() + wait;
     loop {
-        match lock.try_lock() {
-            Ok(()) => return Ok(lock),
-            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10))
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(fs::TryLockError::WouldBlock)
+                if Instant::now() < deadline && !cancel.is_stopped() =>
+            {
+                std::thread::sleep(Duration::from_millis(5))
             }
             Err(fs::TryLockError::WouldBlock) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "another change to it is still under way",
-                ))
+                return Err(io::Error::new(io::ErrorKind::TimedOut, busy.to_string()))
             }
             Err(fs::TryLockError::Error(e)) => return Err(e),
         }
