@@ -34,6 +34,19 @@ pub enum Error {
 /// The crate's result type.
 pub type Result<T> = std::result::Result<T, Error>;
 
+impl Error {
+    /// Whether a transfer failed for want of its data connection, before any
+    /// data moved: the server said 425, the passive port did not answer, or
+    /// the dial-back did not come. Another try may well work.
+    pub fn is_data_connection(&self) -> bool {
+        match self {
+            Error::Connect { .. } | Error::NoDialBack(_) => true,
+            Error::Remote(reply) => reply.code == 425,
+            _ => false,
+        }
+    }
+}
+
 /// Says an I/O failure in a few plain words, the way a person would.
 pub fn describe_io(e: &io::Error) -> String {
     match e.kind() {

@@ -266,6 +266,47 @@ fn mget_uses_the_listing_where_nlst_is_refused() {
     assert_eq!(names(cli.path()), ["a.txt"], "files only, matching");
 }
 
+/// Issue 22, item 6: a mirror and a batch try a failed data connection
+/// again (the server said 425 to the first try of every file) and end with
+/// every file whole, no error said.
+#[test]
+fn mirrors_and_batches_try_a_failed_data_connection_again() {
+    for (script, folder) in [("GET -r pub got\n", "got"), ("MGET *.txt\n", "")] {
+        let cli = TempDir::new("cli");
+        let port = fake_server(Lie::FlakyData).to_string();
+        let dir = cli.path().to_str().unwrap();
+        let run = common::client(&["127.0.0.1", &port, "--dir", dir], script);
+        assert_eq!(run.code(), 0, "{script}: {run:?}");
+        assert_eq!(run.stderr, "", "{script}");
+        let got = cli.path().join(folder);
+        assert_eq!(names(&got), ["a.txt", "b.txt", "c.txt"], "{script}");
+        for name in ["a.txt", "b.txt", "c.txt"] {
+            assert_eq!(std::fs::read(got.join(name)).unwrap(), pattern(500, 9));
+        }
+    }
+}
+
+/// Issue 22, item 6: where active data connections keep failing, a mirror
+/// and a batch go passive for the rest of the session, say so in one line,
+/// and get every file.
+#[test]
+fn mirrors_and_batches_go_passive_when_active_data_connections_fail() {
+    for (script, folder) in [("GET -r pub got\n", "got"), ("MGET *.txt\n", "")] {
+        let cli = TempDir::new("cli");
+        let port = fake_server(Lie::NoActiveData).to_string();
+        let dir = cli.path().to_str().unwrap();
+        let run = common::client(&["127.0.0.1", &port, "--dir", dir], script);
+        assert_eq!(run.code(), 0, "{script}: {run:?}");
+        let said = "data connections failed twice in active mode (the server could not open the data connection: 425 Cannot open the data connection): going on in passive mode";
+        assert_eq!(run.stdout.matches(said).count(), 1, "{script}: {run:?}");
+        let got = cli.path().join(folder);
+        assert_eq!(names(&got), ["a.txt", "b.txt", "c.txt"], "{script}");
+        for name in ["a.txt", "b.txt", "c.txt"] {
+            assert_eq!(std::fs::read(got.join(name)).unwrap(), pattern(500, 9));
+        }
+    }
+}
+
 #[test]
 fn the_client_gives_up_on_broken_servers_within_its_timeouts() {
     // Each against its own fake server, side by side: every wait is a timeout.

@@ -217,6 +217,37 @@ fn the_client_changes_folders_lists_and_resumes() {
     assert!(fs::read(cli.join("big.bin")).unwrap() == whole);
 }
 
+/// Issue 22, item 1: an upload's data connection ends with the server's
+/// plain close (FIN), which a client still reading it (Node's basic-ftp,
+/// ftp and jsftp) sees as its end, not a reset (`read ECONNRESET`, every
+/// upload reported failed before). Only an upload whose size was announced
+/// with ALLO, and came whole, is closed with a reset (no TIME_WAIT anywhere).
+#[test]
+fn an_upload_ends_with_a_plain_close_unless_its_size_was_announced() {
+    let srv = TempDir::new("srv");
+    let server = Server::start(srv.path(), &[]);
+    let mut c = server.login();
+    for (allo, name) in [(None, "plain.bin"), (Some(5), "announced.bin")] {
+        if let Some(n) = allo {
+            c.expect(&format!("ALLO {n}"), 200);
+        }
+        let mut data = c.epsv();
+        c.expect(&format!("STOR {name}"), 150);
+        data.write_all(b"12345").unwrap();
+        data.shutdown(std::net::Shutdown::Write).unwrap();
+        // As Node's libraries do: read on, until the server's close.
+        let mut rest = Vec::new();
+        let ended = data.read_to_end(&mut rest).map_err(|e| e.kind());
+        let want = match allo {
+            None => Ok(0),
+            Some(_) => Err(std::io::ErrorKind::ConnectionReset),
+        };
+        assert_eq!(ended, want, "{name}");
+        assert_eq!(c.reply().code, 226);
+        assert_eq!(fs::read(srv.join(name)).unwrap(), b"12345");
+    }
+}
+
 #[test]
 fn resumed_uploads_write_in_place_and_failed_appends_create_nothing() {
     let srv = TempDir::new("srv");
@@ -282,6 +313,64 @@ fn abor_during_a_download_stops_it_at_once() {
     }
     let log = server.log();
     assert!(log.contains("sending \"big.bin\" aborted"), "{log}");
+}
+
+/// Issue 22: STAT while a file is being sent is answered at once with the
+/// transfer's progress (RFC 959), plain or as Ruby's `Net::FTP#status` sends
+/// it (the line as urgent data); the transfer then ends whole and the
+/// session goes on. Before, STAT waited for the 226, and an urgent STAT when
+/// idle was never answered (the kernel took its LF out of the stream).
+#[test]
+fn stat_during_a_download_answers_at_once() {
+    let srv = TempDir::new("srv");
+    let big = pattern(64 << 20, 4);
+    fs::write(srv.join("big.bin"), &big).unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let script = r#"
+import re, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); f = s.makefile("rb")
+line = lambda: f.readline().decode().strip()
+line()
+for c in (b"USER anonymous\r\n", b"PASS x\r\n", b"EPSV\r\n"): s.sendall(c); r = line()
+d = socket.create_connection(("127.0.0.1", int(re.search(r"\|\|\|(\d+)\|", r).group(1))))
+s.sendall(b"RETR big.bin\r\n"); print(line()); buf = bytearray(1 << 20); got = d.recv_into(buf); time.sleep(0.2)
+t = time.time(); s.sendall(b"STAT\r\n"); print(line()); print("%.3f" % (time.time() - t))
+s.sendall(b"STAT\r\n", socket.MSG_OOB); print(line())
+while True:
+    more = d.recv_into(buf)
+    if not more: break
+    got += more
+print(got); print(line())
+s.sendall(b"STAT\r\n", socket.MSG_OOB)
+while not line().startswith("211 "): pass
+s.sendall(b"NOOP\r\n"); print(line())
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &server.port.to_string()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(
+        lines.len(),
+        7,
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(lines[0].starts_with("150 "), "{said}");
+    for stat in [lines[1], lines[3]] {
+        assert!(
+            stat.starts_with("213 Sending big.bin: ")
+                && stat.ends_with(" of 67108864 bytes so far."),
+            "{said}"
+        );
+    }
+    assert!(lines[2].parse::<f64>().unwrap() < 1.0, "{said}");
+    assert_eq!(lines[4], (64 << 20).to_string(), "the file, whole: {said}");
+    assert!(
+        lines[5].starts_with("226 ") && lines[6].starts_with("200 "),
+        "{said}"
+    );
 }
 
 /// Issue 22, item 3: commands sent as TCP urgent data, as Python's

@@ -12,7 +12,7 @@ use super::ports::{Complete, Lines, Output};
 use super::tree;
 use super::units::{human_bytes, human_duration, human_rate, result_line};
 use super::words::{self, Kind, UserCommand};
-use super::{Client, Direction, Observer, Options};
+use super::{Client, Direction, Observer, Options, Retry};
 use crate::cancel::Stop;
 use crate::error::describe_io;
 use crate::fsys::TEMP_PREFIX;
@@ -138,6 +138,7 @@ impl Interpreter {
             if self.connect_again(&done, out) {
                 done = self.execute(&line, out);
             }
+            self.say_notes(out);
             if !reads_only(&line) {
                 self.remote_names.clear();
             }
@@ -443,6 +444,16 @@ impl Interpreter {
         Ok(Next::Continue)
     }
 
+    /// Says what the session noted (it went passive), and keeps the mode.
+    fn say_notes(&mut self, out: &mut dyn Output) {
+        if let Some((client, _)) = &mut self.connection {
+            for note in client.take_notes() {
+                out.say(&note);
+            }
+            self.options.passive = client.passive();
+        }
+    }
+
     fn client(&mut self) -> Result<&mut Client, Error> {
         match &mut self.connection {
             Some((client, _)) => Ok(client),
@@ -666,7 +677,28 @@ impl Interpreter {
     ) -> Result<(), Error> {
         let mut failed = 0;
         for name in names {
-            match one(self, name, out) {
+            let mut failures = 0;
+            let done = loop {
+                let done = one(self, name, out);
+                self.say_notes(out);
+                let broken = self.client().is_ok_and(|c| c.is_broken());
+                match &done {
+                    Err(e) if e.is_data_connection() && !broken => {
+                        failures += 1;
+                        match super::retry(failures, self.options.passive) {
+                            Retry::GiveUp => break done,
+                            Retry::Passive => {
+                                self.options.passive = true;
+                                self.client()?.set_passive(true);
+                                out.say(&super::went_passive(e));
+                            }
+                            Retry::Again => {}
+                        }
+                    }
+                    _ => break done,
+                }
+            };
+            match done {
                 Ok(line) => out.say(&line),
                 // Ctrl-C stops the whole batch, not one file of it.
                 Err(e @ (Error::Stopped | Error::Kept(_))) => return Err(e),
@@ -820,6 +852,8 @@ struct Tally {
     finished_bytes: u64,
     /// The files on their way (several sessions at once), and their bytes so far.
     moving: HashMap<String, u64>,
+    /// The notes said so far.
+    noted: std::collections::HashSet<String>,
 }
 
 impl Tally {
@@ -842,6 +876,12 @@ impl Tally {
                         out.say(&result_line(verb, path, *t))
                     }
                     Err(e) => out.error(&format!("{path}: {e}")),
+                }
+            }
+            // Each session of the tree may say the same.
+            tree::Progress::Note(line) => {
+                if self.noted.insert(line.to_string()) {
+                    out.say(line)
                 }
             }
         }

@@ -102,6 +102,9 @@ pub struct Client {
     observer: Option<Observer>,
     /// What FEAT said, once asked.
     features: Option<Vec<String>>,
+    /// Lines for the user that are no command's result (the session went
+    /// passive), until `take_notes`.
+    notes: Vec<String>,
 }
 
 /// Resolves `to` (a host and port, or an address) and connects to its first
@@ -184,6 +187,33 @@ impl Read for Stoppable {
 /// or NAT is taken to be in the way, and the caller goes on passively.
 pub const FIRST_DIAL_BACK: Duration = Duration::from_secs(5);
 
+/// What a batch does with a transfer whose data connection failed.
+#[derive(Debug, PartialEq)]
+pub enum Retry {
+    /// Try once more the same way, on a fresh connection.
+    Again,
+    /// Active mode failed twice: go passive for the rest of the session, and try.
+    Passive,
+    /// Report the file as failed and go on with the next.
+    GiveUp,
+}
+
+/// The retry rule of mirrors and batches, as lftp's: after a transfer's
+/// data connection failed `failures` times (1 or more), a fresh one; then,
+/// in active mode, one in passive; then the file is given up.
+pub fn retry(failures: u8, passive: bool) -> Retry {
+    match (failures, passive) {
+        (1, _) => Retry::Again,
+        (2, false) => Retry::Passive,
+        _ => Retry::GiveUp,
+    }
+}
+
+/// The line that says a session went passive after `e`.
+pub fn went_passive(e: &Error) -> String {
+    format!("data connections failed twice in active mode ({e}): going on in passive mode")
+}
+
 /// A data connection being set up.
 enum Channel {
     Listening(TcpListener),
@@ -248,6 +278,7 @@ impl Client {
             wire_ascii: false,
             observer,
             features: None,
+            notes: Vec::new(),
         };
         client.greet()?;
         Ok(client)
@@ -462,8 +493,29 @@ impl Client {
             return self.dial_passive().map(Channel::Connected);
         }
         let listener = self.data_listener()?;
-        self.announce(&listener)?;
-        Ok(Channel::Listening(listener))
+        match self.announce(&listener) {
+            Ok(()) => Ok(Channel::Listening(listener)),
+            Err(e) if self.no_active_mode(&e) => self.dial_passive().map(Channel::Connected),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `e`, the answer to EPRT and PORT, says the server has no
+    /// active mode (aioftp: 502 to both); if so, the session goes passive
+    /// and a note says so.
+    fn no_active_mode(&mut self, e: &Error) -> bool {
+        if !matches!(e, Error::Remote(r) if matches!(r.code, 500 | 502 | 504)) {
+            return false;
+        }
+        self.options.passive = true;
+        let line = format!("the server has no active mode ({e}): going on in passive mode");
+        self.notes.push(line);
+        true
+    }
+
+    /// The notes since last asked.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 
     /// A listener for the server's dial-back, on the control connection's local address.

@@ -85,6 +85,9 @@ pub enum Event {
     Progress(usize, u64),
     /// Job `index` ended.
     Finished(usize, Result<Done>),
+    /// Something the user should know that is no job's result: the session
+    /// went passive after active data connections failed.
+    Note(String),
 }
 
 /// The extra sessions of one recursive transfer: opened when a batch is first
@@ -139,6 +142,17 @@ struct Flight {
     job: Job,
     /// Where the server dials back for this transfer (active mode).
     listener: Option<TcpListener>,
+    /// How many times this job's data connection has failed before.
+    failures: u8,
+}
+
+/// How a flight came down.
+enum Landing {
+    /// The job's result, and the MFMT to send after an upload that landed.
+    Done(Result<Done>, Option<Command>),
+    /// Its data connection could not be made (nothing moved): the job, to
+    /// try again, and why.
+    Again(Job, Error),
 }
 
 /// A reply the batch is owed, in the order the commands went out.
@@ -160,6 +174,8 @@ impl Client {
         let mut jobs = jobs.into_iter().enumerate();
         let mut owed: VecDeque<Owed> = VecDeque::new();
         let mut out = String::new();
+        // A job whose data connection failed, with its failures so far.
+        let mut again: Option<(usize, Job, u8)> = None;
         loop {
             // Top up the window, then send it all in one write. Nothing goes
             // after a transfer until it is done.
@@ -169,15 +185,16 @@ impl Client {
                 && !owed.iter().any(transfer)
                 && !self.options.cancel.is_stopped()
             {
-                let Some((index, job)) = jobs.next() else {
-                    break;
-                };
-                let job = match job {
-                    Ok(job) => job,
-                    Err(e) => {
-                        events(Event::Finished(index, Err(e)));
-                        continue;
-                    }
+                let (index, job, failures) = match again.take() {
+                    Some(retry) => retry,
+                    None => match jobs.next() {
+                        None => break,
+                        Some((index, Ok(job))) => (index, job, 0),
+                        Some((index, Err(e))) => {
+                            events(Event::Finished(index, Err(e)));
+                            continue;
+                        }
+                    },
                 };
                 let listener = match (&job, self.options.passive) {
                     (Job::Ask(..), _) | (_, true) => None,
@@ -194,6 +211,7 @@ impl Client {
                     index,
                     job,
                     listener,
+                    failures,
                 }));
             }
             self.flush(&mut out)?;
@@ -210,8 +228,25 @@ impl Client {
                 }
                 Owed::Job(flight) => flight,
             };
-            let index = flight.index;
-            let (result, mfmt) = self.land(flight, events)?;
+            let (index, failures) = (flight.index, flight.failures + 1);
+            let landed = self.land(flight, events)?;
+            for note in self.take_notes() {
+                events(Event::Note(note));
+            }
+            let (result, mfmt) = match landed {
+                Landing::Done(result, mfmt) => (result, mfmt),
+                Landing::Again(job, e) => match super::retry(failures, self.options.passive) {
+                    super::Retry::GiveUp => (Err(e), None),
+                    retry => {
+                        if let super::Retry::Passive = retry {
+                            self.options.passive = true;
+                            events(Event::Note(super::went_passive(&e)));
+                        }
+                        again = Some((index, job, failures));
+                        continue;
+                    }
+                },
+            };
             if let Some(cmd) = mfmt {
                 self.queue(&mut out, &cmd);
                 owed.push_back(Owed::Quiet);
@@ -252,6 +287,7 @@ impl Client {
                             let _ = tx.send(match event {
                                 Event::Progress(k, bytes) => Event::Progress(w + k * n, bytes),
                                 Event::Finished(k, result) => Event::Finished(w + k * n, result),
+                                note => note,
                             });
                         })
                     })
@@ -302,7 +338,11 @@ impl Client {
         }
         Ok(match (listener, reply.code) {
             (Some(l), 200) => Ok(Channel::Listening(l)),
-            (Some(l), _) if unknown => self.announce(&l).map(|()| Channel::Listening(l)),
+            (Some(l), _) if unknown => match self.announce(&l) {
+                Ok(()) => Ok(Channel::Listening(l)),
+                Err(e) if self.no_active_mode(&e) => self.dial_passive().map(Channel::Connected),
+                Err(e) => Err(e),
+            },
             (None, 229) => self
                 .dial(parse_epsv_reply(&reply.text()))
                 .map(Channel::Connected),
@@ -316,17 +356,13 @@ impl Client {
     }
 
     /// Reads one job's replies and moves its data. The outer error ends the
-    /// batch; the inner result is the job's. Also returns the MFMT to send
-    /// after an upload that landed.
-    fn land(
-        &mut self,
-        flight: Flight,
-        events: &mut dyn FnMut(Event),
-    ) -> Result<(Result<Done>, Option<Command>)> {
+    /// batch; the landing is the job's.
+    fn land(&mut self, flight: Flight, events: &mut dyn FnMut(Event)) -> Result<Landing> {
         let Flight {
             index,
             mut job,
             listener,
+            ..
         } = flight;
         let reply = self.reply()?;
         if self.broken {
@@ -337,16 +373,17 @@ impl Client {
                 true => Ok(Done::Answered(reply)),
                 false => Err(Error::Remote(reply)),
             };
-            return Ok((result, None));
+            return Ok(Landing::Done(result, None));
         }
         if self.options.cancel.is_stopped() {
             // Ctrl-C: a transfer not yet asked for is not started, nor its
             // data connection dialed.
-            return Ok((Err(Error::Stopped), None));
+            return Ok(Landing::Done(Err(Error::Stopped), None));
         }
         let channel = match self.channel(reply, listener)? {
             Ok(channel) => channel,
-            Err(e) => return Ok((Err(e), None)),
+            Err(e) if e.is_data_connection() => return Ok(Landing::Again(job, e)),
+            Err(e) => return Ok(Landing::Done(Err(e), None)),
         };
         let mut out = String::new();
         // A download resumes its partial file (REST) where there is one.
@@ -387,12 +424,18 @@ impl Client {
             return Err(Error::Remote(reply));
         }
         if !reply.is_preliminary() {
-            return Ok((Err(Error::Remote(reply)), None));
+            let e = Error::Remote(reply);
+            return Ok(match e.is_data_connection() {
+                true => Landing::Again(job, e),
+                false => Landing::Done(Err(e), None),
+            });
         }
         let stream = match self.finish_channel(channel) {
             Ok(stream) => stream,
             Err(e) if self.broken => return Err(e),
-            Err(e) => return Ok((Err(e), None)),
+            // Stopped: the user asked; anything else: the server never dialed.
+            Err(Error::Stopped) => return Ok(Landing::Done(Err(Error::Stopped), None)),
+            Err(e) => return Ok(Landing::Again(job, e)),
         };
         let started = Instant::now();
         let mut text = Vec::new();
@@ -413,7 +456,7 @@ impl Client {
                     }
                     match self.broken {
                         true => return Err(e),
-                        false => return Ok((Err(e), None)),
+                        false => return Ok(Landing::Done(Err(e), None)),
                     }
                 }
             };
@@ -421,7 +464,7 @@ impl Client {
             bytes,
             elapsed: started.elapsed(),
         };
-        Ok(match job {
+        let (result, mfmt) = match job {
             Job::Get { sink, size, remote } => {
                 let said = reported_bytes(&done.text());
                 let result = if offset + bytes != size || said.is_some_and(|s| s != bytes) {
@@ -438,7 +481,7 @@ impl Client {
             } => {
                 if bytes != size {
                     let e = format!("sent {bytes} bytes but the file has {size}; it changed");
-                    return Ok((Err(Error::Protocol(e)), None));
+                    return Ok(Landing::Done(Err(Error::Protocol(e)), None));
                 }
                 (
                     Ok(Done::Sent(transfer)),
@@ -450,6 +493,7 @@ impl Client {
             }
             Job::List(_) => (Ok(Done::Listed(text)), None),
             Job::Ask(..) => unreachable!("answered above"),
-        })
+        };
+        Ok(Landing::Done(result, mfmt))
     }
 }

@@ -234,6 +234,8 @@ pub enum Progress<'a> {
     Moving(&'a str, u64),
     /// `path` is done (or failed).
     Moved(&'a str, &'a Result<Transfer>),
+    /// A line to show: the session went passive.
+    Note(&'a str),
 }
 
 impl Client {
@@ -291,7 +293,12 @@ impl Client {
 
     /// The remote tree below `top`, read a level at a time (a wide level over
     /// `crew`'s sessions too): MLSD, or LIST and then pipelined MDTMs for the files.
-    pub fn remote_tree(&mut self, top: &str, crew: &mut Crew) -> Result<Tree> {
+    pub fn remote_tree(
+        &mut self,
+        top: &str,
+        crew: &mut Crew,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Tree> {
         let mlsd = self.has_feature("MLST")?;
         if !mlsd {
             // LIST of a missing folder is an empty listing on some servers
@@ -330,6 +337,7 @@ impl Client {
                         .map(|e| Error::Protocol(format!("{}: {e}", at())));
                 }
                 Event::Finished(_, Err(e)) => failure = failure.take().or(Some(e)),
+                Event::Note(line) => progress(Progress::Note(&line)),
                 _ => {}
             })?;
             if let Some(e) = failure {
@@ -369,7 +377,7 @@ impl Client {
         // A mirror is byte for byte, whatever ASCII mode says.
         self.set_type(false)?;
         let mut crew = Crew::default();
-        let source = self.remote_tree(remote, &mut crew)?;
+        let source = self.remote_tree(remote, &mut crew, progress)?;
         let target = local_tree(local)?;
         let plan = plan(&source, &target, true, delete);
         let mut summary = Summary {
@@ -407,6 +415,7 @@ impl Client {
             &make,
             &mut |event| match event {
                 Event::Progress(i, n) => progress(Progress::Moving(&plan.copy[i], n)),
+                Event::Note(line) => progress(Progress::Note(&line)),
                 Event::Finished(i, result) => {
                     let path = &plan.copy[i];
                     let result = result.and_then(|done| match done {
@@ -453,7 +462,7 @@ impl Client {
         // A folder that is not there yet (550; 501 from pyftpdlib): MKD makes
         // it, or the listing's refusal says why not.
         let mut crew = Crew::default();
-        let target = match self.remote_tree(remote, &mut crew) {
+        let target = match self.remote_tree(remote, &mut crew, progress) {
             Ok(tree) => tree,
             Err(Error::Remote(refused)) => {
                 self.mkdir(remote).map_err(|_| Error::Remote(refused))?;
@@ -498,6 +507,7 @@ impl Client {
             &make,
             &mut |event| match event {
                 Event::Progress(i, n) => progress(Progress::Moving(&plan.copy[i], n)),
+                Event::Note(line) => progress(Progress::Note(&line)),
                 Event::Finished(i, result) => {
                     let result = result.and_then(|done| match done {
                         Done::Sent(t) => Ok(t),

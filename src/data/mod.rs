@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use crate::cancel::Cancel;
 
 pub mod ascii;
-mod linger;
+mod sockopt;
 mod zerocopy;
 
-pub use linger::{close_received, end_sending};
+pub use sockopt::{close_received, end_sending, urgent_inline};
 
 use zerocopy::Outcome;
 

@@ -14,6 +14,7 @@
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -58,7 +59,9 @@ const WATCHED: u64 = 1 << 20;
 /// anything from it (MSG_PEEK): an ABOR (after Telnet's IP and Synch, if
 /// the client sent them, urgent or not) shuts the data connection down, so
 /// the copy ends at once, the transfer is answered 426, and the ABOR itself,
-/// read afterwards as ever, 226 (RFC 959 §4.1.3). Other lines wait their turn.
+/// read afterwards as ever, 226 (RFC 959 §4.1.3). A bare STAT, when nothing
+/// was waiting before it, is taken and answered at once with the transfer's
+/// progress. Other lines wait their turn.
 struct AborWatch {
     done: Arc<std::sync::atomic::AtomicBool>,
     /// Says whether it saw an ABOR (and shut the data connection down).
@@ -66,11 +69,20 @@ struct AborWatch {
 }
 
 impl AborWatch {
-    fn start(ctrl: &Arc<TcpStream>, data: TcpStream) -> AborWatch {
+    /// Watches `ctrl` for the transfer on `data`; `moved` counts its bytes,
+    /// and `status` says them, for a STAT, if `stat` allows answering one.
+    fn start(
+        ctrl: &Arc<TcpStream>,
+        data: TcpStream,
+        moved: Arc<AtomicU64>,
+        status: Option<impl Fn(u64) -> Reply + Send + 'static>,
+    ) -> AborWatch {
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (ctrl, stop) = (Arc::clone(ctrl), Arc::clone(&done));
         let watch = move || {
             let mut buf = [0u8; 16];
+            // A STAT taken without its LF, which came after the urgent mark.
+            let mut owe_lf = false;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 // Short waits, so the watch ends soon after the transfer.
                 let _ = ctrl.set_read_timeout(Some(std::time::Duration::from_millis(20)));
@@ -78,6 +90,20 @@ impl AborWatch {
                     Ok(n) if n > 0 && is_abor(&buf[..n]) => {
                         let _ = data.shutdown(std::net::Shutdown::Both);
                         return true;
+                    }
+                    Ok(n) if n > 0 && owe_lf && buf[0] == b'\n' => {
+                        owe_lf = (&*ctrl).read_exact(&mut buf[..1]).is_err();
+                    }
+                    Ok(n) if n > 0 && status.is_some() && stat_line(&buf[..n]).is_some() => {
+                        let len = stat_line(&buf[..n]).unwrap_or(0);
+                        owe_lf = buf[len - 1] == b'\r';
+                        let status = status.as_ref().map(|s| s(moved.load(Ordering::Relaxed)));
+                        let reply = status.map(|r| r.to_string()).unwrap_or_default();
+                        // The line is there (peeked): taking it does not wait.
+                        let taken = (&*ctrl).read_exact(&mut buf[..len]);
+                        if taken.is_err() || (&*ctrl).write_all(reply.as_bytes()).is_err() {
+                            return false;
+                        }
                     }
                     // Another command, waiting for the transfer to end.
                     Ok(n) if n > 0 => std::thread::sleep(std::time::Duration::from_millis(20)),
@@ -124,6 +150,25 @@ fn is_abor(waiting: &[u8]) -> bool {
     text.len() >= 4 && text[..4].eq_ignore_ascii_case(b"ABOR")
 }
 
+/// If the bytes waiting on the control connection begin with a bare STAT
+/// (after Telnet's IP and Synch, if sent), how many bytes its line takes:
+/// up to its CRLF, or its CR where a peek stops at the urgent mark before
+/// the LF (Ruby's `Net::FTP#status` sends the whole line with MSG_OOB).
+fn stat_line(waiting: &[u8]) -> Option<usize> {
+    let skip = waiting
+        .iter()
+        .take_while(|b| matches!(b, 0xFF | 0xF4 | 0xF2))
+        .count();
+    let line = &waiting[skip..];
+    if line.len() < 5 || !line[..4].eq_ignore_ascii_case(b"STAT") || line[4] != b'\r' {
+        return None;
+    }
+    match line.get(5) {
+        Some(b'\n') => Some(skip + 6),
+        _ => Some(skip + 5),
+    }
+}
+
 struct Driver {
     session: Session<TcpListener>,
     /// The control connection, shared with the line reader and the server's
@@ -135,6 +180,9 @@ struct Driver {
     config: Arc<Config>,
     peer: SocketAddr,
     stops: Stops,
+    /// Whether nothing was waiting behind the command being run: only then
+    /// may a STAT sent during its transfer be answered out of turn.
+    caught_up: bool,
 }
 
 impl Driver {
@@ -146,6 +194,8 @@ impl Driver {
     ) -> io::Result<Driver> {
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(config.stall_timeout))?;
+        // A line sent as urgent data (ABOR, STAT) arrives whole, in its place.
+        data::urgent_inline(&stream)?;
         let local = data::canonical(stream.local_addr()?.ip());
         Ok(Driver {
             session: Session::new(Arc::clone(&config), peer, local),
@@ -154,6 +204,7 @@ impl Driver {
             config,
             peer,
             stops,
+            caught_up: true,
         })
     }
 
@@ -206,7 +257,10 @@ impl Driver {
                 }
                 Err(e) => return Err(e),
             };
-            for command in protocol::split_commands(&line) {
+            let commands = protocol::split_commands(&line);
+            let last = commands.len().saturating_sub(1);
+            for (i, command) in commands.into_iter().enumerate() {
+                self.caught_up = i == last && input.buffer().is_empty();
                 if self.execute(command, until)? == Ended::Yes {
                     return Ok(());
                 }
@@ -354,13 +408,15 @@ impl Driver {
             Job::Receive(upload) => upload.expected.is_none_or(|n| n >= WATCHED),
             Job::List { .. } => false,
         };
+        let counted = Arc::new(AtomicU64::new(0));
         let watcher = match long {
-            true => stream
-                .try_clone()
-                .ok()
-                .map(|data| AborWatch::start(&self.ctrl, data)),
+            true => stream.try_clone().ok().map(|data| {
+                let status = self.caught_up.then(|| job.status());
+                AborWatch::start(&self.ctrl, data, Arc::clone(&counted), status)
+            }),
             false => None,
         };
+        let count = &mut |n| counted.store(n, Ordering::Relaxed);
         if abort.is_stopped() {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
@@ -368,16 +424,16 @@ impl Driver {
             // TYPE A converts line ends on the way, so it cannot go zero-copy.
             Job::Send {
                 file, ascii: true, ..
-            } => data::copy(&mut ToNetwork::new(file), &mut stream, abort, &mut |_| {}),
-            Job::Send { file, .. } => data::send_file(file, &mut stream, abort, &mut |_| {}),
+            } => data::copy(&mut ToNetwork::new(file), &mut stream, abort, count),
+            Job::Send { file, .. } => data::send_file(file, &mut stream, abort, count),
             Job::Receive(upload) if upload.ascii => {
                 let mut text = ToLocal::new(upload.file());
-                let moved = data::copy(&mut stream, &mut text, abort, &mut |_| {});
+                let moved = data::copy(&mut stream, &mut text, abort, count);
                 let ended = text.finish().map_err(CopyError::Write);
                 moved.and_then(|n| ended.map(|_| n))
             }
             Job::Receive(upload) => {
-                data::receive_file(&mut stream, upload.file(), u64::MAX, abort, &mut |_| {})
+                data::receive_file(&mut stream, upload.file(), u64::MAX, abort, count)
             }
             Job::List {
                 entries,
@@ -405,8 +461,19 @@ impl Driver {
             }
             moved => moved,
         };
-        match job {
-            Job::Receive(_) => data::close_received(stream),
+        // Who closes first keeps the connection's TIME_WAIT: after an upload,
+        // the client. A reset instead leaves none anywhere, but reaches a
+        // client still reading the data connection as an error (Node's
+        // libraries fail every upload on it). So a reset only after an
+        // upload whose size was announced (ALLO) and came whole: the clients
+        // that announce it (ours, lftp, ncftp) have closed the connection
+        // by then; Node's never announce. Otherwise a plain close.
+        match &job {
+            Job::Receive(upload)
+                if upload.expected.is_some() && moved.as_ref().ok() == upload.expected.as_ref() =>
+            {
+                data::close_received(stream)
+            }
             _ => drop(stream),
         }
         drop(lock(&self.stops.data).take());
@@ -476,5 +543,33 @@ impl Read for Deadline {
         }
         self.stream.set_read_timeout(Some(left))?;
         (&*self.stream).read(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watch_knows_abor_and_a_bare_stat_however_sent() {
+        for abor in [
+            &b"ABOR\r\n"[..],
+            b"abor\r",
+            b"\xff\xf4",
+            b"\xff\xf4\xff\xf2ABOR\r\n",
+        ] {
+            assert!(is_abor(abor), "{abor:?}");
+        }
+        assert!(!is_abor(b"NOOP\r\n") && !is_abor(b"STAT\r\n") && !is_abor(b"AB"));
+        assert_eq!(stat_line(b"STAT\r\nNOOP\r\n"), Some(6));
+        assert_eq!(
+            stat_line(b"stat\r"),
+            Some(5),
+            "the LF after the urgent mark"
+        );
+        assert_eq!(stat_line(b"\xff\xf4\xff\xf2STAT\r\n"), Some(10));
+        for not in [&b"STAT /\r\n"[..], b"STAT", b"STATS\r\n", b"NOOP\r\n"] {
+            assert_eq!(stat_line(not), None, "{not:?}");
+        }
     }
 }

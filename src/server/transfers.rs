@@ -27,6 +27,17 @@ impl Job {
             Job::List { .. } => Reply::new(150, "Here comes the listing."),
         }
     }
+
+    /// What STAT answers while this job runs, given the bytes moved so far
+    /// (RFC 959: the status of the transfer in progress).
+    pub fn status(&self) -> impl Fn(u64) -> Reply + Send + 'static {
+        let (verb, name, of) = match self {
+            Job::Send { name, left, .. } => ("Sending", name.clone(), format!(" of {left}")),
+            Job::Receive(upload) => ("Receiving", upload.name.clone(), String::new()),
+            Job::List { .. } => ("Sending", "a listing".to_string(), String::new()),
+        };
+        move |moved| Reply::new(213, &format!("{verb} {name}: {moved}{of} bytes so far."))
+    }
 }
 
 impl<L> Session<L> {
@@ -121,7 +132,7 @@ impl<L> Session<L> {
     /// ABOR: no transfer runs while a command is read, so only the plan goes.
     pub(super) fn abor(&mut self) -> Reply {
         self.plan = None;
-        Reply::new(226, "No transfer to abort.")
+        Reply::new(226, "ABOR done: no transfer is running now.")
     }
 
     /// RETR from REST's offset, if one was given.
@@ -184,7 +195,9 @@ impl<L> Session<L> {
                 Job::Receive(Upload {
                     sink,
                     name: arg.to_string(),
-                    expected,
+                    // In ASCII the size on the wire is not the file's (Perl's
+                    // Net::FTP announces the local file's, with LF ends).
+                    expected: expected.filter(|_| !self.ascii),
                     ascii: self.ascii,
                 }),
             ),
@@ -453,6 +466,15 @@ mod tests {
             panic!()
         };
         assert_eq!(up.expected, None, "ALLO was taken by the RETR");
+        // In ASCII, ALLO counts what the client has (Perl: LF ends), not the
+        // wire's CRLF: a hint, never checked.
+        assert_eq!(code(s.line("TYPE A")), 200);
+        assert_eq!(code(s.line("ALLO 3")), 200);
+        s.line("PORT 127,0,0,1,19,137");
+        let Step::Transfer(_, Job::Receive(up)) = s.line("STOR c.txt") else {
+            panic!()
+        };
+        assert_eq!(up.expected, None, "ALLO in ASCII");
     }
 
     #[test]

@@ -448,6 +448,11 @@ pub enum Lie {
     /// Has no NLST (as aioftp): 502; LIST shows `a.txt` (500 bytes), `b.log`
     /// and a folder.
     NoNlst,
+    /// Lists `a.txt`, `b.txt` and `c.txt` (500 bytes each, in LIST and NLST),
+    /// and answers the first RETR of each with 425 (no data connection).
+    FlakyData,
+    /// As `FlakyData`, but every RETR in active mode gets 425: only passive works.
+    NoActiveData,
 }
 
 /// How many bytes `Lie::Flood` got into the data connection.
@@ -511,6 +516,7 @@ pub fn fake_server(lie: Lie) -> u16 {
         let mut dial: Option<SocketAddr> = None;
         let mut passive: Option<TcpListener> = None;
         let mut _black_holes = Vec::new();
+        let mut retrs = 0;
         for line in BufReader::new(ctrl).lines() {
             let Ok(line) = line else { return };
             let cmd: Ftp = match line.parse() {
@@ -520,17 +526,59 @@ pub fn fake_server(lie: Lie) -> u16 {
                     continue;
                 }
             };
+            let refused = match (&lie, &cmd) {
+                (Lie::FlakyData, Ftp::Retr(_)) => {
+                    retrs += 1;
+                    retrs % 2 == 1
+                }
+                (Lie::NoActiveData, Ftp::Retr(_)) => dial.is_some(),
+                _ => false,
+            };
+            let flaky = matches!(lie, Lie::FlakyData | Lie::NoActiveData);
             let reply: &[u8] = match cmd {
+                _ if refused => {
+                    (dial, passive) = (None, None);
+                    b"425 Cannot open the data connection\r\n"
+                }
+                Ftp::Epsv(_) if flaky => {
+                    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                    let port = l.local_addr().unwrap().port();
+                    passive = Some(l);
+                    let reply = format!("229 Entering Extended Passive Mode (|||{port}|)\r\n");
+                    out.write_all(reply.as_bytes()).unwrap();
+                    continue;
+                }
+                Ftp::List(_) | Ftp::Nlst(_) if flaky => {
+                    let mut data = match (dial.take(), passive.take()) {
+                        (Some(addr), _) => TcpStream::connect(addr).unwrap(),
+                        (None, Some(l)) => l.accept().unwrap().0,
+                        (None, None) => panic!("a listing before PORT or PASV"),
+                    };
+                    out.write_all(b"150 here it comes\r\n").unwrap();
+                    for name in ["a.txt", "b.txt", "c.txt"] {
+                        let line = match cmd {
+                            Ftp::Nlst(_) => format!("{name}\r\n"),
+                            _ => format!("-rw-r--r-- 1 ftp ftp 500 Jan 1 2025 {name}\r\n"),
+                        };
+                        data.write_all(line.as_bytes()).unwrap();
+                    }
+                    drop(data);
+                    b"226 done\r\n"
+                }
                 Ftp::User(_) => b"331 ok\r\n",
                 Ftp::Pass(_) => b"230 ok\r\n",
-                Ftp::Size(_) if matches!(lie, Lie::NoNlst) => b"213 500\r\n",
+                Ftp::Size(_) if flaky || matches!(lie, Lie::NoNlst) => b"213 500\r\n",
                 Ftp::Size(_) => b"213 1000\r\n",
                 Ftp::Nlst(_) if matches!(lie, Lie::NoNlst) => b"502 NLST is not here\r\n",
-                Ftp::Pwd if matches!(lie, Lie::OddListing | Lie::Bottomless | Lie::SplitsList) => {
+                Ftp::Pwd
+                    if flaky
+                        || matches!(lie, Lie::OddListing | Lie::Bottomless | Lie::SplitsList) =>
+                {
                     b"257 \"/\"\r\n"
                 }
                 Ftp::Cwd(_)
-                    if matches!(lie, Lie::OddListing | Lie::Bottomless | Lie::SplitsList) =>
+                    if flaky
+                        || matches!(lie, Lie::OddListing | Lie::Bottomless | Lie::SplitsList) =>
                 {
                     b"250 ok\r\n"
                 }

@@ -1,14 +1,20 @@
-//! Closing a data connection without leaving it in TIME_WAIT. Whichever end
-//! closes first keeps the connection's address pair for a minute; a mirror of
-//! a few thousand small files (its own data connection each) leaves that many
-//! behind, and on one machine (loopback) ports run out: binding and
-//! connecting slow down, then fail with "address already in use".
+//! The two socket options std lacks, the module's only `unsafe` (one
+//! `setsockopt(2)` each).
 //!
+//! **Closing a data connection without leaving it in TIME_WAIT.** Whichever
+//! end closes first keeps the connection's address pair for a minute; a
+//! mirror of a few thousand small files (its own data connection each)
+//! leaves that many behind, and on one machine (loopback) ports run out:
+//! binding and connecting slow down, then fail with "address already in use".
 //! The receiver, once it has read the sender's FIN, has everything and owes
 //! nothing, so it can close with a reset (SO_LINGER with a zero timeout):
 //! neither end then keeps the pair. A sender never does this, since a reset
-//! throws away what it has not sent yet. std has no stable `set_linger`, so
-//! this is one `setsockopt(2)`, the module's only `unsafe`.
+//! throws away what it has not sent yet.
+//!
+//! **Urgent data in line (SO_OOBINLINE).** Clients send ABOR and STAT as TCP
+//! urgent data (Python's ftplib, Ruby's Net::FTP: the whole line with
+//! MSG_OOB). Without this option the kernel takes the urgent byte, the
+//! line's LF, out of the stream, and the line never ends.
 
 #![allow(unsafe_code)]
 
@@ -21,6 +27,7 @@ mod sys {
 
     pub const SOL_SOCKET: c_int = 1;
     pub const SO_LINGER: c_int = 13;
+    pub const SO_OOBINLINE: c_int = 10;
 
     #[repr(C)]
     pub struct Linger {
@@ -57,24 +64,39 @@ pub fn end_sending(stream: TcpStream, abandoned: bool) {
     }
 }
 
-/// Closes with a reset (SO_LINGER 0).
+/// Keeps urgent data in the stream where it was sent (SO_OOBINLINE), so a
+/// line sent with MSG_OOB arrives whole.
+pub fn urgent_inline(stream: &TcpStream) -> std::io::Result<()> {
+    set(stream, sys::SO_OOBINLINE, &(1 as std::os::raw::c_int))
+}
+
+/// Closes with a reset (SO_LINGER 0), or the ordinary way if that cannot be set.
 fn reset(stream: TcpStream) {
     let linger = sys::Linger {
         l_onoff: 1,
         l_linger: 0,
     };
+    let _ = set(&stream, sys::SO_LINGER, &linger);
+    drop(stream);
+}
+
+/// Sets the socket-level option `name` of `stream` to `value`.
+fn set<T>(stream: &TcpStream, name: std::os::raw::c_int, value: &T) -> std::io::Result<()> {
     // SAFETY: the descriptor is open for as long as `stream` lives, and the
-    // pointer and length describe `linger`, which outlives the call.
-    unsafe {
+    // pointer and length describe `value`, which outlives the call.
+    let done = unsafe {
         sys::setsockopt(
             stream.as_raw_fd(),
             sys::SOL_SOCKET,
-            sys::SO_LINGER,
-            (&linger as *const sys::Linger).cast::<c_void>(),
-            std::mem::size_of::<sys::Linger>() as u32,
-        );
+            name,
+            (value as *const T).cast::<c_void>(),
+            std::mem::size_of::<T>() as u32,
+        )
+    };
+    match done {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
     }
-    drop(stream);
 }
 
 #[cfg(test)]
