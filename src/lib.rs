@@ -31,6 +31,7 @@ pub mod cancel;
 pub mod cli;
 pub mod client;
 pub mod data;
+pub mod digest;
 pub mod error;
 pub mod fsys;
 pub mod glob;

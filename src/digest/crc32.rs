@@ -1,0 +1,65 @@
+//! CRC-32 as zip, PNG and Ethernet compute it (reflected polynomial
+//! 0xEDB88320, initial and final value all ones), eight bytes at a time
+//! with eight tables ("slicing by 8").
+
+const POLY: u32 = 0xEDB8_8320;
+
+fn tables() -> Box<[[u32; 256]; 8]> {
+    let mut t = Box::new([[0u32; 256]; 8]);
+    for i in 0..256 {
+        let mut c = i as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { (c >> 1) ^ POLY } else { c >> 1 };
+        }
+        t[0][i] = c;
+    }
+    for i in 0..256 {
+        for k in 1..8 {
+            let prev = t[k - 1][i];
+            t[k][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
+        }
+    }
+    t
+}
+
+pub struct Crc32 {
+    crc: u32,
+    tables: Box<[[u32; 256]; 8]>,
+}
+
+impl Default for Crc32 {
+    fn default() -> Self {
+        Crc32 {
+            crc: !0,
+            tables: tables(),
+        }
+    }
+}
+
+impl Crc32 {
+    pub fn update(&mut self, data: &[u8]) {
+        let t = &self.tables;
+        let mut crc = self.crc;
+        let mut chunks = data.chunks_exact(8);
+        for c in &mut chunks {
+            let lo = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) ^ crc;
+            let hi = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
+            crc = t[7][(lo & 0xff) as usize]
+                ^ t[6][((lo >> 8) & 0xff) as usize]
+                ^ t[5][((lo >> 16) & 0xff) as usize]
+                ^ t[4][(lo >> 24) as usize]
+                ^ t[3][(hi & 0xff) as usize]
+                ^ t[2][((hi >> 8) & 0xff) as usize]
+                ^ t[1][((hi >> 16) & 0xff) as usize]
+                ^ t[0][(hi >> 24) as usize];
+        }
+        for &b in chunks.remainder() {
+            crc = (crc >> 8) ^ t[0][((crc ^ b as u32) & 0xff) as usize];
+        }
+        self.crc = crc;
+    }
+
+    pub fn finish(self) -> u32 {
+        !self.crc
+    }
+}
