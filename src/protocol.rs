@@ -9,6 +9,7 @@ use std::io::{self, BufRead};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::str::FromStr;
 
+use crate::digest::Algorithm;
 use crate::time::Civil;
 
 /// The longest control line either side accepts, CRLF included. Anything longer
@@ -159,6 +160,12 @@ pub enum Command {
     SiteHelp,
     /// `CLNT name`: the client says what program it is (Serv-U's extension).
     Clnt(String),
+    /// `HASH path` (draft-bryan-ftpext-hash): the file's checksum, in the
+    /// algorithm `OPTS HASH` chose.
+    Hash(String),
+    /// `XSHA256`, `XSHA1`, `XMD5`, `XCRC path [start [end]]`: a checksum in a
+    /// fixed algorithm, as proftpd's mod_digest answers it (250 and the hex).
+    XHash(Algorithm, String, Option<(u64, Option<u64>)>),
 }
 
 /// One row per verb the server implements: its names (the first is the one
@@ -240,6 +247,12 @@ pub const VERBS: &[Verb] = &[
         example: "FEAT",
         feat: None,
         parse: |a| a.none(Command::Feat),
+    },
+    Verb {
+        names: &["HASH"],
+        example: "HASH a",
+        feat: Some("HASH SHA-256*;SHA-512;SHA-1;MD5;CRC32"),
+        parse: |a| Ok(Command::Hash(a.path()?)),
     },
     Verb {
         names: &["HELP"],
@@ -434,6 +447,30 @@ pub const VERBS: &[Verb] = &[
         feat: None,
         parse: |a| Ok(Command::User(a.needs("a user name")?)),
     },
+    Verb {
+        names: &["XCRC"],
+        example: "XCRC a",
+        feat: None,
+        parse: |a| x_hash(a, Algorithm::Crc32),
+    },
+    Verb {
+        names: &["XMD5"],
+        example: "XMD5 a",
+        feat: None,
+        parse: |a| x_hash(a, Algorithm::Md5),
+    },
+    Verb {
+        names: &["XSHA1"],
+        example: "XSHA1 a",
+        feat: None,
+        parse: |a| x_hash(a, Algorithm::Sha1),
+    },
+    Verb {
+        names: &["XSHA256"],
+        example: "XSHA256 a",
+        feat: None,
+        parse: |a| x_hash(a, Algorithm::Sha256),
+    },
 ];
 
 /// A verb's argument, as the parser sees it.
@@ -469,6 +506,29 @@ impl Arg<'_> {
     }
 }
 
+/// An X-command (proftpd's mod_digest): a path, then perhaps a range.
+fn x_hash(a: Arg, algorithm: Algorithm) -> Result<Command, Reply> {
+    let (path, range) = split_range(&a.path()?);
+    Ok(Command::XHash(algorithm, path, range))
+}
+
+/// Splits the numbers an X-command may end with (a start, then an end) off
+/// its path, as proftpd reads them; a path that is only numbers stays whole.
+fn split_range(arg: &str) -> (String, Option<(u64, Option<u64>)>) {
+    let words: Vec<&str> = arg.rsplitn(3, ' ').collect();
+    let num = |w: &str| w.parse::<u64>().ok();
+    match words.as_slice() {
+        [end, start, path] if num(start).is_some() && num(end).is_some() && !path.is_empty() => {
+            (path.to_string(), num(start).map(|s| (s, num(end))))
+        }
+        [start, path, ..] if num(start).is_some() && !path.is_empty() => {
+            let path = arg[..arg.len() - start.len() - 1].to_string();
+            (path, num(start).map(|s| (s, None)))
+        }
+        _ => (arg.to_string(), None),
+    }
+}
+
 /// Splits `VERB arg` at the first space; the argument keeps inner and trailing
 /// spaces, since a pathname may contain them (RFC 959 §5.3.2).
 fn split_verb(line: &str) -> (&str, Option<&str>) {
@@ -490,7 +550,9 @@ impl FromStr for Command {
 
     fn from_str(line: &str) -> Result<Command, Reply> {
         let (verb, text) = split_verb(line);
-        if verb.is_empty() || verb.len() > 4 || !verb.bytes().all(|b| b.is_ascii_alphabetic()) {
+        // Verbs are letters (XSHA256 and XSHA1, proftpd's, end in digits).
+        let letters = verb.bytes().take_while(u8::is_ascii_alphabetic).count();
+        if letters == 0 || verb.len() > 7 || !verb.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(Reply::new(500, "Syntax error, command unrecognized."));
         }
         let verb = verb.to_ascii_uppercase();
@@ -642,6 +704,21 @@ impl fmt::Display for Command {
             Command::Cdup => f.write_str("CDUP"),
             Command::Noop => f.write_str("NOOP"),
             Command::Clnt(s) => write!(f, "CLNT {s}"),
+            Command::Hash(s) => write!(f, "HASH {s}"),
+            Command::XHash(algorithm, s, range) => {
+                let verb = match algorithm {
+                    Algorithm::Crc32 => "XCRC",
+                    Algorithm::Md5 => "XMD5",
+                    Algorithm::Sha1 => "XSHA1",
+                    Algorithm::Sha256 | Algorithm::Sha512 => "XSHA256",
+                };
+                write!(f, "{verb} {s}")?;
+                match range {
+                    Some((start, Some(end))) => write!(f, " {start} {end}"),
+                    Some((start, None)) => write!(f, " {start}"),
+                    None => Ok(()),
+                }
+            }
             Command::Size(s) => write!(f, "SIZE {s}"),
             Command::Mdtm(s) => write!(f, "MDTM {s}"),
             Command::Port(SocketAddr::V4(a)) => write!(f, "PORT {}", format_port(*a)),

@@ -63,7 +63,11 @@ impl Md5 {
         self.length += data.len() as u64;
         while !data.is_empty() {
             if self.filled == 0 && data.len() >= 64 {
-                compress(&mut self.state, &self.table, data[..64].try_into().expect("64"));
+                compress(
+                    &mut self.state,
+                    &self.table,
+                    data[..64].try_into().expect("64"),
+                );
                 data = &data[64..];
                 continue;
             }

@@ -136,7 +136,12 @@ mod tests {
             (Algorithm::Crc32, b"", "00000000"),
         ];
         for (algorithm, data, want) in cases {
-            assert_eq!(&hex_of(*algorithm, data), want, "{algorithm:?} of {} bytes", data.len());
+            assert_eq!(
+                &hex_of(*algorithm, data),
+                want,
+                "{algorithm:?} of {} bytes",
+                data.len()
+            );
         }
     }
 

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use super::checksums::{Checksum, Turn};
 use super::listings;
 use super::session::{self, Advertise, Job, Plan, Session, Step};
 use super::{lock, log, Config, Stops};
@@ -69,11 +70,12 @@ struct AborWatch {
 }
 
 impl AborWatch {
-    /// Watches `ctrl` for the transfer on `data`; `moved` counts its bytes,
-    /// and `status` says them, for a STAT, if `stat` allows answering one.
+    /// Watches `ctrl` while work runs: an ABOR calls `stop` (which shuts a
+    /// transfer's data connection down); `moved` counts the work's bytes, and
+    /// `status` says them, for a STAT, if there is one.
     fn start(
         ctrl: &Arc<TcpStream>,
-        data: TcpStream,
+        stop_work: impl FnOnce() + Send + 'static,
         moved: Arc<AtomicU64>,
         status: Option<impl Fn(u64) -> Reply + Send + 'static>,
     ) -> AborWatch {
@@ -88,7 +90,7 @@ impl AborWatch {
                 let _ = ctrl.set_read_timeout(Some(std::time::Duration::from_millis(20)));
                 match ctrl.peek(&mut buf) {
                     Ok(n) if n > 0 && is_abor(&buf[..n]) => {
-                        let _ = data.shutdown(std::net::Shutdown::Both);
+                        stop_work();
                         return true;
                     }
                     Ok(n) if n > 0 && owe_lf && buf[0] == b'\n' => {
@@ -316,6 +318,7 @@ impl Driver {
             }
             Step::Listen(advertise) => self.listen(advertise)?,
             Step::Transfer(plan, job) => self.transfer(plan, job)?,
+            Step::Checksum(job) => self.checksum(job)?,
             Step::Delay(..) => unreachable!("taken above"),
         }
         Ok(Ended::No)
@@ -412,7 +415,8 @@ impl Driver {
         let watcher = match long {
             true => stream.try_clone().ok().map(|data| {
                 let status = self.caught_up.then(|| job.status());
-                AborWatch::start(&self.ctrl, data, Arc::clone(&counted), status)
+                let stop = move || drop(data.shutdown(std::net::Shutdown::Both));
+                AborWatch::start(&self.ctrl, stop, Arc::clone(&counted), status)
             }),
             false => None,
         };
@@ -479,6 +483,30 @@ impl Driver {
         drop(lock(&self.stops.data).take());
         self.stops.drained(moved.is_err() && abort.is_stopped());
         let reply = self.session.finish(job, moved, started.elapsed(), abort);
+        self.send(&reply)
+    }
+
+    /// Computes a checksum: once it has a turn (a few at a time, see
+    /// `checksums::Turn`), watched for ABOR when long, and sends its reply.
+    fn checksum(&mut self, mut job: Checksum) -> io::Result<()> {
+        self.flush()?;
+        let Some(turn) = Turn::take(self.peer.ip(), self.config.stall_timeout) else {
+            return self.send(&Reply::new(
+                450,
+                "Too many checksums at once; try again later.",
+            ));
+        };
+        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = (job.end - job.start >= WATCHED).then(|| {
+            let flag = Arc::clone(&stopped);
+            let stop = move || flag.store(true, Ordering::SeqCst);
+            let status = None::<fn(u64) -> Reply>;
+            AborWatch::start(&self.ctrl, stop, Arc::new(AtomicU64::new(0)), status)
+        });
+        let aborting = &self.stops.aborting;
+        let reply = job.run(&|| stopped.load(Ordering::SeqCst) || aborting.is_stopped());
+        watcher.map(AborWatch::stop);
+        drop(turn);
         self.send(&reply)
     }
 

@@ -108,7 +108,14 @@ impl<L> Session<L> {
     pub(super) fn feat(&self) -> Reply {
         let mut lines = vec!["Features:".to_string()];
         // What FEAT advertises (RFC 2389): exactly what is implemented.
-        let mut features: Vec<&str> = protocol::VERBS.iter().filter_map(|v| v.feat).collect();
+        let mut features: Vec<String> = (protocol::VERBS.iter())
+            .filter_map(|v| v.feat)
+            .map(|f| match f.starts_with("HASH ") {
+                // The session's own algorithm is the starred one.
+                true => self.hash_feature(),
+                false => f.to_string(),
+            })
+            .collect();
         features.sort();
         lines.extend(features.iter().map(|f| format!(" {f}")));
         lines.push("End".to_string());

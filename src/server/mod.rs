@@ -4,6 +4,7 @@
 //! and the permission gate) driven by the socket code in `driver`.
 
 pub mod accounts;
+mod checksums;
 mod config;
 pub mod door;
 mod driver;

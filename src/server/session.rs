@@ -13,9 +13,11 @@ use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
+use super::checksums::Checksum;
 use super::gate::{self, Need, Perms};
 use super::log::{quote, Budget};
 use super::Config;
+use crate::digest::Algorithm;
 use crate::fsys::{self, Listing, Refusal, Root, TempFile, VPath};
 use crate::listing::Format;
 use crate::protocol::{Command, Reply};
@@ -46,6 +48,8 @@ pub enum Step<L> {
     /// Make the data connection as planned, send `Job::opening`, do the job,
     /// and hand the outcome to `Session::finish` for the final reply.
     Transfer(Plan<L>, Job),
+    /// Compute a checksum (HASH, XSHA256 and friends) and send its reply.
+    Checksum(Checksum),
     /// Wait this long (a login's delay), then take the step. The driver
     /// waits, so that a server shutting down can end the wait.
     Delay(std::time::Duration, Box<Step<L>>),
@@ -144,6 +148,8 @@ pub struct Session<L> {
     pub(super) allo: Option<u64>,
     /// TYPE A: text, its line ends CRLF on the wire and LF on disk.
     pub(super) ascii: bool,
+    /// HASH's algorithm (`OPTS HASH`).
+    pub(super) hash_algorithm: Algorithm,
     /// After `EPSV ALL` only EPSV may set up data connections (RFC 2428 §4).
     pub(super) epsv_only: bool,
     /// RNFR's name, for the very next command only, which should be RNTO.
@@ -165,6 +171,7 @@ impl<L> Session<L> {
             plan: None,
             rest: None,
             allo: None,
+            hash_algorithm: Algorithm::Sha256,
             ascii: false,
             rename_from: None,
             epsv_only: false,
@@ -211,7 +218,18 @@ impl<L> Session<L> {
             Command::Rein => Step::Reply(self.rein()),
             Command::Syst => reply(215, "UNIX Type: L8"),
             Command::Feat => Step::Reply(self.feat()),
-            Command::Opts(opt) => Step::Reply(self.opts(&opt)),
+            Command::Opts(opt) => match opt
+                .split_once(' ')
+                .map(|(o, rest)| (o.to_ascii_uppercase(), rest))
+            {
+                Some((o, rest)) if o == "HASH" => {
+                    Step::Reply(self.opts_hash(Some(rest.trim()).filter(|r| !r.is_empty())))
+                }
+                _ if opt.eq_ignore_ascii_case("HASH") => Step::Reply(self.opts_hash(None)),
+                _ => Step::Reply(self.opts(&opt)),
+            },
+            Command::Hash(arg) => self.hash(&arg),
+            Command::XHash(algorithm, arg, range) => self.xhash(algorithm, &arg, range),
             Command::Help(_) => Step::Reply(self.help()),
             Command::Noop => reply(200, "OK."),
             Command::Clnt(_) => reply(200, "Noted."),
@@ -402,6 +420,7 @@ pub(super) mod tests {
             Step::Reply(r) | Step::Close(r) => r.code,
             Step::Status(..) => 213,
             Step::Delay(_, next) => code(*next),
+            Step::Checksum(mut c) => c.run(&|| false).code,
             Step::Listen(_) | Step::Transfer(..) => 0,
         }
     }
@@ -410,6 +429,7 @@ pub(super) mod tests {
         match step {
             Step::Reply(r) | Step::Close(r) => r.text(),
             Step::Delay(_, next) => text(*next),
+            Step::Checksum(mut c) => c.run(&|| false).text(),
             other => panic!("no reply: {other:?}"),
         }
     }

@@ -1,0 +1,278 @@
+//! Handlers: HASH (draft-bryan-ftpext-hash), OPTS HASH, and proftpd's
+//! XSHA256, XSHA1, XMD5 and XCRC. A checksum reads the whole file, which is
+//! long work: the handler only opens the file and plans it (`Step::Checksum`);
+//! the driver runs it, where an ABOR stops it, and no more than a few run at
+//! once, per address and in the whole server (`Turn`), so that checksums
+//! cannot be used to burn the CPU.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::net::IpAddr;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use super::session::{reply, Session, Step};
+use crate::digest::Algorithm;
+use crate::error::describe_io;
+use crate::protocol::Reply;
+
+/// A checksum to compute: `file` from `start` to `end` (not included).
+#[derive(Debug)]
+pub struct Checksum {
+    pub(super) file: File,
+    pub(super) name: String,
+    pub(super) algorithm: Algorithm,
+    pub(super) start: u64,
+    pub(super) end: u64,
+    /// Answer as the X-commands do (250 and the hex), not as HASH (213).
+    pub(super) legacy: bool,
+}
+
+impl Checksum {
+    /// Reads the range through the algorithm; `None` if `stopped` said so
+    /// between two reads (an ABOR, the server closing).
+    pub fn compute(&mut self, stopped: &dyn Fn() -> bool) -> io::Result<Option<String>> {
+        let mut digest = self.algorithm.start();
+        self.file.seek(SeekFrom::Start(self.start))?;
+        let mut left = self.end - self.start;
+        let mut buf = vec![0u8; 256 << 10];
+        while left > 0 {
+            if stopped() {
+                return Ok(None);
+            }
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = self.file.read(&mut buf[..want])?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file got shorter",
+                ));
+            }
+            digest.update(&buf[..n]);
+            left -= n as u64;
+        }
+        Ok(Some(digest.hex()))
+    }
+
+    /// Computes, and says how it went.
+    pub fn run(&mut self, stopped: &dyn Fn() -> bool) -> Reply {
+        let done = self.compute(stopped);
+        self.reply(done)
+    }
+
+    /// The reply once computed (or failed, or stopped).
+    pub fn reply(&self, done: io::Result<Option<String>>) -> Reply {
+        match done {
+            Ok(Some(hex)) if self.legacy => Reply::new(250, &hex),
+            Ok(Some(hex)) => Reply::new(
+                213,
+                &format!(
+                    "{} {}-{} {hex} {}",
+                    self.algorithm.name(),
+                    self.start,
+                    self.end,
+                    self.name
+                ),
+            ),
+            Ok(None) => Reply::new(426, "Checksum aborted."),
+            Err(e) => Reply::new(
+                451,
+                &format!("Cannot read {}: {}.", self.name, describe_io(&e)),
+            ),
+        }
+    }
+}
+
+impl<L> Session<L> {
+    /// HASH: the file's checksum in the session's algorithm.
+    pub(super) fn hash(&mut self, arg: &str) -> Step<L> {
+        self.checksum(arg, self.hash_algorithm, None, false)
+    }
+
+    /// XSHA256, XSHA1, XMD5, XCRC: in their algorithm, of a range if given.
+    pub(super) fn xhash(
+        &mut self,
+        algorithm: Algorithm,
+        arg: &str,
+        range: Option<(u64, Option<u64>)>,
+    ) -> Step<L> {
+        self.checksum(arg, algorithm, range, true)
+    }
+
+    /// `OPTS HASH [algorithm]`: says, or chooses, HASH's algorithm.
+    pub(super) fn opts_hash(&mut self, name: Option<&str>) -> Reply {
+        match name.map(Algorithm::from_name) {
+            None => {}
+            Some(Some(algorithm)) => self.hash_algorithm = algorithm,
+            Some(None) => return Reply::new(501, "Unknown algorithm; FEAT lists them."),
+        }
+        Reply::new(200, self.hash_algorithm.name())
+    }
+
+    /// FEAT's HASH line: every algorithm, the session's own starred.
+    pub(super) fn hash_feature(&self) -> String {
+        let names: Vec<String> = Algorithm::ALL
+            .iter()
+            .map(|a| match *a == self.hash_algorithm {
+                true => format!("{}*", a.name()),
+                false => a.name().to_string(),
+            })
+            .collect();
+        format!("HASH {}", names.join(";"))
+    }
+
+    fn checksum(
+        &mut self,
+        arg: &str,
+        algorithm: Algorithm,
+        range: Option<(u64, Option<u64>)>,
+        legacy: bool,
+    ) -> Step<L> {
+        let opened = self.resolve(arg).and_then(|v| self.root().open(&v));
+        let (file, size) = match opened {
+            Ok(f) => f,
+            Err(r) => return Step::Reply(self.refuse(arg, r)),
+        };
+        let (start, end) = match range {
+            Some((start, end)) => (start, end.unwrap_or(size).min(size)),
+            None => (0, size),
+        };
+        if start > end {
+            return reply(501, &format!("No bytes from {start} to {end} in {arg}."));
+        }
+        Step::Checksum(Checksum {
+            file,
+            name: arg.to_string(),
+            algorithm,
+            start,
+            end,
+            legacy,
+        })
+    }
+}
+
+/// How many checksums may run at once from one address, and in all.
+const PER_ADDRESS: usize = 2;
+
+/// The checksums running now, by address.
+struct Running {
+    by_address: Mutex<HashMap<IpAddr, usize>>,
+    freed: Condvar,
+}
+
+static RUNNING: std::sync::OnceLock<Running> = std::sync::OnceLock::new();
+
+/// A place among the checksums running; the place is given back when dropped.
+pub struct Turn(IpAddr);
+
+impl Turn {
+    /// Waits (at most `patience`) until `address` may run one more checksum:
+    /// fewer than `PER_ADDRESS` of its own, and fewer than the machine's
+    /// cores in all.
+    pub fn take(address: IpAddr, patience: Duration) -> Option<Turn> {
+        let running = RUNNING.get_or_init(|| Running {
+            by_address: Mutex::new(HashMap::new()),
+            freed: Condvar::new(),
+        });
+        let total = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let deadline = Instant::now() + patience;
+        let mut map = running.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let mine = map.get(&address).copied().unwrap_or(0);
+            if mine < PER_ADDRESS && map.values().sum::<usize>() < total {
+                *map.entry(address).or_insert(0) += 1;
+                return Some(Turn(address));
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            map = running
+                .freed
+                .wait_timeout(map, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if let Some(running) = RUNNING.get() {
+            let mut map = running.by_address.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = map.get_mut(&self.0) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&self.0);
+                }
+            }
+            running.freed.notify_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::session::tests::{code, text, Scratch};
+    use super::*;
+
+    fn planned<L>(step: Step<L>) -> Checksum {
+        match step {
+            Step::Checksum(c) => c,
+            _ => panic!("not a checksum"),
+        }
+    }
+
+    #[test]
+    fn hash_and_the_x_commands_answer_as_their_specifications_say() {
+        let dir = Scratch::new("hash");
+        let mut s = dir.logged_in(|_| {});
+        // a.txt holds "hello" (Scratch's file).
+        let mut c = planned(s.line("HASH a.txt"));
+        let want = crate::digest::hex_of(Algorithm::Sha256, b"hello");
+        assert_eq!(c.run(&|| false).text(), format!("SHA-256 0-5 {want} a.txt"));
+        assert_eq!(text(s.line("OPTS HASH md5")), "MD5");
+        assert_eq!(text(s.line("OPTS HASH")), "MD5");
+        assert_eq!(code(s.line("OPTS HASH SHA-3")), 501);
+        let mut c = planned(s.line("HASH a.txt"));
+        assert!(c
+            .run(&|| false)
+            .text()
+            .starts_with("MD5 0-5 5d41402abc4b2a76b9719d911017c592"));
+        assert!(
+            s.hash_feature().contains("MD5*;CRC32"),
+            "{}",
+            s.hash_feature()
+        );
+        let mut c = planned(s.line("XCRC a.txt"));
+        let r = c.run(&|| false);
+        assert_eq!((r.code, r.text()), (250, "3610a686".to_string()));
+        let mut c = planned(s.line("XMD5 a.txt 1 3"));
+        let want = crate::digest::hex_of(Algorithm::Md5, b"el");
+        assert_eq!(c.run(&|| false).text(), want);
+        assert_eq!(code(s.line("XSHA1 a.txt 4 2")), 501);
+        assert_eq!(code(s.line("HASH missing")), 550);
+        assert_eq!(code(s.line("HASH ../outside")), 550);
+        let mut c = planned(s.line("XSHA256 a.txt"));
+        assert_eq!(c.run(&|| true).code, 426, "stopped");
+    }
+
+    #[test]
+    fn checksums_take_turns_per_address_and_in_all() {
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let quick = Duration::from_millis(20);
+        let first = Turn::take(a, quick).unwrap();
+        let second = Turn::take(a, quick);
+        assert!(second.is_some() || std::thread::available_parallelism().unwrap().get() < 2);
+        assert!(
+            Turn::take(a, quick).is_none(),
+            "a third from one address waits, then gives up"
+        );
+        drop(first);
+        assert!(
+            Turn::take(a, quick).is_some(),
+            "a turn given back is free again"
+        );
+        drop(second);
+        let _ = Turn::take(b, quick);
+    }
+}
