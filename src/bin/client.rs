@@ -29,6 +29,7 @@ you at the prompt; type HELP for the list.
 options:
   --dir DIR                the local folder for GET and PUT (default: the current one)
   --passive                dial the server for data (EPSV/PASV) instead of PORT/EPRT
+  --verify                 check every GET and PUT against the server's checksum (HASH)
   --user NAME              log in as NAME (default: ~/.netrc's login for the host,
                            else anonymous); the password comes from
                            $DIALBACK_PASSWORD, ~/.netrc, or is asked for
@@ -74,6 +75,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
             "--version" | "-V" => return Ok(Start::Version),
             "--dir" => parsed.dir = PathBuf::from(flags.value(&arg)?),
             "--passive" => parsed.options.passive = true,
+            "--verify" => parsed.options.verify = true,
             "--user" => user = Some(flags.value(&arg)?),
             "-c" => parsed.script = Some(flags.value(&arg)?),
             "-e" | "--stop-on-error" => parsed.stop_on_error = true,

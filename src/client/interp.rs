@@ -14,6 +14,7 @@ use super::units::{human_bytes, human_duration, human_rate, result_line};
 use super::words::{self, Kind, UserCommand};
 use super::{Client, Direction, Observer, Options, Retry};
 use crate::cancel::Stop;
+use crate::digest::Algorithm;
 use crate::error::describe_io;
 use crate::fsys::TEMP_PREFIX;
 use crate::glob::Pattern;
@@ -371,6 +372,33 @@ impl Interpreter {
                 out.say(&format!("mode: {mode}; type: {kind}"));
             }
             UserCommand::Already(what) => out.say(what),
+            UserCommand::Hash(remote, algorithm) => {
+                let algorithm = match algorithm {
+                    Some(name) => Some(Algorithm::from_name(&name).ok_or_else(|| {
+                        Error::Usage(format!(
+                            "{name}: no such checksum; SHA-256, SHA-512, SHA-1, MD5 or CRC32"
+                        ))
+                    })?),
+                    None => None,
+                };
+                match self.client()?.checksum(&remote, algorithm)? {
+                    Some((algorithm, hex)) => {
+                        out.say(&format!("{} {hex} {remote}", algorithm.name()))
+                    }
+                    None => return Err(Error::Usage("the server has no HASH".into())),
+                }
+            }
+            UserCommand::Verify(on) => {
+                self.options.verify = on.unwrap_or(!self.options.verify);
+                let verify = self.options.verify;
+                if let Some((client, _)) = &mut self.connection {
+                    client.set_verify(verify);
+                }
+                out.say(match verify {
+                    true => "verify on: every GET and PUT is checked against the server's checksum",
+                    false => "verify off: sizes only",
+                });
+            }
             UserCommand::Ascii(ascii) => {
                 self.options.ascii = ascii;
                 if let Some((client, _)) = &mut self.connection {

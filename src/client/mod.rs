@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use crate::cancel::Cancel;
 use crate::data::ascii::{ToLocal, ToNetwork};
 use crate::data::{self, CopyError};
+use crate::digest::Algorithm;
 use crate::fsys::{at, open_plain, Refusal, TempFile};
 use crate::protocol::{parse_epsv_reply, parse_pasv_reply, Command, Reply};
 use crate::{Error, Result};
@@ -48,6 +49,8 @@ pub struct Options {
     /// ASCII mode (TYPE A) for single GETs and PUTs: text with its line ends
     /// converted. Mirrors (`-r`) stay byte for byte.
     pub ascii: bool,
+    /// Check each single GET and PUT against the server's checksum (HASH).
+    pub verify: bool,
 }
 
 impl Default for Options {
@@ -60,6 +63,7 @@ impl Default for Options {
             stall_timeout: Duration::from_secs(60),
             cancel: Cancel::new(),
             ascii: false,
+            verify: false,
         }
     }
 }
@@ -105,6 +109,8 @@ pub struct Client {
     /// Lines for the user that are no command's result (the session went
     /// passive), until `take_notes`.
     notes: Vec<String>,
+    /// Whether the note that the server has no HASH was made.
+    said_no_hash: bool,
 }
 
 /// Resolves `to` (a host and port, or an address) and connects to its first
@@ -186,6 +192,20 @@ impl Read for Stoppable {
 /// How long the first dial-back of a session may take: past it, a firewall
 /// or NAT is taken to be in the way, and the caller goes on passively.
 pub const FIRST_DIAL_BACK: Duration = Duration::from_secs(5);
+
+/// The checksum of `file` from its start, in hex.
+pub fn digest_of(file: &mut File, algorithm: Algorithm) -> Result<String> {
+    use std::io::Seek;
+    file.rewind()?;
+    let mut digest = algorithm.start();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        match file.read(&mut buf)? {
+            0 => return Ok(digest.hex()),
+            n => digest.update(&buf[..n]),
+        }
+    }
+}
 
 /// What a batch does with a transfer whose data connection failed.
 #[derive(Debug, PartialEq)]
@@ -279,6 +299,7 @@ impl Client {
             observer,
             features: None,
             notes: Vec::new(),
+            said_no_hash: false,
         };
         client.greet()?;
         Ok(client)
@@ -326,6 +347,11 @@ impl Client {
 
     pub fn set_passive(&mut self, passive: bool) {
         self.options.passive = passive;
+    }
+
+    /// Checking single GETs and PUTs against the server's checksum on or off.
+    pub fn set_verify(&mut self, verify: bool) {
+        self.options.verify = verify;
     }
 
     /// ASCII mode on or off for the next single GETs and PUTs.
@@ -876,6 +902,10 @@ impl Client {
                 )));
             }
         }
+        if self.options.verify {
+            // A mismatch drops the temporary file: nothing under `dest`.
+            self.verify(remote, sink.file())?;
+        }
         if let Sink::Temp(t) = sink {
             t.commit()?;
         }
@@ -883,6 +913,67 @@ impl Client {
             bytes,
             elapsed: started.elapsed(),
         })
+    }
+
+    /// The server's checksum of `remote` (HASH), in `algorithm` (chosen
+    /// with OPTS HASH) or the server's own; `None` where the server has no
+    /// HASH.
+    pub fn checksum(
+        &mut self,
+        remote: &str,
+        algorithm: Option<Algorithm>,
+    ) -> Result<Option<(Algorithm, String)>> {
+        if let Some(a) = algorithm {
+            let reply = self.command(&Command::Opts(format!("HASH {}", a.name())))?;
+            match reply.code {
+                200 => {}
+                500 | 502 if !self.has_hash()? => return Ok(None),
+                _ => return Err(Error::Remote(reply)),
+            }
+        }
+        let reply = self.command(&Command::Hash(remote.to_string()))?;
+        match reply.code {
+            213 => {}
+            500 | 502 => return Ok(None),
+            _ => return Err(Error::Remote(reply)),
+        }
+        // `213 SHA-256 0-5 hex name`.
+        let text = reply.text();
+        let words: Vec<&str> = text.splitn(4, ' ').collect();
+        match (
+            words.first().and_then(|a| Algorithm::from_name(a)),
+            words.get(2),
+        ) {
+            (Some(a), Some(hex)) if hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Ok(Some((a, hex.to_ascii_lowercase())))
+            }
+            _ => Err(Error::Protocol(format!("HASH answered {text:?}"))),
+        }
+    }
+
+    fn has_hash(&mut self) -> Result<bool> {
+        Ok(self.features()?.iter().any(|f| f.starts_with("HASH")))
+    }
+
+    /// Checks `file` (read from its start) against the server's checksum of
+    /// `remote`. A server without HASH is noted once, and passes.
+    fn verify(&mut self, remote: &str, file: &mut File) -> Result<()> {
+        let Some((algorithm, theirs)) = self.checksum(remote, None)? else {
+            if !self.said_no_hash {
+                self.said_no_hash = true;
+                let line = "the server has no HASH: --verify checks sizes only";
+                self.notes.push(line.to_string());
+            }
+            return Ok(());
+        };
+        let ours = digest_of(file, algorithm)?;
+        match ours == theirs {
+            true => Ok(()),
+            false => Err(Error::Protocol(format!(
+                "{remote}: the {} checksums differ (here {ours}, there {theirs}); nothing was kept",
+                algorithm.name()
+            ))),
+        }
     }
 
     /// Uploads the file `local` as `remote`, announcing its size with ALLO first
@@ -911,6 +1002,13 @@ impl Client {
             return Err(Error::Protocol(format!(
                 "sent {bytes} bytes but the file has {size}; it changed while sending"
             )));
+        }
+        if self.options.verify {
+            if let Err(e) = self.verify(remote, &mut file) {
+                // What arrived is not what was sent: it goes.
+                let _ = self.delete(remote);
+                return Err(e);
+            }
         }
         Ok(Transfer {
             bytes,

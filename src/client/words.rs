@@ -62,6 +62,10 @@ pub enum UserCommand {
     Help(Option<String>),
     /// Passive mode on, off, or (without a word) the other way.
     Passive(Option<bool>),
+    /// The server's checksum of a remote file, in this algorithm or its own.
+    Hash(String, Option<String>),
+    /// Checking transfers against checksums on, off, or the other way.
+    Verify(Option<bool>),
     /// Make a remote folder.
     Mkdir(String),
     /// Remove an empty remote folder.
@@ -307,8 +311,17 @@ pub const WORDS: &[Word] = &[
     word(
         "HASH",
         &[],
-        "HASH",
-        "progress is shown at a terminal already",
+        "HASH [remote [algorithm]]",
+        "the server's checksum of a remote file (SHA-256, SHA-512, SHA-1, MD5, CRC32); \
+         alone, as in ftp: progress is shown at a terminal already",
+    )
+    .takes(&[Kind::Remote, Kind::Nothing])
+    .reads(),
+    word(
+        "VERIFY",
+        &[],
+        "VERIFY [on | off]",
+        "check every GET and PUT against the server's checksum (HASH), or stop; alone: the other way",
     )
     .reads(),
     word(
@@ -457,7 +470,13 @@ impl std::str::FromStr for UserCommand {
             ("TYPE", [t]) if matches!(t.to_ascii_lowercase().as_str(), "a" | "ascii") => {
                 UserCommand::Ascii(true)
             }
-            ("HASH", _) => UserCommand::Already("progress is shown at a terminal already"),
+            ("HASH", []) => UserCommand::Already("progress is shown at a terminal already"),
+            ("HASH", [remote]) => UserCommand::Hash(remote.to_string(), None),
+            ("HASH", [remote, algorithm]) => {
+                UserCommand::Hash(remote.to_string(), Some(algorithm.to_string()))
+            }
+            ("VERIFY", []) => UserCommand::Verify(None),
+            ("VERIFY", [on]) => UserCommand::Verify(Some(switch(on).ok_or_else(usage)?)),
             ("PROMPT", _) => UserCommand::Already("MGET and MPUT never ask about each file"),
             (_, _) if !row.usage.contains(' ') => {
                 return Err(format!("{} takes no arguments", typed.to_ascii_uppercase()))

@@ -453,6 +453,9 @@ pub enum Lie {
     FlakyData,
     /// As `FlakyData`, but every RETR in active mode gets 425: only passive works.
     NoActiveData,
+    /// As `FlakyData` without the 425s, and with a HASH whose checksum is
+    /// never the file's (a file changed on the server between transfer and check).
+    WrongHash,
 }
 
 /// How many bytes `Lie::Flood` got into the data connection.
@@ -534,7 +537,7 @@ pub fn fake_server(lie: Lie) -> u16 {
                 (Lie::NoActiveData, Ftp::Retr(_)) => dial.is_some(),
                 _ => false,
             };
-            let flaky = matches!(lie, Lie::FlakyData | Lie::NoActiveData);
+            let flaky = matches!(lie, Lie::FlakyData | Lie::NoActiveData | Lie::WrongHash);
             let reply: &[u8] = match cmd {
                 _ if refused => {
                     (dial, passive) = (None, None);
@@ -565,6 +568,10 @@ pub fn fake_server(lie: Lie) -> u16 {
                     drop(data);
                     b"226 done\r\n"
                 }
+                Ftp::Hash(_) if matches!(lie, Lie::WrongHash) => {
+                    b"213 SHA-256 0-500 0000000000000000000000000000000000000000000000000000000000000000 x\r\n"
+                }
+                Ftp::Hash(_) => b"502 no such thing here\r\n",
                 Ftp::User(_) => b"331 ok\r\n",
                 Ftp::Pass(_) => b"230 ok\r\n",
                 Ftp::Size(_) if flaky || matches!(lie, Lie::NoNlst) => b"213 500\r\n",

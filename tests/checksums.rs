@@ -1,0 +1,170 @@
+//! Issue 27: checksums. The server's HASH and X-commands over a raw socket,
+//! checked against Python's hashlib and zlib (not our own code); ABOR during
+//! a long checksum; the client's HASH and `--verify` against our server and
+//! against a server whose checksum is wrong or missing.
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{fake_server, names, pattern, Lie, Server, TempDir};
+
+/// The checksums Python computes of `path`: sha256, sha512, sha1, md5, crc32.
+fn python_sums(path: &std::path::Path) -> Vec<String> {
+    let script = "import hashlib, sys, zlib\n\
+                  d = open(sys.argv[1], 'rb').read()\n\
+                  for a in ('sha256', 'sha512', 'sha1', 'md5'): print(hashlib.new(a, d).hexdigest())\n\
+                  print('%08x' % zlib.crc32(d))\n\
+                  print(hashlib.md5(d[1000:5000]).hexdigest())";
+    let out = Command::new("python3")
+        .args(["-c", script, path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn hash_and_the_x_commands_give_the_checksums_python_computes() {
+    let srv = TempDir::new("srv");
+    fs::write(srv.join("data.bin"), pattern(1_500_000, 8)).unwrap();
+    let sums = python_sums(&srv.join("data.bin"));
+    let server = Server::start(srv.path(), &[]);
+    let mut c = server.login();
+    let feat = c.expect("FEAT", 211);
+    assert!(
+        feat.lines
+            .iter()
+            .any(|l| l.trim() == "HASH SHA-256*;SHA-512;SHA-1;MD5;CRC32"),
+        "{feat:?}"
+    );
+    let hash = c.expect("HASH data.bin", 213);
+    assert_eq!(
+        hash.text(),
+        format!("SHA-256 0-1500000 {} data.bin", sums[0])
+    );
+    for (i, name) in ["SHA-512", "SHA-1", "MD5", "CRC32"].into_iter().enumerate() {
+        assert_eq!(c.expect(&format!("OPTS HASH {name}"), 200).text(), name);
+        let hash = c.expect("HASH data.bin", 213);
+        assert_eq!(
+            hash.text(),
+            format!("{name} 0-1500000 {} data.bin", sums[i + 1])
+        );
+    }
+    let feat = c.expect("FEAT", 211);
+    assert!(
+        feat.lines.iter().any(|l| l.contains("MD5;CRC32*")),
+        "{feat:?}"
+    );
+    for (verb, want) in [
+        ("XSHA256", &sums[0]),
+        ("XSHA1", &sums[2]),
+        ("XMD5", &sums[3]),
+        ("XCRC", &sums[4]),
+    ] {
+        assert_eq!(
+            &c.expect(&format!("{verb} data.bin"), 250).text(),
+            want,
+            "{verb}"
+        );
+    }
+    assert_eq!(c.expect("XMD5 data.bin 1000 5000", 250).text(), sums[5]);
+    c.expect("HASH missing.bin", 550);
+    c.expect("HASH ../../etc/passwd", 550);
+    c.expect("OPTS HASH SHA-3", 501);
+    c.expect("NOOP", 200);
+}
+
+/// A checksum of a big file is long work: ABOR stops it at once (426, then
+/// 226), and the session goes on.
+#[test]
+fn abor_stops_a_long_checksum() {
+    let srv = TempDir::new("srv");
+    // Sparse: 4 GiB of zeros to read, far more than a second's work.
+    fs::File::create(srv.join("huge.bin"))
+        .unwrap()
+        .set_len(4 << 30)
+        .unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let mut c = server.login();
+    c.expect("OPTS HASH SHA-512", 200);
+    c.send("HASH huge.bin");
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    c.send("ABOR");
+    let (first, second) = (c.reply(), c.reply());
+    let took = started.elapsed();
+    println!("ABOR of a checksum answered in {took:?}");
+    assert_eq!(
+        (first.code, second.code),
+        (426, 226),
+        "{first:?} {second:?}"
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    c.expect("NOOP", 200);
+}
+
+#[test]
+fn the_client_shows_checksums_and_verifies_transfers_with_our_server() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::write(srv.join("data.bin"), pattern(1_500_000, 8)).unwrap();
+    fs::write(cli.join("up.bin"), pattern(700_000, 9)).unwrap();
+    let sums = python_sums(&srv.join("data.bin"));
+    let server = Server::start(srv.path(), &[]);
+    let run = server.client(
+        cli.path(),
+        &["--verify"],
+        "HASH data.bin\nHASH data.bin md5\nGET data.bin\nPUT up.bin\n",
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains(&format!("SHA-256 {} data.bin", sums[0])),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!("MD5 {} data.bin", sums[3])),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        fs::read(cli.join("data.bin")).unwrap(),
+        pattern(1_500_000, 8)
+    );
+    assert_eq!(fs::read(srv.join("up.bin")).unwrap(), pattern(700_000, 9));
+}
+
+/// `--verify` against a server whose checksum is not the file's: the GET
+/// fails, naming both checksums, and nothing is kept. Against a server
+/// without HASH it says so once and goes on with size checks.
+#[test]
+fn verify_catches_a_wrong_checksum_and_goes_on_without_hash() {
+    let cli = TempDir::new("cli");
+    let port = fake_server(Lie::WrongHash).to_string();
+    let dir = cli.path().to_str().unwrap();
+    let run = common::client(
+        &["127.0.0.1", &port, "--dir", dir, "--verify"],
+        "GET a.txt\n",
+    );
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("the SHA-256 checksums differ"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(names(cli.path()), Vec::<String>::new(), "nothing kept");
+
+    let port = fake_server(Lie::NoNlst).to_string();
+    let script = "VERIFY on\nGET a.txt\nGET a.txt again.txt\n";
+    let run = common::client(&["127.0.0.1", &port, "--dir", dir], script);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let said = "the server has no HASH: --verify checks sizes only";
+    assert_eq!(run.stdout.matches(said).count(), 1, "{}", run.stdout);
+    assert_eq!(fs::read(cli.join("a.txt")).unwrap(), pattern(500, 9));
+}
