@@ -16,12 +16,12 @@ fn t() -> [u32; 64] {
     t
 }
 
+use super::Blocks;
+
 pub struct Md5 {
     state: [u32; 4],
     table: [u32; 64],
-    block: [u8; 64],
-    filled: usize,
-    length: u64,
+    blocks: Blocks<64>,
 }
 
 impl Default for Md5 {
@@ -29,9 +29,7 @@ impl Default for Md5 {
         Md5 {
             state: [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476],
             table: t(),
-            block: [0; 64],
-            filled: 0,
-            length: 0,
+            blocks: Blocks::default(),
         }
     }
 }
@@ -59,38 +57,16 @@ fn compress(state: &mut [u32; 4], table: &[u32; 64], block: &[u8; 64]) {
 }
 
 impl Md5 {
-    pub fn update(&mut self, mut data: &[u8]) {
-        self.length += data.len() as u64;
-        while !data.is_empty() {
-            if self.filled == 0 && data.len() >= 64 {
-                compress(
-                    &mut self.state,
-                    &self.table,
-                    data[..64].try_into().expect("64"),
-                );
-                data = &data[64..];
-                continue;
-            }
-            let n = (64 - self.filled).min(data.len());
-            self.block[self.filled..self.filled + n].copy_from_slice(&data[..n]);
-            self.filled += n;
-            data = &data[n..];
-            if self.filled == 64 {
-                let block = self.block;
-                compress(&mut self.state, &self.table, &block);
-                self.filled = 0;
-            }
-        }
+    pub fn update(&mut self, data: &[u8]) {
+        let (state, table) = (&mut self.state, &self.table);
+        self.blocks.update(data, &mut |b| compress(state, table, b));
     }
 
     /// The message, a 1 bit, zeros, and its length in bits, little-endian (§3.1-3.2).
     pub fn finish(mut self) -> [u8; 16] {
-        let bits = self.length.wrapping_mul(8);
-        self.update(&[0x80]);
-        while self.filled != 56 {
-            self.update(&[0]);
-        }
-        self.update(&bits.to_le_bytes());
+        let bits = (self.blocks.bits() as u64).to_le_bytes();
+        let (state, table) = (&mut self.state, &self.table);
+        self.blocks.pad(&bits, &mut |b| compress(state, table, b));
         let mut out = [0u8; 16];
         for (chunk, word) in out.chunks_exact_mut(4).zip(self.state) {
             chunk.copy_from_slice(&word.to_le_bytes());

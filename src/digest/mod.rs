@@ -98,6 +98,62 @@ impl Digest {
     }
 }
 
+/// The message buffer the block hashes share: whole blocks go to the
+/// compression function straight from the caller's data, the rest waits.
+pub(crate) struct Blocks<const N: usize> {
+    block: [u8; N],
+    filled: usize,
+    /// The message length so far, in bytes.
+    length: u128,
+}
+
+impl<const N: usize> Default for Blocks<N> {
+    fn default() -> Self {
+        Blocks {
+            block: [0; N],
+            filled: 0,
+            length: 0,
+        }
+    }
+}
+
+impl<const N: usize> Blocks<N> {
+    pub(crate) fn update(&mut self, mut data: &[u8], compress: &mut impl FnMut(&[u8; N])) {
+        self.length += data.len() as u128;
+        while !data.is_empty() {
+            if self.filled == 0 && data.len() >= N {
+                let (block, rest) = data.split_at(N);
+                compress(block.try_into().expect("N bytes"));
+                data = rest;
+                continue;
+            }
+            let n = (N - self.filled).min(data.len());
+            self.block[self.filled..self.filled + n].copy_from_slice(&data[..n]);
+            self.filled += n;
+            data = &data[n..];
+            if self.filled == N {
+                compress(&self.block);
+                self.filled = 0;
+            }
+        }
+    }
+
+    /// The message length in bits.
+    pub(crate) fn bits(&self) -> u128 {
+        self.length * 8
+    }
+
+    /// Ends the message as MD5 and SHA do: a 1 bit, zeros, then `length`
+    /// (the bit count, in the algorithm's byte order and width) ending a block.
+    pub(crate) fn pad(mut self, length: &[u8], compress: &mut impl FnMut(&[u8; N])) {
+        self.update(&[0x80], compress);
+        while self.filled != N - length.len() {
+            self.update(&[0], compress);
+        }
+        self.update(length, compress);
+    }
+}
+
 /// The checksum of `data`, in hex.
 pub fn hex_of(algorithm: Algorithm, data: &[u8]) -> String {
     let mut d = algorithm.start();

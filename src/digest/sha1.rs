@@ -1,20 +1,18 @@
 //! SHA-1 (RFC 3174, FIPS 180-4 §6.1): only for checksums other tools ask for.
 
+use super::Blocks;
+
+#[derive(Default)]
 pub struct Sha1 {
-    state: [u32; 5],
-    block: [u8; 64],
-    filled: usize,
-    length: u64,
+    state: State,
+    blocks: Blocks<64>,
 }
 
-impl Default for Sha1 {
+struct State([u32; 5]);
+
+impl Default for State {
     fn default() -> Self {
-        Sha1 {
-            state: [0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0],
-            block: [0; 64],
-            filled: 0,
-            length: 0,
-        }
+        State([0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0])
     }
 }
 
@@ -48,35 +46,17 @@ fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
 }
 
 impl Sha1 {
-    pub fn update(&mut self, mut data: &[u8]) {
-        self.length += data.len() as u64;
-        while !data.is_empty() {
-            if self.filled == 0 && data.len() >= 64 {
-                compress(&mut self.state, data[..64].try_into().expect("64 bytes"));
-                data = &data[64..];
-                continue;
-            }
-            let n = (64 - self.filled).min(data.len());
-            self.block[self.filled..self.filled + n].copy_from_slice(&data[..n]);
-            self.filled += n;
-            data = &data[n..];
-            if self.filled == 64 {
-                let block = self.block;
-                compress(&mut self.state, &block);
-                self.filled = 0;
-            }
-        }
+    pub fn update(&mut self, data: &[u8]) {
+        let state = &mut self.state.0;
+        self.blocks.update(data, &mut |b| compress(state, b));
     }
 
     pub fn finish(mut self) -> [u8; 20] {
-        let bits = self.length * 8;
-        self.update(&[0x80]);
-        while self.filled != 56 {
-            self.update(&[0]);
-        }
-        self.update(&bits.to_be_bytes());
+        let bits = (self.blocks.bits() as u64).to_be_bytes();
+        let state = &mut self.state.0;
+        self.blocks.pad(&bits, &mut |b| compress(state, b));
         let mut out = [0u8; 20];
-        for (chunk, word) in out.chunks_exact_mut(4).zip(self.state) {
+        for (chunk, word) in out.chunks_exact_mut(4).zip(self.state.0) {
             chunk.copy_from_slice(&word.to_be_bytes());
         }
         out

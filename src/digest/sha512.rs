@@ -1,5 +1,7 @@
 //! SHA-512 (FIPS 180-4 §6.4).
 
+use super::Blocks;
+
 /// The first 64 bits of the fractional parts of the cube roots of the first
 /// 80 primes (§4.2.3).
 const K: [u64; 80] = [
@@ -129,58 +131,33 @@ fn compress(state: &mut [u64; 8], block: &[u8; 128]) {
     }
 }
 
+#[derive(Default)]
 pub struct Sha512 {
-    state: [u64; 8],
-    block: [u8; 128],
-    filled: usize,
-    length: u128,
+    state: State,
+    blocks: Blocks<128>,
 }
 
-impl Default for Sha512 {
+struct State([u64; 8]);
+
+impl Default for State {
     fn default() -> Self {
-        Sha512 {
-            state: H0,
-            block: [0; 128],
-            filled: 0,
-            length: 0,
-        }
+        State(H0)
     }
 }
 
 impl Sha512 {
-    pub fn update(&mut self, mut data: &[u8]) {
-        self.length += data.len() as u128;
-        if self.filled > 0 {
-            let n = (128 - self.filled).min(data.len());
-            self.block[self.filled..self.filled + n].copy_from_slice(&data[..n]);
-            self.filled += n;
-            data = &data[n..];
-            if self.filled < 128 {
-                return;
-            }
-            let block = self.block;
-            compress(&mut self.state, &block);
-            self.filled = 0;
-        }
-        let mut blocks = data.chunks_exact(128);
-        for block in &mut blocks {
-            compress(&mut self.state, block.try_into().expect("128 bytes"));
-        }
-        let rest = blocks.remainder();
-        self.block[..rest.len()].copy_from_slice(rest);
-        self.filled = rest.len();
+    pub fn update(&mut self, data: &[u8]) {
+        let state = &mut self.state.0;
+        self.blocks.update(data, &mut |b| compress(state, b));
     }
 
     /// The message, a 1 bit, zeros, and its length in bits as 128 bits (§5.1.2).
     pub fn finish(mut self) -> [u8; 64] {
-        let bits = self.length * 8;
-        self.update(&[0x80]);
-        while self.filled != 112 {
-            self.update(&[0]);
-        }
-        self.update(&bits.to_be_bytes());
+        let bits = self.blocks.bits().to_be_bytes();
+        let state = &mut self.state.0;
+        self.blocks.pad(&bits, &mut |b| compress(state, b));
         let mut out = [0u8; 64];
-        for (chunk, word) in out.chunks_exact_mut(8).zip(self.state) {
+        for (chunk, word) in out.chunks_exact_mut(8).zip(self.state.0) {
             chunk.copy_from_slice(&word.to_be_bytes());
         }
         out
