@@ -40,6 +40,7 @@ fn a_whole_passive_session_gets_the_exact_reply_codes() {
         [
             "EPRT",
             "EPSV",
+            "HASH SHA-256*;SHA-512;SHA-1;MD5;CRC32",
             "MDTM",
             "MFMT",
             "MLST type*;size*;modify*;",
