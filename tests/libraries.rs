@@ -84,6 +84,12 @@ impl Stage {
     fn arg(&self, name: &str) -> String {
         self.cli.join(name).display().to_string()
     }
+
+    /// What the scripts that move text too take: PORT PAYLOAD TEXT OUTDIR.
+    fn text_args(&self) -> [String; 4] {
+        let out = self.cli.path().display().to_string();
+        [self.port(), self.arg("payload"), self.arg("text.txt"), out]
+    }
 }
 
 #[test]
@@ -110,13 +116,7 @@ fn node_ftp_libraries_upload_and_download_with_our_server() {
 fn ruby_net_ftp_works_with_our_server() {
     let stage = Stage::new();
     let mut ruby = Command::new("ruby");
-    ruby.args([
-        script("ruby_ftp.rb"),
-        stage.port(),
-        stage.arg("payload"),
-        stage.arg("text.txt"),
-        stage.cli.path().display().to_string(),
-    ]);
+    ruby.arg(script("ruby_ftp.rb")).args(stage.text_args());
     said_ok(ruby);
     // Text went as TYPE A (CRLF on the wire) and is stored as sent (LF).
     for name in ["rb-p.txt", "rb-a.txt"] {
@@ -129,13 +129,7 @@ fn ruby_net_ftp_works_with_our_server() {
 fn perl_net_ftp_works_with_our_server() {
     let stage = Stage::new();
     let mut perl = Command::new("perl");
-    perl.args([
-        script("perl_ftp.pl"),
-        stage.port(),
-        stage.arg("payload"),
-        stage.arg("text.txt"),
-        stage.cli.path().display().to_string(),
-    ]);
+    perl.arg(script("perl_ftp.pl")).args(stage.text_args());
     said_ok(perl);
     // Perl announces a text file's local size (ALLO) and sends more (CRLF):
     // the upload is whole all the same.

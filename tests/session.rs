@@ -316,6 +316,28 @@ fn abor_during_a_download_stops_it_at_once() {
     assert!(log.contains("sending \"big.bin\" aborted"), "{log}");
 }
 
+/// Runs a Python session (std has no MSG_OOB) that logs in, dials a passive
+/// data connection `d`, sends `RETR big.bin` and prints its reply, then goes
+/// on as `then` says; returns what it printed and its stderr.
+fn python_during_retr(port: u16, then: &str) -> (String, String) {
+    let script = format!(
+        "{}{then}",
+        r#"import re, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); f = s.makefile("rb")
+line = lambda: f.readline().decode().strip()
+line()
+for c in (b"USER anonymous\r\n", b"PASS x\r\n", b"EPSV\r\n"): s.sendall(c); r = line()
+d = socket.create_connection(("127.0.0.1", int(re.search(r"\|\|\|(\d+)\|", r).group(1))))
+s.sendall(b"RETR big.bin\r\n"); print(line()); "#
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script, &port.to_string()])
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (text(&out.stdout), text(&out.stderr))
+}
+
 /// Issue 22: STAT while a file is being sent is answered at once with the
 /// transfer's progress (RFC 959), plain or as Ruby's `Net::FTP#status` sends
 /// it (the line as urgent data); the transfer then ends whole and the
@@ -327,14 +349,7 @@ fn stat_during_a_download_answers_at_once() {
     let big = pattern(64 << 20, 4);
     fs::write(srv.join("big.bin"), &big).unwrap();
     let server = Server::start(srv.path(), &[]);
-    let script = r#"
-import re, socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); f = s.makefile("rb")
-line = lambda: f.readline().decode().strip()
-line()
-for c in (b"USER anonymous\r\n", b"PASS x\r\n", b"EPSV\r\n"): s.sendall(c); r = line()
-d = socket.create_connection(("127.0.0.1", int(re.search(r"\|\|\|(\d+)\|", r).group(1))))
-s.sendall(b"RETR big.bin\r\n"); print(line()); buf = bytearray(1 << 20); got = d.recv_into(buf); time.sleep(0.2)
+    let script = r#"buf = bytearray(1 << 20); got = d.recv_into(buf); time.sleep(0.2)
 t = time.time(); s.sendall(b"STAT\r\n"); print(line()); print("%.3f" % (time.time() - t))
 s.sendall(b"STAT\r\n", socket.MSG_OOB); print(line())
 while True:
@@ -346,18 +361,9 @@ s.sendall(b"STAT\r\n", socket.MSG_OOB)
 while not line().startswith("211 "): pass
 s.sendall(b"NOOP\r\n"); print(line())
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script, &server.port.to_string()])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout);
+    let (said, stderr) = python_during_retr(server.port, script);
     let lines: Vec<&str> = said.lines().collect();
-    assert_eq!(
-        lines.len(),
-        7,
-        "{said}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(lines.len(), 7, "{said}{stderr}");
     assert!(lines[0].starts_with("150 "), "{said}");
     for stat in [lines[1], lines[3]] {
         assert!(
@@ -384,29 +390,13 @@ fn urgent_abor_as_python_sends_it_stops_the_transfer_and_garbles_nothing() {
     let srv = TempDir::new("srv");
     fs::write(srv.join("big.bin"), pattern(64 << 20, 4)).unwrap();
     let server = Server::start(srv.path(), &[]);
-    let script = r#"
-import re, socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); f = s.makefile("rb")
-line = lambda: f.readline().decode().strip()
-line()
-for c in (b"USER anonymous\r\n", b"PASS x\r\n", b"EPSV\r\n"): s.sendall(c); r = line()
-d = socket.create_connection(("127.0.0.1", int(re.search(r"\|\|\|(\d+)\|", r).group(1))))
-s.sendall(b"RETR big.bin\r\n"); print(line()); d.recv(1000); time.sleep(0.2)
+    let script = r#"d.recv(1000); time.sleep(0.2)
 t = time.time(); s.sendall(b"ABOR\r\n", socket.MSG_OOB); print(line()); print("%.3f" % (time.time() - t))
 s.sendall(b"NOOP\r\n"); print(line()); print(line())
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script, &server.port.to_string()])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout);
+    let (said, stderr) = python_during_retr(server.port, script);
     let lines: Vec<&str> = said.lines().collect();
-    assert_eq!(
-        lines.len(),
-        5,
-        "{said}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(lines.len(), 5, "{said}{stderr}");
     assert!(
         lines[0].starts_with("150 ") && lines[1].starts_with("426 "),
         "{said}"

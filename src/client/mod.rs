@@ -197,14 +197,9 @@ pub const FIRST_DIAL_BACK: Duration = Duration::from_secs(5);
 pub fn digest_of(file: &mut File, algorithm: Algorithm) -> Result<String> {
     use std::io::Seek;
     file.rewind()?;
-    let mut digest = algorithm.start();
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        match file.read(&mut buf)? {
-            0 => return Ok(digest.hex()),
-            n => digest.update(&buf[..n]),
-        }
-    }
+    let len = file.metadata()?.len();
+    let hex = crate::digest::of_reader(file, algorithm, len, &|| false)?;
+    Ok(hex.unwrap_or_default())
 }
 
 /// What a batch does with a transfer whose data connection failed.

@@ -154,6 +154,39 @@ impl<const N: usize> Blocks<N> {
     }
 }
 
+/// The checksum of the next `len` bytes `input` gives, in hex; `None` if
+/// `stopped` said so between two reads. Fewer bytes than `len` is an error.
+pub fn of_reader(
+    input: &mut impl std::io::Read,
+    algorithm: Algorithm,
+    len: u64,
+    stopped: &dyn Fn() -> bool,
+) -> std::io::Result<Option<String>> {
+    let mut digest = algorithm.start();
+    let mut buf = vec![0u8; 256 << 10];
+    let mut left = len;
+    while left > 0 {
+        if stopped() {
+            return Ok(None);
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        match input.read(&mut buf[..want]) {
+            Ok(0) => {
+                let e =
+                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file got shorter");
+                return Err(e);
+            }
+            Ok(n) => {
+                digest.update(&buf[..n]);
+                left -= n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(digest.hex()))
+}
+
 /// The checksum of `data`, in hex.
 pub fn hex_of(algorithm: Algorithm, data: &[u8]) -> String {
     let mut d = algorithm.start();

@@ -7,13 +7,13 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom};
 use std::net::IpAddr;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::session::{reply, Session, Step};
-use crate::digest::Algorithm;
+use crate::digest::{self, Algorithm};
 use crate::error::describe_io;
 use crate::protocol::Reply;
 
@@ -33,26 +33,9 @@ impl Checksum {
     /// Reads the range through the algorithm; `None` if `stopped` said so
     /// between two reads (an ABOR, the server closing).
     pub fn compute(&mut self, stopped: &dyn Fn() -> bool) -> io::Result<Option<String>> {
-        let mut digest = self.algorithm.start();
         self.file.seek(SeekFrom::Start(self.start))?;
-        let mut left = self.end - self.start;
-        let mut buf = vec![0u8; 256 << 10];
-        while left > 0 {
-            if stopped() {
-                return Ok(None);
-            }
-            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = self.file.read(&mut buf[..want])?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the file got shorter",
-                ));
-            }
-            digest.update(&buf[..n]);
-            left -= n as u64;
-        }
-        Ok(Some(digest.hex()))
+        let len = self.end - self.start;
+        digest::of_reader(&mut self.file, self.algorithm, len, stopped)
     }
 
     /// Computes, and says how it went.
@@ -159,6 +142,8 @@ const PER_ADDRESS: usize = 2;
 struct Running {
     by_address: Mutex<HashMap<IpAddr, usize>>,
     freed: Condvar,
+    /// The most in all: the machine's cores (read once; std reads cgroup files).
+    total: usize,
 }
 
 static RUNNING: std::sync::OnceLock<Running> = std::sync::OnceLock::new();
@@ -174,13 +159,13 @@ impl Turn {
         let running = RUNNING.get_or_init(|| Running {
             by_address: Mutex::new(HashMap::new()),
             freed: Condvar::new(),
+            total: std::thread::available_parallelism().map_or(2, |n| n.get()),
         });
-        let total = std::thread::available_parallelism().map_or(2, |n| n.get());
         let deadline = Instant::now() + patience;
         let mut map = running.by_address.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             let mine = map.get(&address).copied().unwrap_or(0);
-            if mine < PER_ADDRESS && map.values().sum::<usize>() < total {
+            if mine < PER_ADDRESS && map.values().sum::<usize>() < running.total {
                 *map.entry(address).or_insert(0) += 1;
                 return Some(Turn(address));
             }

@@ -96,19 +96,20 @@ impl AborWatch {
                     Ok(n) if n > 0 && owe_lf && buf[0] == b'\n' => {
                         owe_lf = (&*ctrl).read_exact(&mut buf[..1]).is_err();
                     }
-                    Ok(n) if n > 0 && status.is_some() && stat_line(&buf[..n]).is_some() => {
-                        let len = stat_line(&buf[..n]).unwrap_or(0);
+                    Ok(n) if n > 0 => {
+                        let Some((say, len)) = status.as_ref().zip(stat_line(&buf[..n])) else {
+                            // Another command, waiting for the transfer to end.
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            continue;
+                        };
                         owe_lf = buf[len - 1] == b'\r';
-                        let status = status.as_ref().map(|s| s(moved.load(Ordering::Relaxed)));
-                        let reply = status.map(|r| r.to_string()).unwrap_or_default();
+                        let reply = say(moved.load(Ordering::Relaxed)).to_string();
                         // The line is there (peeked): taking it does not wait.
                         let taken = (&*ctrl).read_exact(&mut buf[..len]);
                         if taken.is_err() || (&*ctrl).write_all(reply.as_bytes()).is_err() {
                             return false;
                         }
                     }
-                    // Another command, waiting for the transfer to end.
-                    Ok(n) if n > 0 => std::thread::sleep(std::time::Duration::from_millis(20)),
                     Ok(_) => return false,
                     Err(e)
                         if matches!(
