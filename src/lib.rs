@@ -18,7 +18,7 @@
 
 // Unsafe code is allowed only in the small modules that make system calls std
 // lacks, each behind a safe function: `fsys::at` (names below an open
-// folder), `data::zerocopy`, `data::linger`,
+// folder), `data::zerocopy`, `data::sockopt`, `digest::clmul` (carry-less multiply),
 // `sha256::shani` (the CPU's SHA instructions), `server::service` (systemd
 // sockets, dropping root), `server::fds` (descriptor
 // limits), `signals` (Ctrl-C and SIGTERM) and `tty` (termios).
