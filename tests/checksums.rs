@@ -168,3 +168,121 @@ fn verify_catches_a_wrong_checksum_and_goes_on_without_hash() {
     assert_eq!(run.stdout.matches(said).count(), 1, "{}", run.stdout);
     assert_eq!(fs::read(cli.join("a.txt")).unwrap(), pattern(500, 9));
 }
+
+/// Rewrites `path` with `bytes` (the same length) and puts its modification
+/// time back, so that size and time both say nothing changed.
+fn change_in_secret(path: &std::path::Path, bytes: &[u8]) {
+    let time = fs::metadata(path).unwrap().modified().unwrap();
+    assert_eq!(fs::metadata(path).unwrap().len(), bytes.len() as u64);
+    fs::write(path, bytes).unwrap();
+    let file = fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(time).unwrap();
+}
+
+/// `GET -r --checksum` and `PUT -r --checksum` find a file changed with its
+/// size and time kept, which a mirror by size and time leaves alone.
+#[test]
+fn mirrors_by_checksum_find_a_change_that_kept_size_and_time() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::create_dir_all(srv.join("t/sub")).unwrap();
+    for (i, name) in ["t/a.bin", "t/sub/b.bin", "t/sub/c.bin"].iter().enumerate() {
+        fs::write(srv.join(name), pattern(30_000 + i, i as u64)).unwrap();
+    }
+    let server = Server::start(srv.path(), &[]);
+    let first = server.client(cli.path(), &[], "GET -r t\n");
+    assert_eq!(first.code(), 0, "{first:?}");
+
+    // Downloads: the server's copy changes in secret.
+    change_in_secret(&srv.join("t/sub/b.bin"), &pattern(30_001, 77));
+    let run = server.client(cli.path(), &[], "GET -r t\nGET -r --checksum t\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("received t: 0 files"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("received t: 1 file,") && run.stdout.contains("; 2 unchanged"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        fs::read(cli.join("t/sub/b.bin")).unwrap(),
+        pattern(30_001, 77)
+    );
+
+    // Uploads: the local copy changes in secret.
+    change_in_secret(&cli.join("t/a.bin"), &pattern(30_000, 78));
+    let run = server.client(cli.path(), &[], "PUT -r t\nPUT -r --checksum t\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("sent t: 0 files"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("sent t: 1 file,") && run.stdout.contains("; 2 unchanged"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(fs::read(srv.join("t/a.bin")).unwrap(), pattern(30_000, 78));
+
+    // Nothing changed: by content too, nothing is copied.
+    let run = server.client(
+        cli.path(),
+        &[],
+        "GET -r --checksum t\nPUT -r --checksum t\n",
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(run.stdout.matches("0 files").count(), 2, "{}", run.stdout);
+}
+
+/// Real clients read our checksums: lftp's `quote` (which prints the reply)
+/// and Python's ftplib `sendcmd`, against Python's own hashlib and zlib.
+#[test]
+#[ignore = "needs lftp: run with --include-ignored after .ci/install-peers"]
+fn lftp_and_ftplib_read_our_checksums() {
+    let srv = TempDir::new("srv");
+    fs::write(srv.join("data.bin"), pattern(2_000_000, 12)).unwrap();
+    let sums = python_sums(&srv.join("data.bin"));
+    let server = Server::start(srv.path(), &[]);
+    let script = format!(
+        "set net:max-retries 1; set net:timeout 10; open -u anonymous,x -p {} 127.0.0.1; \
+         quote HASH data.bin; quote OPTS HASH MD5; quote HASH data.bin; quote XCRC data.bin",
+        server.port
+    );
+    let out = Command::new("lftp").args(["-c", &script]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        format!("213 SHA-256 0-2000000 {} data.bin", sums[0]),
+        format!("213 MD5 0-2000000 {} data.bin", sums[3]),
+        format!("250 {}", sums[4].to_uppercase()),
+    ] {
+        assert!(
+            said.lines().any(|l| l.eq_ignore_ascii_case(&want)),
+            "{want} in {said}"
+        );
+    }
+    let ftplib = "import ftplib, sys\n\
+                  f = ftplib.FTP(); f.connect('127.0.0.1', int(sys.argv[1])); f.login()\n\
+                  print(f.sendcmd('HASH data.bin')); print(f.sendcmd('XSHA1 data.bin'))\n\
+                  f.sendcmd('OPTS HASH SHA-512'); print(f.sendcmd('HASH data.bin')); f.quit()";
+    let port = server.port.to_string();
+    let out = Command::new("python3")
+        .args(["-c", ftplib, &port])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("213 SHA-256 0-2000000 {} data.bin", sums[0]),
+            format!("250 {}", sums[2]),
+            format!("213 SHA-512 0-2000000 {} data.bin", sums[1]),
+        ]
+    );
+    println!("lftp quote and ftplib sendcmd: HASH in SHA-256, MD5 and SHA-512, XCRC and XSHA1");
+}

@@ -299,7 +299,7 @@ impl Interpreter {
             UserCommand::GetTree {
                 remote,
                 local,
-                delete,
+                mirror,
             } => {
                 let name = match local {
                     Some(local) => local,
@@ -308,7 +308,7 @@ impl Interpreter {
                 let dest = self.dir.join(&name);
                 let client = self.client()?;
                 let mut tally = Tally::default();
-                let summary = client.get_tree(&remote, &dest, delete, &mut |p| {
+                let summary = client.get_tree(&remote, &dest, mirror, &mut |p| {
                     tally.tell(out, "received", p)
                 });
                 summarize("received", &name, summary, out)?;
@@ -316,7 +316,7 @@ impl Interpreter {
             UserCommand::PutTree {
                 local,
                 remote,
-                delete,
+                mirror,
             } => {
                 let remote = match remote {
                     Some(remote) => remote,
@@ -325,7 +325,7 @@ impl Interpreter {
                 let source = self.dir.join(&local);
                 let client = self.client()?;
                 let mut tally = Tally::default();
-                let summary = client.put_tree(&source, &remote, delete, &mut |p| {
+                let summary = client.put_tree(&source, &remote, mirror, &mut |p| {
                     tally.tell(out, "sent", p)
                 });
                 summarize("sent", &remote, summary, out)?;
@@ -1216,12 +1216,20 @@ mod tests {
         let mut client = Client::connect("127.0.0.1", port, Default::default()).unwrap();
         let (old, spare) = (cli.join("m/old"), cli.join("spare"));
         let summary = client
-            .get_tree("m", &cli.join("m"), true, &mut |p| {
-                if let tree::Progress::Planned(..) = p {
-                    std::fs::rename(&old, &spare).unwrap();
-                    std::os::unix::fs::symlink(&victim, &old).unwrap();
-                }
-            })
+            .get_tree(
+                "m",
+                &cli.join("m"),
+                super::tree::Mirror {
+                    delete: true,
+                    checksum: false,
+                },
+                &mut |p| {
+                    if let tree::Progress::Planned(..) = p {
+                        std::fs::rename(&old, &spare).unwrap();
+                        std::os::unix::fs::symlink(&victim, &old).unwrap();
+                    }
+                },
+            )
             .unwrap();
         let failed: Vec<_> = summary
             .failed

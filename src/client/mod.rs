@@ -202,6 +202,16 @@ pub fn digest_of(file: &mut File, algorithm: Algorithm) -> Result<String> {
     Ok(hex.unwrap_or_default())
 }
 
+/// The algorithm and checksum in a HASH reply's text (`SHA-256 0-5 hex
+/// name`), the checksum in lowercase.
+pub fn hash_reply(text: &str) -> Option<(Algorithm, String)> {
+    let words: Vec<&str> = text.splitn(4, ' ').collect();
+    let algorithm = Algorithm::from_name(words.first()?)?;
+    let hex = words.get(2)?;
+    (!hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| (algorithm, hex.to_ascii_lowercase()))
+}
+
 /// What a batch does with a transfer whose data connection failed.
 #[derive(Debug, PartialEq)]
 pub enum Retry {
@@ -932,17 +942,10 @@ impl Client {
             500 | 502 => return Ok(None),
             _ => return Err(Error::Remote(reply)),
         }
-        // `213 SHA-256 0-5 hex name`.
         let text = reply.text();
-        let words: Vec<&str> = text.splitn(4, ' ').collect();
-        match (
-            words.first().and_then(|a| Algorithm::from_name(a)),
-            words.get(2),
-        ) {
-            (Some(a), Some(hex)) if hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                Ok(Some((a, hex.to_ascii_lowercase())))
-            }
-            _ => Err(Error::Protocol(format!("HASH answered {text:?}"))),
+        match hash_reply(&text) {
+            Some(answer) => Ok(Some(answer)),
+            None => Err(Error::Protocol(format!("HASH answered {text:?}"))),
         }
     }
 

@@ -9,6 +9,9 @@
 //! local file. Remote trees are read with MLSD, or with LIST and MDTM where
 //! the server has no MLSD (vsftpd). A name a server sends is used only if it
 //! is one plain path component, so no listing can write outside the target.
+//! With `--checksum` (as rsync `-c` and rclone `--checksum`) files of the
+//! same size are compared by content instead: the server's HASH against the
+//! local file's, whatever their times say.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -20,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use super::pipeline::{Crew, Done, Event, Job};
 use super::{local_refusal, Client, Transfer};
-use crate::fsys::at::{Dir, Links};
+use crate::digest::Algorithm;
+use crate::fsys::at::{Dir, Links, Mode};
 use crate::fsys::{open_plain, TempFile};
 use crate::listing::{parse_list, parse_mlsd, plain_name, Entry, Stamp};
 use crate::protocol::Command;
@@ -34,6 +38,15 @@ pub struct Tree {
     pub files: BTreeMap<String, Stamp>,
 }
 
+/// How a mirror run decides and what it may do.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Mirror {
+    /// Also remove what the source no longer has.
+    pub delete: bool,
+    /// Compare files of the same size by checksum, not by time.
+    pub checksum: bool,
+}
+
 /// What a mirror run does to make the target like the source.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Plan {
@@ -43,6 +56,8 @@ pub struct Plan {
     pub copy: Vec<String>,
     /// Files already the same.
     pub unchanged: usize,
+    /// Files of the same size on both sides, to compare by checksum.
+    pub compare: Vec<String>,
     /// Paths that are a file on one side and a folder on the other.
     pub clashes: Vec<String>,
     /// Files to delete from the target (with `delete` only).
@@ -69,7 +84,7 @@ pub fn differs(source: Stamp, target: Option<Stamp>, exact: bool) -> bool {
 }
 
 /// The plan that makes `target` like `source` (see `differs` for `exact`).
-pub fn plan(source: &Tree, target: &Tree, exact: bool, delete: bool) -> Plan {
+pub fn plan(source: &Tree, target: &Tree, exact: bool, mirror: Mirror) -> Plan {
     let mut plan = Plan::default();
     for folder in &source.folders {
         if target.files.contains_key(folder) {
@@ -79,15 +94,18 @@ pub fn plan(source: &Tree, target: &Tree, exact: bool, delete: bool) -> Plan {
         }
     }
     for (path, &stamp) in &source.files {
+        let same_size = target.files.get(path).is_some_and(|t| t.size == stamp.size);
         if target.folders.contains(path) {
             plan.clashes.push(path.clone());
+        } else if mirror.checksum && same_size {
+            plan.compare.push(path.clone());
         } else if differs(stamp, target.files.get(path).copied(), exact) {
             plan.copy.push(path.clone());
         } else {
             plan.unchanged += 1;
         }
     }
-    if delete {
+    if mirror.delete {
         plan.remove_files = (target.files.keys())
             .filter(|p| !source.files.contains_key(*p) && !source.folders.contains(*p))
             .cloned()
@@ -370,7 +388,7 @@ impl Client {
         &mut self,
         remote: &str,
         local: &Path,
-        delete: bool,
+        mirror: Mirror,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Summary> {
         let started = Instant::now();
@@ -379,17 +397,23 @@ impl Client {
         let mut crew = Crew::default();
         let source = self.remote_tree(remote, &mut crew, progress)?;
         let target = local_tree(local)?;
-        let plan = plan(&source, &target, true, delete);
-        let mut summary = Summary {
-            unchanged: plan.unchanged,
-            ..Summary::default()
-        };
-        fail_clashes(&plan, &mut summary);
+        let mut plan = plan(&source, &target, true, mirror);
         // Everything below the target happens through its open folder, and
         // no symlink in it is followed: one put there, even mid-run, is
         // refused and named, and nothing outside is written or removed.
         fs::create_dir_all(local)?;
         let top = Dir::open(local)?;
+        let ours = |path: &str, algorithm| {
+            let mut file = top.resolve(path, Mode::Read, Links::Never)?;
+            super::digest_of(&mut file, algorithm)
+        };
+        let settle = (&source, &target, true);
+        self.by_content(&mut plan, remote, settle, &ours, progress)?;
+        let mut summary = Summary {
+            unchanged: plan.unchanged,
+            ..Summary::default()
+        };
+        fail_clashes(&plan, &mut summary);
         for folder in &plan.make {
             let made = holder(&top, folder).and_then(|(dir, name)| dir.make_folder(&name));
             if let Err(e) = made {
@@ -447,7 +471,7 @@ impl Client {
         &mut self,
         local: &Path,
         remote: &str,
-        delete: bool,
+        mirror: Mirror,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Summary> {
         let started = Instant::now();
@@ -472,7 +496,20 @@ impl Client {
         };
         let exact = self.has_feature("MFMT")?;
         let mut summary = Summary::default();
-        let plan = plan(&source, &target, exact, delete);
+        let mut plan = plan(&source, &target, exact, mirror);
+        let ours = |path: &str, algorithm| {
+            let at = local.join(path);
+            let mut file = open_plain(&at, fs::OpenOptions::new().read(true))
+                .map_err(|r| local_refusal(&at, r))?;
+            super::digest_of(&mut file, algorithm)
+        };
+        self.by_content(
+            &mut plan,
+            remote,
+            (&source, &target, exact),
+            &ours,
+            progress,
+        )?;
         summary.unchanged = plan.unchanged;
         fail_clashes(&plan, &mut summary);
         let mkd = |p: &String| Ok(Job::Ask(Command::Mkd(remote_path(remote, p)), &[257]));
@@ -535,6 +572,76 @@ impl Client {
         })?;
         summary.elapsed = started.elapsed();
         Ok(summary)
+    }
+}
+
+impl Client {
+    /// Settles the plan's files of the same size on both sides by content:
+    /// one whose checksum here (`ours`) differs from the server's HASH of it
+    /// is copied, one that matches is left as it is, and one whose checksum
+    /// cannot be had on either side is copied, which puts it right. Against
+    /// a server without HASH, one note, and size and time decide (`settle`:
+    /// source, target and whether times must match exactly).
+    fn by_content(
+        &mut self,
+        plan: &mut Plan,
+        remote: &str,
+        settle: (&Tree, &Tree, bool),
+        ours: &dyn Fn(&str, Algorithm) -> Result<String>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<()> {
+        let compare = std::mem::take(&mut plan.compare);
+        if compare.is_empty() {
+            return Ok(());
+        }
+        let (source, target, exact) = settle;
+        if !self.content_hash()? {
+            progress(Progress::Note(
+                "the server has no HASH: --checksum compares sizes and times",
+            ));
+            for path in compare {
+                match differs(source.files[&path], target.files.get(&path).copied(), exact) {
+                    true => plan.copy.push(path),
+                    false => plan.unchanged += 1,
+                }
+            }
+            return Ok(());
+        }
+        let mut theirs = vec![None; compare.len()];
+        let ask = |p: &String| Ok(Job::Ask(Command::Hash(remote_path(remote, p)), &[213]));
+        self.pipeline(compare.iter().map(ask), &mut |event| {
+            if let Event::Finished(i, Ok(Done::Answered(reply))) = event {
+                theirs[i] = super::hash_reply(&reply.text());
+            }
+        })?;
+        for (path, theirs) in compare.into_iter().zip(theirs) {
+            let same = theirs.is_some_and(|(algorithm, hex)| {
+                ours(&path, algorithm).is_ok_and(|ours| ours == hex)
+            });
+            match same {
+                true => plan.unchanged += 1,
+                false => plan.copy.push(path),
+            }
+        }
+        plan.copy.sort();
+        Ok(())
+    }
+
+    /// Whether the server has HASH; if so this session's HASH answers in
+    /// SHA-256 where the server offers it (else its own choice).
+    fn content_hash(&mut self) -> Result<bool> {
+        let offered =
+            (self.features()?.iter()).find_map(|f| f.strip_prefix("HASH ").map(str::to_string));
+        let Some(offered) = offered else {
+            return Ok(false);
+        };
+        let wanted = Algorithm::Sha256;
+        let listed = (offered.split(';'))
+            .any(|a| Algorithm::from_name(a.trim_end_matches('*')) == Some(wanted));
+        if listed {
+            self.expect(&Command::Opts(format!("HASH {}", wanted.name())), &[200])?;
+        }
+        Ok(true)
     }
 }
 
@@ -627,12 +734,13 @@ mod tests {
                 ("old", stamp(1, 1)),
             ],
         );
-        let mirror = plan(&source, &target, true, false);
+        let only = |delete, checksum| Mirror { delete, checksum };
+        let mirror = plan(&source, &target, true, only(false, false));
         assert_eq!(mirror.make, ["new"]);
         assert_eq!(mirror.copy, ["a/b/changed", "top"]);
         assert_eq!(mirror.unchanged, 1);
         assert!(mirror.remove_files.is_empty() && mirror.remove_folders.is_empty());
-        let sync = plan(&source, &target, true, true);
+        let sync = plan(&source, &target, true, only(true, false));
         assert_eq!(sync.remove_files, ["gone/deeper/x", "old"]);
         assert_eq!(
             sync.remove_folders,
@@ -645,10 +753,16 @@ mod tests {
             &tree(&["x"], &[]),
             &tree(&[], &[("x", stamp(1, 1))]),
             true,
-            true,
+            only(true, false),
         );
         assert_eq!(clash.clashes, ["x"]);
         assert!(clash.make.is_empty() && clash.remove_files.is_empty());
+        // By content: every file of the same size is compared, whatever its
+        // time; one of another size or missing is copied.
+        let content = plan(&source, &target, true, only(false, true));
+        assert_eq!(content.compare, ["a/b/changed", "a/same"]);
+        assert_eq!(content.copy, ["top"]);
+        assert_eq!(content.unchanged, 0);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! command can exist without its help row), splitting a typed line into words
 //! (quotes and backslashes), and splitting a `-c` script into lines. Pure.
 
+use super::tree::Mirror;
+
 /// A command typed at the client (case-insensitive verbs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserCommand {
@@ -19,13 +21,13 @@ pub enum UserCommand {
     GetTree {
         remote: String,
         local: Option<String>,
-        delete: bool,
+        mirror: Mirror,
     },
     /// PUT -r: make the remote folder like the local one.
     PutTree {
         local: String,
         remote: Option<String>,
-        delete: bool,
+        mirror: Mirror,
     },
     /// GET every remote file matching any of these `*`/`?` patterns.
     Mget(Vec<String>),
@@ -153,10 +155,10 @@ pub const WORDS: &[Word] = &[
     word(
         "GET",
         &["RECV"],
-        "GET [-c | -r [--delete]] remote [local]",
+        "GET [-c | -r [--delete] [--checksum]] remote [local]",
         "download a file (-c resumes a partial one), or with -r a folder as a \
          mirror: only what differs (--delete also removes local files the \
-         server lacks)",
+         server lacks; --checksum compares files by content, not time)",
     )
     .takes(&[Kind::Remote, Kind::Local])
     .reads(),
@@ -171,9 +173,10 @@ pub const WORDS: &[Word] = &[
     word(
         "PUT",
         &["SEND"],
-        "PUT [-r [--delete]] local [remote]",
+        "PUT [-r [--delete] [--checksum]] local [remote]",
         "upload a file, or with -r a folder as a mirror: only what differs \
-         (--delete also removes remote files the local folder lacks)",
+         (--delete also removes remote files the local folder lacks; \
+         --checksum compares files by content, not time)",
     )
     .takes(&[Kind::Local, Kind::Remote]),
     word(
@@ -492,12 +495,14 @@ fn transfer(verb: &str, args: &[&str]) -> Result<UserCommand, String> {
         .iter()
         .position(|a| !a.starts_with('-'))
         .unwrap_or(args.len());
-    let (mut resume, mut recursive, mut delete) = (verb == "REGET", false, false);
+    let (mut resume, mut recursive) = (verb == "REGET", false);
+    let mut mirror = Mirror::default();
     for option in &args[..names] {
         match *option {
             "-c" if verb != "PUT" => resume = true,
             "-r" if verb != "REGET" => recursive = true,
-            "--delete" if verb != "REGET" => delete = true,
+            "--delete" if verb != "REGET" => mirror.delete = true,
+            "--checksum" if verb != "REGET" => mirror.checksum = true,
             other => return Err(format!("{verb} has no option {other}")),
         }
     }
@@ -506,8 +511,11 @@ fn transfer(verb: &str, args: &[&str]) -> Result<UserCommand, String> {
         [first, second] => (first.to_string(), Some(second.to_string())),
         _ => return Err(format!("{verb} takes one or two names")),
     };
-    if delete && !recursive {
+    if mirror.delete && !recursive {
         return Err("--delete goes with -r".to_string());
+    }
+    if mirror.checksum && !recursive {
+        return Err("--checksum goes with -r".to_string());
     }
     if resume && recursive {
         return Err("-c goes with one file, not with -r".to_string());
@@ -520,7 +528,7 @@ fn transfer(verb: &str, args: &[&str]) -> Result<UserCommand, String> {
         ("PUT", true) => UserCommand::PutTree {
             local: first,
             remote: second,
-            delete,
+            mirror,
         },
         (_, false) => UserCommand::Get {
             remote: first,
@@ -530,7 +538,7 @@ fn transfer(verb: &str, args: &[&str]) -> Result<UserCommand, String> {
         (_, true) => UserCommand::GetTree {
             remote: first,
             local: second,
-            delete,
+            mirror,
         },
     })
 }
@@ -706,31 +714,45 @@ mod tests {
         assert_eq!(
             parse("GET"),
             Err(
-                "GET takes one or two names; usage: GET [-c | -r [--delete]] remote [local]".into()
+                "GET takes one or two names; usage: GET [-c | -r [--delete] [--checksum]] remote [local]".into()
             )
         );
         assert_eq!(
             parse("PUT a b c"),
-            Err("PUT takes one or two names; usage: PUT [-r [--delete]] local [remote]".into())
+            Err("PUT takes one or two names; usage: PUT [-r [--delete] [--checksum]] local [remote]".into())
         );
-        let tree = |remote: &str, delete| UserCommand::GetTree {
+        let tree = |remote: &str, delete, checksum| UserCommand::GetTree {
             remote: remote.into(),
             local: None,
-            delete,
+            mirror: Mirror { delete, checksum },
         };
-        assert_eq!(parse("get -r photos"), Ok(tree("photos", false)));
-        assert_eq!(parse("GET -r --delete photos"), Ok(tree("photos", true)));
-        assert_eq!(parse("GET --delete -r photos"), Ok(tree("photos", true)));
+        assert_eq!(parse("get -r photos"), Ok(tree("photos", false, false)));
+        assert_eq!(
+            parse("GET -r --delete photos"),
+            Ok(tree("photos", true, false))
+        );
+        assert_eq!(
+            parse("GET --delete -r photos"),
+            Ok(tree("photos", true, false))
+        );
+        assert_eq!(
+            parse("GET -r --checksum --delete photos"),
+            Ok(tree("photos", true, true))
+        );
         assert_eq!(
             parse("PUT -r --delete photos up"),
             Ok(UserCommand::PutTree {
                 local: "photos".into(),
                 remote: Some("up".into()),
-                delete: true
+                mirror: Mirror {
+                    delete: true,
+                    checksum: false
+                }
             })
         );
         for (line, why) in [
             ("GET --delete a", "--delete goes with -r"),
+            ("PUT --checksum a", "--checksum goes with -r"),
             ("GET -c -r a", "-c goes with one file, not with -r"),
             ("PUT -c a", "PUT has no option -c"),
             ("REGET -r a", "REGET has no option -r"),
