@@ -342,6 +342,14 @@ fn start_vsftpd(work: &Work, root: &Path) -> Result<(Started, u16), String> {
     Ok((started, port))
 }
 
+fn have_openssl() -> bool {
+    Command::new("openssl")
+        .arg("version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn have(program: &str) -> bool {
     Command::new(program)
         .arg("--version")
@@ -543,6 +551,105 @@ fn main() {
         "PUT 1 file: client->server vs curl -T->vsftpd",
         &put,
         0.7,
+    );
+
+    // 2b. Verified transfers (issue 27): --verify against the same command
+    // without it, taking turns. The client reads the file for its checksum
+    // while the bytes move, and so does the server for a client that chose an
+    // algorithm, so the check costs little more than the transfer.
+    let cli_ref = &cli;
+    let verified = |script: &'static str| {
+        Box::new(move || {
+            let mut c = client(port, cli_ref, script);
+            c.arg("--verify");
+            c
+        }) as Maker
+    };
+    let plain = |script: &'static str| Box::new(move || client(port, cli_ref, script)) as Maker;
+    // A checksum is remembered while the file is unchanged: changing its
+    // mode changes its identity, so the server must read it again.
+    let fresh = |path: &Path| {
+        let mode = fs::metadata(path).unwrap().permissions();
+        fs::set_permissions(path, mode).unwrap();
+    };
+    let vget = pair(
+        verified("GET big.bin"),
+        Some(plain("GET big.bin")),
+        &mut || {
+            fresh(&big);
+            check_get()
+        },
+    );
+    paired_row(
+        &mut table,
+        "GET 1 file --verify (CRC-32), read for it on both sides, vs without",
+        &vget,
+        1.3,
+    );
+    let vget = pair(
+        verified("GET big.bin"),
+        Some(plain("GET big.bin")),
+        &mut check_get,
+    );
+    paired_row(
+        &mut table,
+        "GET 1 file --verify, the server's checksum remembered, vs without",
+        &vget,
+        1.3,
+    );
+    let vput = pair(
+        verified("PUT up.bin"),
+        Some(plain("PUT up.bin")),
+        &mut || check_and_remove(&up, &srv.join("up.bin")),
+    );
+    paired_row(
+        &mut table,
+        "PUT 1 file --verify (CRC-32), read for it on both sides, vs without",
+        &vput,
+        1.3,
+    );
+
+    // 2c. The server's SHA-256 (HASH through our client) against OpenSSL's on
+    // the same file, which each run reads and hashes (`fresh`).
+    if have_openssl() {
+        let big_s = big.to_str().unwrap().to_string();
+        let sums = pair(
+            plain("HASH big.bin sha-256"),
+            Some(Box::new(|| {
+                let mut c = Command::new("openssl");
+                c.args(["dgst", "-sha256", &big_s]);
+                c
+            })),
+            &mut || fresh(&big),
+        );
+        let throughput = mib_s(big_len, sums.ours[0]);
+        let ratio = sums.ratios.map_or_else(na, |r| {
+            // Speed is the inverse of time: ours/openssl as a speed ratio.
+            let speed = 1.0 / r[0];
+            format!(
+                "{} ({:.2}-{:.2})",
+                verdict(speed, 0.9, true),
+                1.0 / r[2],
+                1.0 / r[1]
+            )
+        });
+        table.row(
+            "SHA-256 of 1 file: HASH via our server vs openssl dgst -sha256 (speed)",
+            format!("{} ({throughput})", spread(sums.ours)),
+            sums.peer.map_or_else(na, spread),
+            ratio,
+            ">= 0.9x",
+        );
+    } else {
+        missing.push("openssl not installed: no SHA-256 row".to_string());
+    }
+    let crc = medians(vec![plain("HASH big.bin crc32")], RUNS, &mut || fresh(&big));
+    table.row(
+        "CRC-32 of 1 file: HASH via our server (carry-less multiply)",
+        format!("{} ({})", spread(crc[0]), mib_s(big_len, crc[0][0])),
+        "-".into(),
+        "-".into(),
+        "(figure)",
     );
 
     // 3. curl as the client of both servers: GET to /dev/null, and PUT. In active

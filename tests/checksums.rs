@@ -286,3 +286,66 @@ fn lftp_and_ftplib_read_our_checksums() {
     );
     println!("lftp quote and ftplib sendcmd: HASH in SHA-256, MD5 and SHA-512, XCRC and XSHA1");
 }
+
+/// Downloads `name` over a passive data connection and returns its bytes.
+fn retr(c: &mut common::Ctrl, name: &str) -> Vec<u8> {
+    use std::io::Read;
+    let mut data = c.epsv();
+    c.expect(&format!("RETR {name}"), 150);
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!(c.reply().code, 226);
+    got
+}
+
+/// Checksums are remembered, and read on the way for a client that chose
+/// an algorithm (a checking one): neither ever answers for a file as it
+/// was. A change that keeps the size and the time is still seen, through
+/// the change time.
+#[test]
+fn a_checksum_always_answers_for_the_file_as_it_is_now() {
+    let srv = TempDir::new("srv");
+    let path = srv.join("a.bin");
+    fs::write(&path, pattern(3_000_000, 1)).unwrap();
+    let sums_of = |p: &std::path::Path| python_sums(p);
+    let server = Server::start(srv.path(), &[]);
+    let mut c = server.login();
+    let hash = |c: &mut common::Ctrl| c.expect("HASH a.bin", 213).text();
+    // Old enough to be remembered (a change within two seconds is not).
+    std::thread::sleep(Duration::from_millis(3100));
+    let first = sums_of(&path);
+    assert!(hash(&mut c).contains(&first[0]));
+    assert!(hash(&mut c).contains(&first[0]), "again, remembered");
+    change_in_secret(&path, &pattern(3_000_000, 2));
+    let second = sums_of(&path);
+    assert!(hash(&mut c).contains(&second[0]), "changed in secret");
+
+    // A checking client: its download is read on the way; the file changes
+    // after the download and before HASH.
+    c.expect("OPTS HASH CRC32", 200);
+    assert_eq!(retr(&mut c, "a.bin"), pattern(3_000_000, 2));
+    assert!(hash(&mut c).contains(&second[4]), "read on the way");
+    assert_eq!(retr(&mut c, "a.bin"), pattern(3_000_000, 2));
+    change_in_secret(&path, &pattern(3_000_000, 3));
+    let third = sums_of(&path);
+    assert!(
+        hash(&mut c).contains(&third[4]),
+        "changed after the download"
+    );
+
+    // Its upload too, then a secret change before HASH.
+    use std::io::Write;
+    for (seed, secret) in [(4, None), (5, Some(6))] {
+        let mut data = c.epsv();
+        c.expect("STOR up.bin", 150);
+        data.write_all(&pattern(2_000_000, seed)).unwrap();
+        drop(data);
+        assert_eq!(c.reply().code, 226);
+        if let Some(secret) = secret {
+            change_in_secret(&srv.join("up.bin"), &pattern(2_000_000, secret));
+        }
+        let want = sums_of(&srv.join("up.bin"));
+        let got = c.expect("HASH up.bin", 213).text();
+        assert!(got.contains(&want[4]), "{got} after STOR {seed}");
+    }
+}

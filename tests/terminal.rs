@@ -156,7 +156,7 @@ fn command_strings_quiet_verbose_and_stop_on_error() {
     assert!(
         run.stdout
             .lines()
-            .any(|l| l.starts_with("GET [-c | -r [--delete]] remote [local]: ")),
+            .any(|l| l.starts_with("GET [-c | -r [--delete] [--checksum]] remote [local]: ")),
         "{}",
         run.stdout
     );

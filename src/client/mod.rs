@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use crate::cancel::Cancel;
 use crate::data::ascii::{ToLocal, ToNetwork};
 use crate::data::{self, CopyError};
-use crate::digest::Algorithm;
+use crate::digest::{Algorithm, Follower};
 use crate::fsys::{at, open_plain, Refusal, TempFile};
 use crate::protocol::{parse_epsv_reply, parse_pasv_reply, Command, Reply};
 use crate::{Error, Result};
@@ -111,6 +111,8 @@ pub struct Client {
     notes: Vec<String>,
     /// Whether the note that the server has no HASH was made.
     said_no_hash: bool,
+    /// The algorithm `--verify` chose with OPTS HASH, once chosen.
+    verify_with: Option<Algorithm>,
 }
 
 /// Resolves `to` (a host and port, or an address) and connects to its first
@@ -305,6 +307,7 @@ impl Client {
             features: None,
             notes: Vec::new(),
             said_no_hash: false,
+            verify_with: None,
         };
         client.greet()?;
         Ok(client)
@@ -874,11 +877,22 @@ impl Client {
         if offset > 0 {
             self.expect(&Command::Rest(offset), &[350])?;
         }
+        // With --verify the file is read for its checksum as it arrives.
+        let follower = match self.verify_algorithm()? {
+            Some(a) => Some(Follower::start(sink.file().try_clone()?, a, offset)),
+            None => None,
+        };
         let stream = self.start(&Command::Retr(remote.to_string()), channel)?;
         // One byte past the announced size is enough to know the server lies.
         let limit = size.map_or(u64::MAX, |total| total - offset + 1);
         let flow = Flow::Receive(sink.file(), limit);
-        let (bytes, done) = match self.flow(stream, flow, &mut |n| progress(offset + n, size)) {
+        let moved = &mut |n| {
+            if let Some(f) = &follower {
+                f.grew(offset + n);
+            }
+            progress(offset + n, size)
+        };
+        let (bytes, done) = match self.flow(stream, flow, moved) {
             // Stopped (Ctrl-C): what arrived stays as the resumable partial
             // file, as lftp keeps it; GET -c goes on from its end.
             Err(Error::Stopped) => match sink {
@@ -907,9 +921,9 @@ impl Client {
                 )));
             }
         }
-        if self.options.verify {
+        if let Some(follower) = follower {
             // A mismatch drops the temporary file: nothing under `dest`.
-            self.verify(remote, sink.file())?;
+            self.verify(remote, follower, offset + bytes)?;
         }
         if let Sink::Temp(t) = sink {
             t.commit()?;
@@ -953,25 +967,57 @@ impl Client {
         Ok(self.features()?.iter().any(|f| f.starts_with("HASH")))
     }
 
-    /// Checks `file` (read from its start) against the server's checksum of
-    /// `remote`. A server without HASH is noted once, and passes.
-    fn verify(&mut self, remote: &str, file: &mut File) -> Result<()> {
-        let Some((algorithm, theirs)) = self.checksum(remote, None)? else {
+    /// Checks the checksum `follower` computed of the first `len` bytes
+    /// against the server's of `remote`.
+    fn verify(&mut self, remote: &str, follower: Follower, len: u64) -> Result<()> {
+        let ours = follower.finish(len)?;
+        let reply = self.command(&Command::Hash(remote.to_string()))?;
+        let text = reply.text();
+        let theirs = match (reply.code, hash_reply(&text)) {
+            (213, Some((a, hex))) if Some(a) == self.verify_with => hex,
+            (213, _) => return Err(Error::Protocol(format!("HASH answered {text:?}"))),
+            _ => return Err(Error::Remote(reply)),
+        };
+        match ours == theirs {
+            true => Ok(()),
+            false => Err(Error::Protocol(format!(
+                "{remote}: the {} checksums differ (here {ours}, there {theirs}); nothing was kept",
+                self.verify_with.map_or("", Algorithm::name)
+            ))),
+        }
+    }
+
+    /// The checksum `--verify` uses: the fastest of those the server's FEAT
+    /// offers (CRC-32 first, made for catching damage in transit), chosen
+    /// once per connection with OPTS HASH; `None` if the server has no HASH.
+    /// `None` too without `--verify`.
+    fn verify_algorithm(&mut self) -> Result<Option<Algorithm>> {
+        if !self.options.verify || self.verify_with.is_some() {
+            return Ok(self.verify_with.filter(|_| self.options.verify));
+        }
+        let offered: Vec<Algorithm> = (self.features()?.iter())
+            .filter_map(|f| f.strip_prefix("HASH "))
+            .flat_map(|list| list.split(';'))
+            .filter_map(|a| Algorithm::from_name(a.trim().trim_end_matches('*')))
+            .collect();
+        let fastest = [
+            Algorithm::Crc32,
+            Algorithm::Sha256,
+            Algorithm::Md5,
+            Algorithm::Sha1,
+            Algorithm::Sha512,
+        ];
+        let Some(algorithm) = fastest.into_iter().find(|a| offered.contains(a)) else {
             if !self.said_no_hash {
                 self.said_no_hash = true;
                 let line = "the server has no HASH: --verify checks sizes only";
                 self.notes.push(line.to_string());
             }
-            return Ok(());
+            return Ok(None);
         };
-        let ours = digest_of(file, algorithm)?;
-        match ours == theirs {
-            true => Ok(()),
-            false => Err(Error::Protocol(format!(
-                "{remote}: the {} checksums differ (here {ours}, there {theirs}); nothing was kept",
-                algorithm.name()
-            ))),
-        }
+        self.expect(&Command::Opts(format!("HASH {}", algorithm.name())), &[200])?;
+        self.verify_with = Some(algorithm);
+        Ok(self.verify_with)
     }
 
     /// Uploads the file `local` as `remote`, announcing its size with ALLO first
@@ -986,6 +1032,11 @@ impl Client {
             .map_err(|r| local_refusal(local, r))?;
         let meta = file.metadata()?;
         let size = meta.len();
+        // With --verify the file is read for its checksum while it is sent.
+        let follower = match self.verify_algorithm()? {
+            Some(a) => Some(Follower::start(file.try_clone()?, a, size)),
+            None => None,
+        };
         let channel = self.open_channel()?;
         // Servers that do not know ALLO say so (502) or ignore it (202); both are fine.
         let allo = self.command(&Command::Allo(size))?;
@@ -1001,8 +1052,8 @@ impl Client {
                 "sent {bytes} bytes but the file has {size}; it changed while sending"
             )));
         }
-        if self.options.verify {
-            if let Err(e) = self.verify(remote, &mut file) {
+        if let Some(follower) = follower {
+            if let Err(e) = self.verify(remote, follower, size) {
                 // What arrived is not what was sent: it goes.
                 let _ = self.delete(remote);
                 return Err(e);

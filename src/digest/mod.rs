@@ -5,14 +5,17 @@
 
 mod clmul;
 mod crc32;
+mod follow;
 mod md5;
 mod sha1;
 mod sha512;
 
+pub use follow::Follower;
+
 use crate::sha256::Sha256;
 
 /// The checksums offered, by their names in draft-bryan-ftpext-hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
     Sha256,
     Sha512,

@@ -4,16 +4,29 @@
 //! the driver runs it, where an ABOR stops it, and no more than a few run at
 //! once, per address and in the whole server (`Turn`), so that checksums
 //! cannot be used to burn the CPU.
+//!
+//! Two things spare reading a file again. A client that chose an algorithm
+//! with OPTS HASH checks its transfers (ours with `--verify`), so each of
+//! its downloads and new uploads is read for the checksum beside the
+//! transfer (`Ahead`), and the HASH that follows is answered from it. And
+//! checksums are remembered by the file's identity (device, inode, size,
+//! modification and change time) and answered again while it holds, as
+//! proftpd's mod_digest caches them. A change to the file changes its change
+//! time, which the kernel keeps in clock ticks: a checksum of a file changed
+//! within two seconds before it was begun is not remembered, since a second
+//! change in the same tick would leave the identity the same (git's "racy"
+//! rule).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::net::IpAddr;
-use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::session::{reply, Session, Step};
-use crate::digest::{self, Algorithm};
+use crate::digest::{self, Algorithm, Follower};
 use crate::error::describe_io;
 use crate::protocol::Reply;
 
@@ -39,6 +52,7 @@ impl Checksum {
     }
 
     /// Computes, and says how it went.
+    #[cfg(test)]
     pub fn run(&mut self, stopped: &dyn Fn() -> bool) -> Reply {
         let done = self.compute(stopped);
         self.reply(done)
@@ -87,7 +101,10 @@ impl<L> Session<L> {
     pub(super) fn opts_hash(&mut self, name: Option<&str>) -> Reply {
         match name.map(Algorithm::from_name) {
             None => {}
-            Some(Some(algorithm)) => self.hash_algorithm = algorithm,
+            Some(Some(algorithm)) => {
+                self.hash_algorithm = algorithm;
+                self.hash_chosen = true;
+            }
             Some(None) => return Reply::new(501, "Unknown algorithm; FEAT lists them."),
         }
         Reply::new(200, self.hash_algorithm.name())
@@ -132,6 +149,152 @@ impl<L> Session<L> {
             end,
             legacy,
         })
+    }
+}
+
+impl<L> Session<L> {
+    /// The algorithm a transfer is read in on the way, for a client that
+    /// checks its transfers (see the top).
+    pub fn checksum_ahead(&self) -> Option<Algorithm> {
+        self.hash_chosen.then_some(self.hash_algorithm)
+    }
+}
+
+/// What a remembered checksum holds for: one version of one file's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Identity {
+    device: u64,
+    inode: u64,
+    size: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+}
+
+impl Identity {
+    pub fn of(file: &File) -> io::Result<Identity> {
+        let m = file.metadata()?;
+        Ok(Identity {
+            device: m.dev(),
+            inode: m.ino(),
+            size: m.size(),
+            modified: (m.mtime(), m.mtime_nsec()),
+            changed: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+
+    /// Whether the file changed less than two seconds before `begun`.
+    fn racy(&self, begun: SystemTime) -> bool {
+        let since = begun.duration_since(SystemTime::UNIX_EPOCH);
+        let begun = since.map_or(0, |d| d.as_secs() as i64);
+        self.changed.0 >= begun - 2
+    }
+}
+
+/// A checksum's key: whose, in what, and of which bytes.
+type Key = (Identity, Algorithm, u64, u64);
+
+/// How many checksums are remembered (about 200 bytes each).
+const REMEMBERED: usize = 4096;
+
+/// Checksums computed before, the oldest forgotten first.
+#[derive(Default)]
+struct Remembered {
+    sums: HashMap<Key, String>,
+    order: VecDeque<Key>,
+}
+
+fn remembered() -> std::sync::MutexGuard<'static, Remembered> {
+    static SUMS: OnceLock<Mutex<Remembered>> = OnceLock::new();
+    let sums = SUMS.get_or_init(Mutex::default);
+    sums.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Checksum {
+    fn key(&self) -> Option<Key> {
+        let identity = Identity::of(&self.file).ok()?;
+        Some((identity, self.algorithm, self.start, self.end))
+    }
+
+    /// The checksum remembered for this file as it is now, if any.
+    pub fn recall(&self) -> Option<String> {
+        remembered().sums.get(&self.key()?).cloned()
+    }
+
+    /// Remembers `hex`, computed from `begun` on, unless the file changed
+    /// just before (see the top).
+    pub fn remember(&self, hex: &str, begun: SystemTime) {
+        if let Some(key) = self.key().filter(|k| !k.0.racy(begun)) {
+            let mut r = remembered();
+            if r.sums.insert(key, hex.to_string()).is_none() {
+                r.order.push_back(key);
+            }
+            while r.order.len() > REMEMBERED {
+                let oldest = r.order.pop_front().expect("not empty");
+                r.sums.remove(&oldest);
+            }
+        }
+    }
+}
+
+/// A whole file's checksum computed beside its transfer, for the HASH a
+/// checking client sends next. It holds a checksum turn while it runs.
+pub struct Ahead {
+    follower: Follower,
+    algorithm: Algorithm,
+    /// The file once whole: known at a download's start, an upload's end.
+    whole: Option<(Identity, u64)>,
+    begun: SystemTime,
+    _turn: Turn,
+}
+
+impl Ahead {
+    /// Starts reading `file` from its start, as far as `ready` bytes for
+    /// now; `None` if no checksum turn is free at once, or the file cannot
+    /// be opened again.
+    pub fn start(file: &File, algorithm: Algorithm, ready: u64, peer: IpAddr) -> Option<Ahead> {
+        let turn = Turn::take(peer, Duration::ZERO)?;
+        let follower = Follower::start(file.try_clone().ok()?, algorithm, ready);
+        Some(Ahead {
+            follower,
+            algorithm,
+            whole: None,
+            begun: SystemTime::now(),
+            _turn: turn,
+        })
+    }
+
+    /// Whether the whole of `file` (a download) has a remembered checksum
+    /// in `algorithm` already, so that reading it on the way is no use.
+    pub fn known(file: &File, algorithm: Algorithm) -> bool {
+        let Ok(identity) = Identity::of(file) else {
+            return false;
+        };
+        let key = (identity, algorithm, 0, identity.size);
+        remembered().sums.contains_key(&key)
+    }
+
+    /// The transfer got as far as `len` bytes.
+    pub fn grew(&self, len: u64) {
+        self.follower.grew(len);
+    }
+
+    /// The file is whole: `len` bytes, and `file` as it now is.
+    pub fn whole(&mut self, file: &File, len: u64) {
+        self.follower.grew(len);
+        self.whole = Identity::of(file).ok().map(|i| (i, len));
+    }
+
+    /// The answer to `job` if it asks for this file, whole, unchanged since,
+    /// in this algorithm; remembered as any computed checksum.
+    pub fn answer(self, job: &Checksum) -> Option<String> {
+        let (identity, len) = self.whole?;
+        let asks = job.algorithm == self.algorithm && job.start == 0 && job.end == len;
+        if !asks || Identity::of(&job.file).ok()? != identity {
+            return None;
+        }
+        let hex = self.follower.finish(len).ok()?;
+        job.remember(&hex, self.begun);
+        Some(hex)
     }
 }
 
@@ -238,6 +401,35 @@ mod tests {
         assert_eq!(code(s.line("HASH ../outside")), 550);
         let mut c = planned(s.line("XSHA256 a.txt"));
         assert_eq!(c.run(&|| true).code, 426, "stopped");
+    }
+
+    #[test]
+    fn a_file_changed_just_before_a_checksum_is_not_remembered() {
+        let dir = Scratch::new("racy");
+        let path = dir.0.join("a.txt");
+        let file = File::open(&path).unwrap();
+        let now = SystemTime::now();
+        let identity = Identity::of(&file).unwrap();
+        assert!(identity.racy(now), "written a moment ago");
+        assert!(!identity.racy(now + Duration::from_secs(3)));
+        let c = Checksum {
+            file,
+            name: "a.txt".into(),
+            algorithm: Algorithm::Md5,
+            start: 0,
+            end: 5,
+            legacy: false,
+        };
+        c.remember("racy", now);
+        assert_eq!(c.recall(), None);
+        c.remember("old enough", now + Duration::from_secs(3));
+        assert_eq!(c.recall().as_deref(), Some("old enough"));
+        let other = Checksum {
+            algorithm: Algorithm::Sha1,
+            file: File::open(&path).unwrap(),
+            ..c
+        };
+        assert_eq!(other.recall(), None, "another algorithm");
     }
 
     #[test]

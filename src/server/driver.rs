@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use super::checksums::{Checksum, Turn};
+use super::checksums::{Ahead, Checksum, Turn};
 use super::listings;
 use super::session::{self, Advertise, Job, Plan, Session, Step};
 use super::{lock, log, Config, Stops};
@@ -186,6 +186,8 @@ struct Driver {
     /// Whether nothing was waiting behind the command being run: only then
     /// may a STAT sent during its transfer be answered out of turn.
     caught_up: bool,
+    /// The last transfer's checksum, read on the way for a checking client.
+    ahead: Option<Ahead>,
 }
 
 impl Driver {
@@ -208,6 +210,7 @@ impl Driver {
             peer,
             stops,
             caught_up: true,
+            ahead: None,
         })
     }
 
@@ -421,7 +424,31 @@ impl Driver {
             }),
             false => None,
         };
-        let count = &mut |n| counted.store(n, Ordering::Relaxed);
+        // A checking client's download or new upload is read for its
+        // checksum on the way, for the HASH it sends next.
+        let peer = self.peer.ip();
+        let mut ahead = self.session.checksum_ahead().and_then(|a| match &mut job {
+            Job::Send {
+                file, ascii: false, ..
+            } if !Ahead::known(file, a) => {
+                let mut ahead = Ahead::start(file, a, 0, peer)?;
+                let len = file.metadata().ok()?.len();
+                ahead.whole(file, len);
+                Some(ahead)
+            }
+            Job::Receive(upload) if upload.is_new_file() => Ahead::start(upload.file(), a, 0, peer),
+            _ => None,
+        });
+        let written = match &mut job {
+            Job::Receive(upload) if ahead.is_some() => upload.file().try_clone().ok(),
+            _ => None,
+        };
+        let count = &mut |n| {
+            counted.store(n, Ordering::Relaxed);
+            if let (Some(a), Some(_)) = (&ahead, &written) {
+                a.grew(n);
+            }
+        };
         if abort.is_stopped() {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
@@ -483,7 +510,13 @@ impl Driver {
         }
         drop(lock(&self.stops.data).take());
         self.stops.drained(moved.is_err() && abort.is_stopped());
+        let bytes = moved.as_ref().ok().copied();
         let reply = self.session.finish(job, moved, started.elapsed(), abort);
+        // An upload is whole once renamed into place, which `finish` did.
+        if let (Some(a), Some(file), Some(len)) = (&mut ahead, &written, bytes) {
+            a.whole(file, len);
+        }
+        self.ahead = ahead.filter(|_| reply.code == 226);
         self.send(&reply)
     }
 
@@ -491,6 +524,13 @@ impl Driver {
     /// `checksums::Turn`), watched for ABOR when long, and sends its reply.
     fn checksum(&mut self, mut job: Checksum) -> io::Result<()> {
         self.flush()?;
+        let known = (self.ahead.take())
+            .and_then(|a| a.answer(&job))
+            .or_else(|| job.recall());
+        if let Some(hex) = known {
+            return self.send(&job.reply(Ok(Some(hex))));
+        }
+        let begun = std::time::SystemTime::now();
         let Some(turn) = Turn::take(self.peer.ip(), self.config.stall_timeout) else {
             return self.send(&Reply::new(
                 450,
@@ -505,10 +545,13 @@ impl Driver {
             AborWatch::start(&self.ctrl, stop, Arc::new(AtomicU64::new(0)), status)
         });
         let aborting = &self.stops.aborting;
-        let reply = job.run(&|| stopped.load(Ordering::SeqCst) || aborting.is_stopped());
+        let done = job.compute(&|| stopped.load(Ordering::SeqCst) || aborting.is_stopped());
         watcher.map(AborWatch::stop);
         drop(turn);
-        self.send(&reply)
+        if let Ok(Some(hex)) = &done {
+            job.remember(hex, begun);
+        }
+        self.send(&job.reply(done))
     }
 
     /// Makes the data connection the plan names, within the connect timeout.

@@ -108,6 +108,11 @@ pub(super) enum Sink {
 }
 
 impl Upload {
+    /// Whether the bytes make a whole new file (STOR), not an addition.
+    pub fn is_new_file(&self) -> bool {
+        matches!(self.sink, Sink::Temp(_)) && !self.ascii
+    }
+
     /// The file the bytes go into, at the position they start.
     pub fn file(&mut self) -> &mut File {
         match &mut self.sink {
@@ -150,6 +155,9 @@ pub struct Session<L> {
     pub(super) ascii: bool,
     /// HASH's algorithm (`OPTS HASH`).
     pub(super) hash_algorithm: Algorithm,
+    /// Whether the client chose it: a client that checks its transfers, for
+    /// which each is read for its checksum on the way (`checksums::Ahead`).
+    pub(super) hash_chosen: bool,
     /// After `EPSV ALL` only EPSV may set up data connections (RFC 2428 §4).
     pub(super) epsv_only: bool,
     /// RNFR's name, for the very next command only, which should be RNTO.
@@ -172,6 +180,7 @@ impl<L> Session<L> {
             rest: None,
             allo: None,
             hash_algorithm: Algorithm::Sha256,
+            hash_chosen: false,
             ascii: false,
             rename_from: None,
             epsv_only: false,

@@ -568,6 +568,10 @@ pub fn fake_server(lie: Lie) -> u16 {
                     drop(data);
                     b"226 done\r\n"
                 }
+                Ftp::Feat if matches!(lie, Lie::WrongHash) => {
+                    b"211-Features:\r\n HASH SHA-256*\r\n211 End\r\n"
+                }
+                Ftp::Opts(_) if matches!(lie, Lie::WrongHash) => b"200 ok\r\n",
                 Ftp::Hash(_) if matches!(lie, Lie::WrongHash) => {
                     b"213 SHA-256 0-500 0000000000000000000000000000000000000000000000000000000000000000 x\r\n"
                 }
