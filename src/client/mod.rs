@@ -204,10 +204,11 @@ pub fn digest_of(file: &mut File, algorithm: Algorithm) -> Result<String> {
     Ok(hex.unwrap_or_default())
 }
 
-/// The algorithm and checksum in a HASH reply's text (`SHA-256 0-5 hex
-/// name`), the checksum in lowercase.
-pub fn hash_reply(text: &str) -> Option<(Algorithm, String)> {
-    let words: Vec<&str> = text.splitn(4, ' ').collect();
+/// The algorithm and checksum in a HASH reply (`213 SHA-256 0-5 hex
+/// name`), the checksum in lowercase. The answer is the reply's last line:
+/// proftpd's first says `Computing SHA-1 digest`.
+pub fn hash_reply(reply: &Reply) -> Option<(Algorithm, String)> {
+    let words: Vec<&str> = reply.lines.last()?.trim().splitn(4, ' ').collect();
     let algorithm = Algorithm::from_name(words.first()?)?;
     let hex = words.get(2)?;
     (!hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -957,7 +958,7 @@ impl Client {
             _ => return Err(Error::Remote(reply)),
         }
         let text = reply.text();
-        match hash_reply(&text) {
+        match hash_reply(&reply) {
             Some(answer) => Ok(Some(answer)),
             None => Err(Error::Protocol(format!("HASH answered {text:?}"))),
         }
@@ -973,7 +974,7 @@ impl Client {
         let ours = follower.finish(len)?;
         let reply = self.command(&Command::Hash(remote.to_string()))?;
         let text = reply.text();
-        let theirs = match (reply.code, hash_reply(&text)) {
+        let theirs = match (reply.code, hash_reply(&reply)) {
             (213, Some((a, hex))) if Some(a) == self.verify_with => hex,
             (213, _) => return Err(Error::Protocol(format!("HASH answered {text:?}"))),
             _ => return Err(Error::Remote(reply)),

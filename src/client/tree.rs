@@ -611,7 +611,7 @@ impl Client {
         let ask = |p: &String| Ok(Job::Ask(Command::Hash(remote_path(remote, p)), &[213]));
         self.pipeline(compare.iter().map(ask), &mut |event| {
             if let Event::Finished(i, Ok(Done::Answered(reply))) = event {
-                theirs[i] = super::hash_reply(&reply.text());
+                theirs[i] = super::hash_reply(&reply);
             }
         })?;
         for (path, theirs) in compare.into_iter().zip(theirs) {
