@@ -9,7 +9,7 @@ use std::fs;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{fake_server, names, pattern, Lie, Server, TempDir};
+use common::{fake_server, names, pattern, Lie, Peer, Server, TempDir};
 
 /// The checksums Python computes of `path`: sha256, sha512, sha1, md5, crc32.
 fn python_sums(path: &std::path::Path) -> Vec<String> {
@@ -383,52 +383,27 @@ fn a_third_checksum_from_one_address_waits_then_is_refused() {
 
 /// proftpd with mod_digest (Debian's proftpd-core) serving `root`
 /// anonymously on a free port, read-write in `root/up`; stopped on drop.
-struct Proftpd(std::process::Child, u16);
-
-impl Proftpd {
-    fn start(root: &std::path::Path, work: &TempDir) -> Proftpd {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let up = root.join("up");
-        fs::create_dir_all(&up).unwrap();
-        let owned = Command::new("chown").arg("ftp").arg(&up).status().unwrap();
-        assert!(owned.success(), "no `ftp` user: bash .ci/install-peers");
-        let w = work.path().display();
-        let conf = format!(
-            "ServerType standalone\nDefaultServer on\nPort {port}\nDefaultAddress 127.0.0.1\n\
-             UseIPv6 off\nUser nobody\nGroup nogroup\nPidFile {w}/pid\nScoreboardFile {w}/score\n\
-             DelayTable none\nWtmpLog off\nTransferLog none\nSystemLog {w}/log\n\
-             UseReverseDNS off\nRequireValidShell off\nModulePath /usr/lib/proftpd\n\
-             LoadModule mod_digest.c\nDigestEngine on\nDigestAlgorithms all\n\
-             <Anonymous {}>\n User ftp\n Group nogroup\n UserAlias anonymous ftp\n\
-             <Limit WRITE>\n  AllowAll\n </Limit>\n</Anonymous>\n",
-            root.display()
-        );
-        fs::write(work.join("proftpd.conf"), conf).unwrap();
-        let child = Command::new("/usr/sbin/proftpd")
-            .args(["-n", "-q", "-c"])
-            .arg(work.join("proftpd.conf"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("proftpd: bash .ci/install-peers");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "proftpd did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Proftpd(child, port)
-    }
-}
-
-impl Drop for Proftpd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn proftpd(root: &std::path::Path, work: &TempDir) -> Peer {
+    let port = common::free_port();
+    let up = root.join("up");
+    fs::create_dir_all(&up).unwrap();
+    let owned = Command::new("chown").arg("ftp").arg(&up).status().unwrap();
+    assert!(owned.success(), "no `ftp` user: bash .ci/install-peers");
+    let w = work.path().display();
+    let conf = format!(
+        "ServerType standalone\nDefaultServer on\nPort {port}\nDefaultAddress 127.0.0.1\n\
+         UseIPv6 off\nUser nobody\nGroup nogroup\nPidFile {w}/pid\nScoreboardFile {w}/score\n\
+         DelayTable none\nWtmpLog off\nTransferLog none\nSystemLog {w}/log\n\
+         UseReverseDNS off\nRequireValidShell off\nModulePath /usr/lib/proftpd\n\
+         LoadModule mod_digest.c\nDigestEngine on\nDigestAlgorithms all\n\
+         <Anonymous {}>\n User ftp\n Group nogroup\n UserAlias anonymous ftp\n\
+         <Limit WRITE>\n  AllowAll\n </Limit>\n</Anonymous>\n",
+        root.display()
+    );
+    fs::write(work.join("proftpd.conf"), conf).unwrap();
+    let mut cmd = Command::new("/usr/sbin/proftpd");
+    cmd.args(["-n", "-q", "-c"]).arg(work.join("proftpd.conf"));
+    Peer::start(cmd, port, "proftpd")
 }
 
 /// Our `--verify` and `GET -r --checksum` against proftpd's mod_digest,
@@ -449,7 +424,7 @@ fn our_client_verifies_and_compares_by_checksum_with_proftpd() {
     }
     fs::write(cli.join("mine.bin"), pattern(1_000_000, 32)).unwrap();
     let sums = python_sums(&srv.join("data.bin"));
-    let pro = Proftpd::start(srv.path(), &work);
+    let pro = proftpd(srv.path(), &work);
     let (port, dir) = (pro.1.to_string(), cli.path().to_str().unwrap());
     let args = ["127.0.0.1", &port, "--dir", dir, "--verify"];
     let script = "HASH data.bin\nGET data.bin\nCD up\nPUT mine.bin\nCD /\nGET -r t\n";

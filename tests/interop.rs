@@ -7,12 +7,11 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-use common::{names, pattern, Server, TempDir};
+use common::{names, pattern, Peer, Server, TempDir};
 
 /// Runs a peer program to completion (killed after 60 s) and returns its output,
 /// failing the test if it is not installed.
@@ -249,57 +248,29 @@ fn lftp_gets_puts_lists_and_mirrors_with_our_server() {
 }
 
 /// pyftpdlib serving `root` on a free port; killed on drop.
-struct PyServer(Child, u16);
+struct PyServer;
 
 impl PyServer {
-    fn start(root: &Path) -> PyServer {
+    fn start(root: &Path) -> Peer {
         PyServer::start_with(root, &[])
     }
 
-    fn start_with(root: &Path, extra: &[&str]) -> PyServer {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let mut child = Command::new("python3")
-            .args([
-                "-m",
-                "pyftpdlib",
-                "-p",
-                &port.to_string(),
-                "-i",
-                "127.0.0.1",
-                "-w",
-                "-d",
-            ])
-            .arg(root)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python3 must be installed");
-        // pyftpdlib logs its start on stderr; wait until it accepts connections.
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("pyftpdlib exited ({status}): install it with `bash .ci/install-peers`");
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "pyftpdlib did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        PyServer(child, port)
-    }
-}
-
-impl Drop for PyServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+    fn start_with(root: &Path, extra: &[&str]) -> Peer {
+        let port = common::free_port();
+        let mut cmd = Command::new("python3");
+        cmd.args([
+            "-m",
+            "pyftpdlib",
+            "-p",
+            &port.to_string(),
+            "-i",
+            "127.0.0.1",
+            "-w",
+            "-d",
+        ])
+        .arg(root)
+        .args(extra);
+        Peer::start(cmd, port, "pyftpdlib")
     }
 }
 

@@ -46,6 +46,48 @@ impl TempDir {
     }
 }
 
+/// A free TCP port on 127.0.0.1, for a peer server that needs one named.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A peer's server (pyftpdlib, proftpd) started with `cmd` to listen on
+/// `port`, once it accepts connections; killed on drop. Its standard error
+/// is read and dropped, so that it never blocks on a full pipe.
+pub struct Peer(pub Child, pub u16);
+
+impl Peer {
+    pub fn start(mut cmd: Command, port: u16, name: &str) -> Peer {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name}: {e}: install it with `bash .ci/install-peers`"));
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
+        let start = std::time::Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("{name} exited ({status}): install it with `bash .ci/install-peers`");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{name} did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Peer(child, port)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
