@@ -43,6 +43,10 @@ options:
                            signal stops them at once)
   --passive-ports LOW-HIGH the ports passive mode may use (default: any)
   --public-address IPV4    the address PASV replies give, behind NAT
+  --proxy-from CIDR[,CIDR] load balancers whose connections, control and
+                           passive data alike, start with a PROXY protocol
+                           (v1 or v2) header naming the real client; required
+                           from them, never read from anyone else
   --run-as USER            started as root: become USER once listening
   --xferlog FILE           also log transfers in wu-ftpd's xferlog format
   --help, --version
@@ -68,7 +72,7 @@ struct Args {
 
 fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     let (mut port, mut bind, mut root) = (None, None, PathBuf::from("."));
-    let (mut run_as, mut xferlog) = (None, None);
+    let (mut run_as, mut xferlog, mut proxy_from) = (None, None, None);
     let (mut read_only, mut max_sessions, mut passive_ports, mut public_address) =
         (false, None, None, None);
     let (mut idle, mut connect, mut stall) = (None, None, None);
@@ -102,6 +106,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
             "--stall-timeout" => stall = Some(flags.seconds(&arg)?),
             "--passive-ports" => passive_ports = Some(port_range(&flags.value(&arg)?)?),
             "--public-address" => public_address = Some(flags.parsed(&arg, "an IPv4 address")?),
+            "--proxy-from" => proxy_from = Some(server::proxy::Nets::parse(&flags.value(&arg)?)?),
             a if a.starts_with('-') && a.len() > 1 => return Err(format!("unknown option {a}")),
             a if port.is_none() => port = Some(cli::port(a)?),
             a => return Err(format!("unexpected argument {a}")),
@@ -119,6 +124,7 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     config.stall_timeout = stall.unwrap_or(config.stall_timeout);
     config.passive_ports = passive_ports;
     config.public_address = public_address;
+    config.proxy_from = proxy_from.unwrap_or_default();
     if let Some(path) = xferlog {
         let log = server::Xferlog::open(&path)
             .map_err(|e| format!("--xferlog {}: {e}", path.display()))?;

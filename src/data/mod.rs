@@ -38,6 +38,27 @@ pub fn accept_from(
     expected: IpAddr,
     timeout: Duration,
     cancel: &Cancel,
+    stranger: impl FnMut(SocketAddr),
+) -> io::Result<TcpStream> {
+    accept_whose(
+        listener,
+        expected,
+        timeout,
+        cancel,
+        |_, from| Some(from),
+        stranger,
+    )
+}
+
+/// `accept_from`, where `whose` says whose a connection is: its peer's
+/// address, or another (a load balancer names the client it passes on), or
+/// `None` to close it unnamed.
+pub fn accept_whose(
+    listener: &TcpListener,
+    expected: IpAddr,
+    timeout: Duration,
+    cancel: &Cancel,
+    mut whose: impl FnMut(&TcpStream, SocketAddr) -> Option<SocketAddr>,
     mut stranger: impl FnMut(SocketAddr),
 ) -> io::Result<TcpStream> {
     // std has no accept with a timeout: poll a non-blocking listener, starting with
@@ -47,11 +68,16 @@ pub fn accept_from(
     let mut nap = Duration::from_micros(50);
     loop {
         match listener.accept() {
-            Ok((stream, from)) if canonical(from.ip()) == canonical(expected) => {
+            Ok((stream, from)) => {
                 stream.set_nonblocking(false)?;
-                return Ok(stream);
+                match whose(&stream, from) {
+                    Some(client) if canonical(client.ip()) == canonical(expected) => {
+                        return Ok(stream)
+                    }
+                    Some(client) => stranger(client),
+                    None => {}
+                }
             }
-            Ok((_, from)) => stranger(from),
             Err(_) if cancel.is_stopped() => return Err(io::ErrorKind::Interrupted.into()),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let left = timeout.saturating_sub(start.elapsed());

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::door::Door;
 use super::gate::Perms;
+use super::proxy::Nets;
 use crate::fsys::Root;
 
 /// Everything a session needs to know about the server it runs in.
@@ -36,6 +37,9 @@ pub struct Config {
     pub public_address: Option<Ipv4Addr>,
     /// `--xferlog FILE`: every transfer also in wu-ftpd's xferlog format.
     pub xferlog: Option<Arc<super::log::Xferlog>>,
+    /// `--proxy-from`: the load balancers whose connections start with a
+    /// PROXY protocol header naming the real client (`server::proxy`).
+    pub proxy_from: Nets,
 }
 
 impl Config {
@@ -55,6 +59,7 @@ impl Config {
             passive_ports: None,
             public_address: None,
             xferlog: None,
+            proxy_from: Nets::default(),
         }
     }
 }

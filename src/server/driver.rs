@@ -16,10 +16,11 @@ use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::checksums::{Ahead, Checksum, Turn};
 use super::listings;
+use super::proxy::{self, Origin};
 use super::session::{self, Advertise, Job, Plan, Session, Step};
 use super::{lock, log, Config, Stops};
 use crate::data::ascii::{ToLocal, ToNetwork};
@@ -562,11 +563,25 @@ impl Driver {
                 // The client dials once it has read the EPSV reply.
                 self.flush().map_err(|e| Reply::new(425, &format!("{e}")))?;
                 let session = &self.session;
-                data::accept_from(
+                // Through a balancer, the data connection says whose it is too.
+                let (proxies, within) = (&self.config.proxy_from, self.config.connect_timeout);
+                let whose = |stream: &TcpStream, from: SocketAddr| match proxies.contains(from.ip())
+                {
+                    false => Some(from),
+                    true => match proxy_header(&Arc::new(stream.try_clone().ok()?), within) {
+                        Ok(client) => Some(client.unwrap_or(from)),
+                        Err(bad) => {
+                            session.log(format_args!("refused data connection from {from}: {bad}"));
+                            None
+                        }
+                    },
+                };
+                data::accept_whose(
                     &listener,
                     self.peer.ip(),
                     self.config.connect_timeout,
                     &self.stops.aborting,
+                    whose,
                     |stranger| {
                         session.log(format_args!(
                             "refused data connection from {stranger}: not this client"
@@ -597,6 +612,26 @@ impl Driver {
 enum Ended {
     Yes,
     No,
+}
+
+/// Reads the PROXY protocol header a balancer's connection starts with,
+/// within `within` in all: the real client's address, or `None` where the
+/// header says to keep the connection's own (a health check).
+pub(super) fn proxy_header(
+    stream: &Arc<TcpStream>,
+    within: Duration,
+) -> Result<Option<SocketAddr>, proxy::Bad> {
+    let mut input = Deadline {
+        stream: Arc::clone(stream),
+        until: Instant::now() + within,
+    };
+    match proxy::read_header(&mut input)? {
+        Origin::Client { source, .. } => Ok(Some(SocketAddr::new(
+            source.ip().to_canonical(),
+            source.port(),
+        ))),
+        Origin::Own => Ok(None),
+    }
 }
 
 /// The control connection's reader, with one deadline for a whole line, so a

@@ -15,6 +15,7 @@ mod listings;
 mod log;
 mod login;
 mod navigation;
+pub mod proxy;
 pub mod service;
 mod session;
 mod transfers;
@@ -328,9 +329,38 @@ impl Server {
     }
 
     /// Starts a session thread for a new connection, or turns it away with 421 when
-    /// the server is full, or full of this address's sessions.
+    /// the server is full, or full of this address's sessions. A balancer's
+    /// connection (`--proxy-from`) first says whose it is, in a thread of its
+    /// own, so that a slow one cannot hold the door.
     fn admit(&self, stream: TcpStream, peer: SocketAddr) {
         let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+        if !self.0.config.proxy_from.contains(peer.ip()) {
+            return self.seat(Arc::new(stream), peer);
+        }
+        let (server, stream) = (self.clone(), Arc::new(stream));
+        let reader = Arc::clone(&stream);
+        let spawned = thread::Builder::new()
+            .name(format!("header {peer}"))
+            .spawn(
+                move || match driver::proxy_header(&reader, server.0.config.login_timeout) {
+                    Ok(Some(client)) if !server.0.closing.is_stopped() => {
+                        server.seat(reader, client)
+                    }
+                    Ok(_) => server.seat(reader, peer),
+                    Err(bad) => DOOR.log(peer, format_args!("refused: {bad}")),
+                },
+            );
+        if let Err(e) = spawned {
+            DOOR.log(peer, format_args!("refused: cannot start a thread: {e}"));
+            turn_away(
+                &stream,
+                "421 The server cannot start a session now; try again later.",
+            );
+        }
+    }
+
+    /// Takes a seat for a session from `peer` and starts its thread.
+    fn seat(&self, stream: Arc<TcpStream>, peer: SocketAddr) {
         let key = door::client_key(peer.ip());
         let slot = match Seats::take(&self.0.seats, key, &self.0.config) {
             Ok(slot) => slot,
@@ -340,7 +370,7 @@ impl Server {
                 return;
             }
         };
-        let ctrl = Arc::new(stream);
+        let ctrl = stream;
         let data = DataSlot::default();
         let id = {
             let mut sessions = lock(&self.0.sessions);
