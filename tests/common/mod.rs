@@ -58,7 +58,12 @@ pub fn free_port() -> u16 {
 pub struct Peer(pub Child, pub u16);
 
 impl Peer {
-    pub fn start(mut cmd: Command, port: u16, name: &str) -> Peer {
+    pub fn start(cmd: Command, port: u16, name: &str) -> Peer {
+        Peer::start_at(cmd, "127.0.0.1", port, name)
+    }
+
+    /// Started to listen on `host`:`port`.
+    pub fn start_at(mut cmd: Command, host: &str, port: u16, name: &str) -> Peer {
         let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -67,7 +72,7 @@ impl Peer {
         let stderr = child.stderr.take().unwrap();
         std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
         let start = std::time::Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect((host, port)).is_err() {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("{name} exited ({status}): install it with `bash .ci/install-peers`");
             }
@@ -119,7 +124,8 @@ pub fn names(dir: &Path) -> Vec<String> {
 }
 
 /// Every folder (ending in `/`) and file below `top` with its bytes, by path
-/// below `top`: two trees are the same when these are equal.
+/// below `top`: two trees are the same when these are equal. The server's
+/// and client's temporary files (`.dialback-...`) are left out.
 pub fn tree_of(top: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();
     let mut todo = vec![PathBuf::new()];
@@ -128,6 +134,13 @@ pub fn tree_of(top: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
             let entry = entry.unwrap();
             let path = rel.join(entry.file_name());
             let name = path.to_str().unwrap().to_string();
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".dialback-")
+            {
+                continue;
+            }
             if entry.file_type().unwrap().is_dir() {
                 out.insert(name + "/", Vec::new());
                 todo.push(path);
@@ -389,7 +402,11 @@ impl Ctrl {
 
     /// Connects without reading anything.
     pub fn connect_raw(port: u16) -> Ctrl {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        Ctrl::connect_raw_to("127.0.0.1", port)
+    }
+
+    pub fn connect_raw_to(host: &str, port: u16) -> Ctrl {
+        let stream = TcpStream::connect((host, port)).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
