@@ -381,9 +381,17 @@ fn a_third_checksum_from_one_address_waits_then_is_refused() {
     }
 }
 
-/// proftpd with mod_digest (Debian's proftpd-core) serving `root`
-/// anonymously on a free port, read-write in `root/up`; stopped on drop.
+/// proftpd with mod_digest (Debian's proftpd-core, unpacked by
+/// `.ci/install-peers` into $DIALBACK_PEERS/proftpd: its package conflicts
+/// with vsftpd's) serving `root` anonymously on a free port, read-write in
+/// `root/up`; stopped on drop.
 fn proftpd(root: &std::path::Path, work: &TempDir) -> Peer {
+    let peers = match std::env::var_os("DIALBACK_PEERS") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => std::path::PathBuf::from(std::env::var_os("HOME").unwrap())
+            .join(".cache/dialback-peers"),
+    };
+    let unpacked = peers.join("proftpd/usr");
     let port = common::free_port();
     let up = root.join("up");
     fs::create_dir_all(&up).unwrap();
@@ -394,14 +402,15 @@ fn proftpd(root: &std::path::Path, work: &TempDir) -> Peer {
         "ServerType standalone\nDefaultServer on\nPort {port}\nDefaultAddress 127.0.0.1\n\
          UseIPv6 off\nUser nobody\nGroup nogroup\nPidFile {w}/pid\nScoreboardFile {w}/score\n\
          DelayTable none\nWtmpLog off\nTransferLog none\nSystemLog {w}/log\n\
-         UseReverseDNS off\nRequireValidShell off\nModulePath /usr/lib/proftpd\n\
+         UseReverseDNS off\nRequireValidShell off\nModulePath {}\n\
          LoadModule mod_digest.c\nDigestEngine on\nDigestAlgorithms all\n\
          <Anonymous {}>\n User ftp\n Group nogroup\n UserAlias anonymous ftp\n\
          <Limit WRITE>\n  AllowAll\n </Limit>\n</Anonymous>\n",
+        unpacked.join("lib/proftpd").display(),
         root.display()
     );
     fs::write(work.join("proftpd.conf"), conf).unwrap();
-    let mut cmd = Command::new("/usr/sbin/proftpd");
+    let mut cmd = Command::new(unpacked.join("sbin/proftpd"));
     cmd.args(["-n", "-q", "-c"]).arg(work.join("proftpd.conf"));
     Peer::start(cmd, port, "proftpd")
 }
