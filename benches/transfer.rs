@@ -652,6 +652,44 @@ fn main() {
         "(figure)",
     );
 
+    // 2d. Bandwidth limits (issue 26): a limit set to move the big file in
+    // 5 s, on the server (--max-rate) and on the client (--limit-rate); the
+    // rate measured over the whole transfer against the limit.
+    let limit = big_len / 5;
+    let limit_s = limit.to_string();
+    let (_limited, lport) = start_ours_with(&srv, &["--max-rate", &limit_s]);
+    let rounds = if quick { 1 } else { 3 };
+    let limited = medians(
+        vec![
+            Box::new(|| client(lport, &cli, "GET big.bin")) as Maker,
+            Box::new(|| {
+                let mut c = client(port, &cli, "GET big.bin");
+                c.args(["--limit-rate", &limit_s]);
+                c
+            }),
+        ],
+        rounds,
+        &mut check_get,
+    );
+    for (what, m) in [
+        ("server --max-rate", limited[0]),
+        ("client --limit-rate", limited[1]),
+    ] {
+        let rate = big_len as f64 / m[0];
+        let off = (rate / limit as f64 - 1.0) * 100.0;
+        table.row(
+            &format!("GET under a {what} of {} MiB/s: measured rate", limit >> 20),
+            format!("{} ({:+.1}%)", mib_s(big_len, m[0]), off),
+            "-".into(),
+            format!(
+                "{} ({:.0} s)",
+                if off.abs() <= 5.0 { "ok" } else { "MISSED" },
+                m[0]
+            ),
+            "within 5%",
+        );
+    }
+
     // 3. curl as the client of both servers: GET to /dev/null, and PUT. In active
     // mode: in passive mode curl 7.88 often waits out its 200 ms connect timer
     // before using a data connection that is already up, more often the faster the

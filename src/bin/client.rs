@@ -30,6 +30,8 @@ options:
   --dir DIR                the local folder for GET and PUT (default: the current one)
   --passive                dial the server for data (EPSV/PASV) instead of PORT/EPRT
   --verify                 check every GET and PUT against the server's checksum (HASH)
+  --limit-rate RATE        the most all transfers together move per second
+                           (500, 100K, 1.5M, 2G; K = 1024); RATE at the prompt
   --user NAME              log in as NAME (default: ~/.netrc's login for the host,
                            else anonymous); the password comes from
                            $DIALBACK_PASSWORD, ~/.netrc, or is asked for
@@ -76,6 +78,10 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
             "--dir" => parsed.dir = PathBuf::from(flags.value(&arg)?),
             "--passive" => parsed.options.passive = true,
             "--verify" => parsed.options.verify = true,
+            "--limit-rate" => {
+                let rate = dialback::data::parse_rate(&flags.value(&arg)?)?;
+                parsed.options.limit_rate = Some(dialback::data::Limit::new(rate));
+            }
             "--user" => user = Some(flags.value(&arg)?),
             "-c" => parsed.script = Some(flags.value(&arg)?),
             "-e" | "--stop-on-error" => parsed.stop_on_error = true,

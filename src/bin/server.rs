@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use dialback::cancel::Cancel;
 use dialback::cli::{self, Flags, Start};
+use dialback::data;
 use dialback::fsys::Root;
 use dialback::server::door::{Door, FIRST_DELAY};
 use dialback::server::gate::Perms;
@@ -47,6 +48,9 @@ options:
                            passive data alike, start with a PROXY protocol
                            (v1 or v2) header naming the real client; required
                            from them, never read from anyone else
+  --max-rate RATE          the most one session's transfers move per second,
+                           each way (500, 100K, 1.5M, 2G; K = 1024)
+  --max-total-rate RATE    the most all transfers together move per second
   --run-as USER            started as root: become USER once listening
   --xferlog FILE           also log transfers in wu-ftpd's xferlog format
   --help, --version
@@ -73,6 +77,7 @@ struct Args {
 fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     let (mut port, mut bind, mut root) = (None, None, PathBuf::from("."));
     let (mut run_as, mut xferlog, mut proxy_from) = (None, None, None);
+    let (mut max_rate, mut max_total_rate) = (None, None);
     let (mut read_only, mut max_sessions, mut passive_ports, mut public_address) =
         (false, None, None, None);
     let (mut idle, mut connect, mut stall) = (None, None, None);
@@ -107,6 +112,8 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
             "--passive-ports" => passive_ports = Some(port_range(&flags.value(&arg)?)?),
             "--public-address" => public_address = Some(flags.parsed(&arg, "an IPv4 address")?),
             "--proxy-from" => proxy_from = Some(server::proxy::Nets::parse(&flags.value(&arg)?)?),
+            "--max-rate" => max_rate = Some(data::parse_rate(&flags.value(&arg)?)?),
+            "--max-total-rate" => max_total_rate = Some(data::parse_rate(&flags.value(&arg)?)?),
             a if a.starts_with('-') && a.len() > 1 => return Err(format!("unknown option {a}")),
             a if port.is_none() => port = Some(cli::port(a)?),
             a => return Err(format!("unexpected argument {a}")),
@@ -125,6 +132,8 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
     config.passive_ports = passive_ports;
     config.public_address = public_address;
     config.proxy_from = proxy_from.unwrap_or_default();
+    config.max_rate = max_rate;
+    config.max_total_rate = max_total_rate.map(data::Limit::new);
     if let Some(path) = xferlog {
         let log = server::Xferlog::open(&path)
             .map_err(|e| format!("--xferlog {}: {e}", path.display()))?;
@@ -205,8 +214,15 @@ fn limits(config: &Config) -> String {
         (None, None) => "passive ports any".to_string(),
     };
     let secs = |d: Duration| d.as_secs_f64();
+    let mut rates = String::new();
+    if let Some(rate) = config.max_rate {
+        rates += &format!("; {rate} bytes/s a session");
+    }
+    if let Some(limit) = &config.max_total_rate {
+        rates += &format!("; {} bytes/s in all", limit.rate());
+    }
     format!(
-        "{accounts}{mode}{passive}; at most {} sessions, {} per address; login within {} s, idle {} s",
+        "{accounts}{mode}{passive}; at most {} sessions, {} per address; login within {} s, idle {} s{rates}",
         config.max_sessions,
         config.max_per_ip,
         secs(config.login_timeout),

@@ -399,6 +399,18 @@ impl Interpreter {
                     false => "verify off: sizes only",
                 });
             }
+            UserCommand::Rate(set) => {
+                if let Some(rate) = set {
+                    self.options.limit_rate = rate.map(crate::data::Limit::new);
+                    if let Some((client, _)) = &mut self.connection {
+                        client.set_limit_rate(self.options.limit_rate.clone());
+                    }
+                }
+                out.say(&match &self.options.limit_rate {
+                    Some(limit) => format!("rate: at most {}/s", human_bytes(limit.rate())),
+                    None => "rate: no limit".to_string(),
+                });
+            }
             UserCommand::Ascii(ascii) => {
                 self.options.ascii = ascii;
                 if let Some((client, _)) = &mut self.connection {

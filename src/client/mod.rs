@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
 use crate::data::ascii::{ToLocal, ToNetwork};
-use crate::data::{self, CopyError};
+use crate::data::{self, CopyError, Limit, Pace};
 use crate::digest::{Algorithm, Follower};
 use crate::fsys::{at, open_plain, Refusal, TempFile};
 use crate::protocol::{parse_epsv_reply, parse_pasv_reply, Command, Reply};
@@ -51,6 +51,9 @@ pub struct Options {
     pub ascii: bool,
     /// Check each single GET and PUT against the server's checksum (HASH).
     pub verify: bool,
+    /// `--limit-rate`: the most every transfer of this client together may
+    /// move per second (listings go free).
+    pub limit_rate: Option<Arc<Limit>>,
 }
 
 impl Default for Options {
@@ -64,6 +67,7 @@ impl Default for Options {
             cancel: Cancel::new(),
             ascii: false,
             verify: false,
+            limit_rate: None,
         }
     }
 }
@@ -361,6 +365,11 @@ impl Client {
     /// Checking single GETs and PUTs against the server's checksum on or off.
     pub fn set_verify(&mut self, verify: bool) {
         self.options.verify = verify;
+    }
+
+    /// The limit on what this client's transfers move per second.
+    pub fn set_limit_rate(&mut self, limit: Option<Arc<Limit>>) {
+        self.options.limit_rate = limit;
     }
 
     /// ASCII mode on or off for the next single GETs and PUTs.
@@ -762,17 +771,18 @@ impl Client {
         progress: &mut dyn FnMut(u64),
     ) -> Result<(u64, Reply)> {
         let cancel = &self.options.cancel.clone();
+        let pace = &Pace::new(self.options.limit_rate.clone());
         let (moved, side) = match flow {
             Flow::Receive(file, limit) => (
-                data::receive_file(&mut stream, file, limit, cancel, progress),
+                data::receive_file(&mut stream, file, limit, pace, cancel, progress),
                 Side::Read,
             ),
             Flow::Send(file) => (
-                data::send_file(file, &mut stream, cancel, progress),
+                data::send_file(file, &mut stream, pace, cancel, progress),
                 Side::Write,
             ),
             Flow::SendText(input) => (
-                data::copy(&mut &mut *input, &mut stream, cancel, progress),
+                data::copy(&mut &mut *input, &mut stream, pace, cancel, progress),
                 Side::Write,
             ),
             Flow::Text(out, limit) => (
@@ -780,6 +790,7 @@ impl Client {
                     &mut (&stream).take(limit),
                     out,
                     data::LISTING_CHUNK,
+                    &Pace::default(),
                     cancel,
                     progress,
                 ),

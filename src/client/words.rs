@@ -68,6 +68,8 @@ pub enum UserCommand {
     Hash(String, Option<String>),
     /// Checking transfers against checksums on, off, or the other way.
     Verify(Option<bool>),
+    /// The transfer rate limit: shown (`None`), lifted (`Some(None)`) or set.
+    Rate(Option<Option<u64>>),
     /// Make a remote folder.
     Mkdir(String),
     /// Remove an empty remote folder.
@@ -328,6 +330,13 @@ pub const WORDS: &[Word] = &[
     )
     .reads(),
     word(
+        "RATE",
+        &["LIMIT"],
+        "RATE [RATE | off]",
+        "limit what all transfers together move per second (500, 100K, 1.5M; K = 1024), \
+         or lift the limit; alone: show it",
+    ),
+    word(
         "PROMPT",
         &[],
         "PROMPT",
@@ -480,6 +489,9 @@ impl std::str::FromStr for UserCommand {
             }
             ("VERIFY", []) => UserCommand::Verify(None),
             ("VERIFY", [on]) => UserCommand::Verify(Some(switch(on).ok_or_else(usage)?)),
+            ("RATE", []) => UserCommand::Rate(None),
+            ("RATE", [off]) if off.eq_ignore_ascii_case("off") => UserCommand::Rate(Some(None)),
+            ("RATE", [rate]) => UserCommand::Rate(Some(Some(crate::data::parse_rate(rate)?))),
             ("PROMPT", _) => UserCommand::Already("MGET and MPUT never ask about each file"),
             (_, _) if !row.usage.contains(' ') => {
                 return Err(format!("{} takes no arguments", typed.to_ascii_uppercase()))

@@ -14,9 +14,11 @@ use std::time::{Duration, Instant};
 use crate::cancel::Cancel;
 
 pub mod ascii;
+mod pace;
 mod sockopt;
 mod zerocopy;
 
+pub use pace::{parse_rate, Limit, Pace};
 pub use sockopt::{close_received, end_sending, urgent_inline};
 
 use zerocopy::Outcome;
@@ -124,14 +126,32 @@ pub enum CopyError {
 pub fn send_file(
     file: &mut File,
     out: &mut TcpStream,
+    pace: &Pace,
     cancel: &Cancel,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyError> {
-    match zerocopy::send_file(file, out, cancel, progress) {
+    let chunk = pace.chunk(zerocopy::CHUNK);
+    let outcome = zerocopy::send_file(file, out, chunk, cancel, &mut paced(pace, cancel, progress));
+    match outcome {
         Outcome::Done(result) => result,
         Outcome::Unsupported { moved } => {
-            copy(file, out, cancel, &mut |n| progress(moved + n)).map(|n| moved + n)
+            copy(file, out, pace, cancel, &mut |n| progress(moved + n)).map(|n| moved + n)
         }
+    }
+}
+
+/// `progress`, after waiting as `pace` says for the bytes moved since the
+/// last call.
+fn paced<'a>(
+    pace: &'a Pace,
+    cancel: &'a Cancel,
+    progress: &'a mut dyn FnMut(u64),
+) -> impl FnMut(u64) + 'a {
+    let mut before = 0;
+    move |total| {
+        pace.after(total - before, cancel);
+        before = total;
+        progress(total)
     }
 }
 
@@ -143,14 +163,19 @@ pub fn receive_file(
     input: &mut TcpStream,
     file: &mut File,
     limit: u64,
+    pace: &Pace,
     cancel: &Cancel,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyError> {
-    match zerocopy::receive_file(input, file, limit, cancel, progress) {
+    let chunk = pace.chunk(zerocopy::CHUNK);
+    let mut paced = paced(pace, cancel, progress);
+    let outcome = zerocopy::receive_file(input, file, limit, chunk, cancel, &mut paced);
+    drop(paced);
+    match outcome {
         Outcome::Done(result) => result,
         Outcome::Unsupported { moved } => {
             let mut rest = input.take(limit - moved);
-            copy(&mut rest, file, cancel, &mut |n| progress(moved + n)).map(|n| moved + n)
+            copy(&mut rest, file, pace, cancel, &mut |n| progress(moved + n)).map(|n| moved + n)
         }
     }
 }
@@ -161,10 +186,11 @@ pub fn receive_file(
 pub fn copy(
     input: &mut impl Read,
     out: &mut (impl Write + ?Sized),
+    pace: &Pace,
     cancel: &Cancel,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyError> {
-    copy_in(input, out, BUFFER, cancel, progress)
+    copy_in(input, out, pace.chunk(BUFFER), pace, cancel, progress)
 }
 
 /// The chunk for listings, which are mostly a few KiB: zeroing and faulting in
@@ -178,6 +204,7 @@ pub fn copy_in(
     input: &mut impl Read,
     out: &mut (impl Write + ?Sized),
     size: usize,
+    pace: &Pace,
     cancel: &Cancel,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyError> {
@@ -197,6 +224,7 @@ pub fn copy_in(
             Err(e) => return Err(CopyError::Read(e)),
         };
         out.write_all(&buf[..n]).map_err(CopyError::Write)?;
+        pace.after(n as u64, cancel);
         total += n as u64;
         if total - reported >= BUFFER as u64 {
             progress(total);
@@ -251,24 +279,49 @@ mod tests {
         let mut out = Vec::new();
         let mut reports = 0;
         let none = Cancel::new();
-        let n = copy(&mut &data[..], &mut out, &none, &mut |_| reports += 1).unwrap();
+        let n = copy(
+            &mut &data[..],
+            &mut out,
+            &Pace::default(),
+            &none,
+            &mut |_| reports += 1,
+        )
+        .unwrap();
         assert_eq!(n, data.len() as u64);
         assert_eq!(out, data);
         assert_eq!(reports, 4);
 
         let (mut out, mut seen) = (Vec::new(), Vec::new());
-        let n = copy_in(&mut &data[..], &mut out, 4096, &none, &mut |t| seen.push(t)).unwrap();
+        let free = Pace::default();
+        let n = copy_in(&mut &data[..], &mut out, 4096, &free, &none, &mut |t| {
+            seen.push(t)
+        })
+        .unwrap();
         assert_eq!((n, &out), (data.len() as u64, &data));
         let whole = BUFFER as u64;
         assert_eq!(seen, [whole, 2 * whole, 3 * whole, data.len() as u64]);
 
         let mut full = [0u8; 10];
-        let err = copy(&mut &data[..], &mut &mut full[..], &none, &mut |_| {}).unwrap_err();
+        let err = copy(
+            &mut &data[..],
+            &mut &mut full[..],
+            &Pace::default(),
+            &none,
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert!(matches!(err, CopyError::Write(_)));
 
         let stopped = Cancel::new();
         stopped.stop(crate::cancel::Stop::Interrupt);
-        let err = copy(&mut &data[..], &mut Vec::new(), &stopped, &mut |_| {}).unwrap_err();
+        let err = copy(
+            &mut &data[..],
+            &mut Vec::new(),
+            &Pace::default(),
+            &stopped,
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert!(matches!(err, CopyError::Read(e) if e.kind() == io::ErrorKind::Interrupted));
     }
 }

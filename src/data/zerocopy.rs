@@ -48,7 +48,8 @@ mod sys {
 }
 
 /// The most one call moves, between progress reports.
-const CHUNK: usize = 1 << 20;
+/// The most one call moves, and the pipe's size.
+pub const CHUNK: usize = 1 << 20;
 
 /// Runs a system call that returns a byte count or -1, retrying on EINTR
 /// unless `cancel` says to stop the transfer, in which case it fails with
@@ -84,6 +85,7 @@ pub enum Outcome {
 pub fn send_file(
     file: &File,
     out: &TcpStream,
+    chunk: usize,
     cancel: &Cancel,
     progress: &mut dyn FnMut(u64),
 ) -> Outcome {
@@ -93,7 +95,7 @@ pub fn send_file(
         // SAFETY: both descriptors are open for the borrows' lifetime; a null offset
         // makes the kernel use and advance the file's own position.
         let sent = retry(cancel, || unsafe {
-            sys::sendfile(out_fd, in_fd, std::ptr::null_mut(), CHUNK)
+            sys::sendfile(out_fd, in_fd, std::ptr::null_mut(), chunk)
         });
         match sent {
             Ok(0) => return Outcome::Done(Ok(total)),
@@ -138,6 +140,7 @@ pub fn receive_file(
     input: &TcpStream,
     file: &File,
     limit: u64,
+    chunk: usize,
     cancel: &Cancel,
     progress: &mut dyn FnMut(u64),
 ) -> Outcome {
@@ -149,7 +152,7 @@ pub fn receive_file(
     let null = std::ptr::null_mut;
     let mut total = 0u64;
     loop {
-        let want = (limit - total).min(CHUNK as u64) as usize;
+        let want = (limit - total).min(chunk as u64) as usize;
         if want == 0 {
             return Outcome::Done(Ok(total));
         }
@@ -227,18 +230,23 @@ mod tests {
         let (tx, rx) = pair();
         let sender = std::thread::spawn(move || {
             let mut reports = 0;
-            let outcome = send_file(source.file(), &tx, &Cancel::new(), &mut |_| reports += 1);
+            let outcome = send_file(source.file(), &tx, CHUNK, &Cancel::new(), &mut |_| {
+                reports += 1
+            });
             let Outcome::Done(Ok(n)) = outcome else {
                 panic!("sendfile failed")
             };
             (n, reports)
         });
         let mut last = 0;
-        let Outcome::Done(Ok(n)) =
-            receive_file(&rx, sink.file(), u64::MAX, &Cancel::new(), &mut |t| {
-                last = t
-            })
-        else {
+        let Outcome::Done(Ok(n)) = receive_file(
+            &rx,
+            sink.file(),
+            u64::MAX,
+            CHUNK,
+            &Cancel::new(),
+            &mut |t| last = t,
+        ) else {
             panic!("splice failed")
         };
         let (sent, reports) = sender.join().unwrap();
@@ -258,9 +266,14 @@ mod tests {
             .unwrap();
         let mut sink = temp("stalled");
         let start = Instant::now();
-        let Outcome::Done(Err(CopyError::Read(e))) =
-            receive_file(&rx, sink.file(), u64::MAX, &Cancel::new(), &mut |_| {})
-        else {
+        let Outcome::Done(Err(CopyError::Read(e))) = receive_file(
+            &rx,
+            sink.file(),
+            u64::MAX,
+            CHUNK,
+            &Cancel::new(),
+            &mut |_| {},
+        ) else {
             panic!("a stall must fail the read")
         };
         assert!(
@@ -283,7 +296,7 @@ mod tests {
         source.file().set_len(256 << 20).unwrap();
         let start = Instant::now();
         let Outcome::Done(Err(CopyError::Write(_))) =
-            send_file(source.file(), &tx, &Cancel::new(), &mut |_| {})
+            send_file(source.file(), &tx, CHUNK, &Cancel::new(), &mut |_| {})
         else {
             panic!("a receiver that never reads must fail the send")
         };

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::door::Door;
 use super::gate::Perms;
 use super::proxy::Nets;
+use crate::data::Limit;
 use crate::fsys::Root;
 
 /// Everything a session needs to know about the server it runs in.
@@ -40,6 +41,10 @@ pub struct Config {
     /// `--proxy-from`: the load balancers whose connections start with a
     /// PROXY protocol header naming the real client (`server::proxy`).
     pub proxy_from: Nets,
+    /// `--max-rate`: the most one session's transfers may move per second.
+    pub max_rate: Option<u64>,
+    /// `--max-total-rate`: the most all transfers together may move per second.
+    pub max_total_rate: Option<Arc<Limit>>,
 }
 
 impl Config {
@@ -60,6 +65,8 @@ impl Config {
             public_address: None,
             xferlog: None,
             proxy_from: Nets::default(),
+            max_rate: None,
+            max_total_rate: None,
         }
     }
 }

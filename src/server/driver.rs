@@ -24,7 +24,7 @@ use super::proxy::{self, Origin};
 use super::session::{self, Advertise, Job, Plan, Session, Step};
 use super::{lock, log, Config, Stops};
 use crate::data::ascii::{ToLocal, ToNetwork};
-use crate::data::{self, CopyError};
+use crate::data::{self, CopyError, Limit, Pace};
 use crate::error::describe_io;
 use crate::protocol::{self, Command, Line, Reply, MAX_LINE};
 
@@ -189,6 +189,9 @@ struct Driver {
     caught_up: bool,
     /// The last transfer's checksum, read on the way for a checking client.
     ahead: Option<Ahead>,
+    /// The limits this session's transfers are under (`--max-rate`, its
+    /// own; `--max-total-rate`, the server's).
+    pace: Pace,
 }
 
 impl Driver {
@@ -207,11 +210,14 @@ impl Driver {
             session: Session::new(Arc::clone(&config), peer, local),
             ctrl: stream,
             out: Vec::new(),
-            config,
             peer,
             stops,
             caught_up: true,
             ahead: None,
+            pace: Pace::new(
+                (config.max_rate.map(Limit::new).into_iter()).chain(config.max_total_rate.clone()),
+            ),
+            config,
         })
     }
 
@@ -453,20 +459,21 @@ impl Driver {
         if abort.is_stopped() {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
+        let pace = &self.pace;
         let moved = match &mut job {
             // TYPE A converts line ends on the way, so it cannot go zero-copy.
             Job::Send {
                 file, ascii: true, ..
-            } => data::copy(&mut ToNetwork::new(file), &mut stream, abort, count),
-            Job::Send { file, .. } => data::send_file(file, &mut stream, abort, count),
+            } => data::copy(&mut ToNetwork::new(file), &mut stream, pace, abort, count),
+            Job::Send { file, .. } => data::send_file(file, &mut stream, pace, abort, count),
             Job::Receive(upload) if upload.ascii => {
                 let mut text = ToLocal::new(upload.file());
-                let moved = data::copy(&mut stream, &mut text, abort, count);
+                let moved = data::copy(&mut stream, &mut text, pace, abort, count);
                 let ended = text.finish().map_err(CopyError::Write);
                 moved.and_then(|n| ended.map(|_| n))
             }
             Job::Receive(upload) => {
-                data::receive_file(&mut stream, upload.file(), u64::MAX, abort, count)
+                data::receive_file(&mut stream, upload.file(), u64::MAX, pace, abort, count)
             }
             Job::List {
                 entries,
