@@ -43,7 +43,9 @@ options:
                            before they are stopped (default 30; a second
                            signal stops them at once)
   --passive-ports LOW-HIGH the ports passive mode may use (default: any)
-  --public-address IPV4    the address PASV replies give, behind NAT
+  --public-address ADDR    the address PASV replies give, behind NAT or a
+                           balancer: IPv4, or a host name (looked up again
+                           when a PASV finds the last look-up 10 s old)
   --proxy-from CIDR[,CIDR] load balancers whose connections, control and
                            passive data alike, start with a PROXY protocol
                            (v1 or v2) header naming the real client; required
@@ -110,7 +112,9 @@ fn parse_args(flags: &mut Flags) -> Result<Start<Args>, String> {
             "--connect-timeout" => connect = Some(flags.seconds(&arg)?),
             "--stall-timeout" => stall = Some(flags.seconds(&arg)?),
             "--passive-ports" => passive_ports = Some(port_range(&flags.value(&arg)?)?),
-            "--public-address" => public_address = Some(flags.parsed(&arg, "an IPv4 address")?),
+            "--public-address" => {
+                public_address = Some(server::Public::parse(&flags.value(&arg)?)?)
+            }
             "--proxy-from" => proxy_from = Some(server::proxy::Nets::parse(&flags.value(&arg)?)?),
             "--max-rate" => max_rate = Some(data::parse_rate(&flags.value(&arg)?)?),
             "--max-total-rate" => max_total_rate = Some(data::parse_rate(&flags.value(&arg)?)?),
@@ -207,7 +211,7 @@ fn limits(config: &Config) -> String {
         false => format!("accounts: {}; ", sets.join(", ")),
     };
     let mode = if config.read_only { "read-only; " } else { "" };
-    let passive = match (config.passive_ports, config.public_address) {
+    let passive = match (config.passive_ports, &config.public_address) {
         (Some((low, high)), Some(public)) => format!("passive ports {low}-{high} at {public}"),
         (Some((low, high)), None) => format!("passive ports {low}-{high}"),
         (None, Some(public)) => format!("passive ports any, at {public}"),

@@ -21,7 +21,7 @@ mod session;
 mod transfers;
 pub mod users;
 
-pub use config::Config;
+pub use config::{Config, Public};
 pub use log::log;
 pub use log::Xferlog;
 

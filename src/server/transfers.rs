@@ -67,9 +67,9 @@ impl<L> Session<L> {
             return reply(501, "EPSV ALL is in effect: use EPSV.");
         }
         self.plan = None;
-        let advertise = match (extended, self.local, self.config.public_address) {
+        let advertise = match (extended, self.local, &self.config.public_address) {
             (true, _, _) => Advertise::Epsv,
-            (false, _, Some(public)) => Advertise::Pasv(public),
+            (false, _, Some(public)) => Advertise::Pasv(public.now()),
             (false, IpAddr::V4(v4), None) => Advertise::Pasv(v4),
             (false, IpAddr::V6(_), None) => return reply(522, "PASV is IPv4 only; use EPSV."),
         };
@@ -409,7 +409,9 @@ mod tests {
     #[test]
     fn passive_replies_name_the_port_the_driver_bound() {
         let dir = Scratch::new("pasv");
-        let mut s = dir.logged_in(|c| c.public_address = Some("192.0.2.7".parse().unwrap()));
+        let mut s = dir.logged_in(|c| {
+            c.public_address = Some(crate::server::Public::fixed("192.0.2.7".parse().unwrap()))
+        });
         let Step::Listen(how) = s.line("PASV") else {
             panic!()
         };
