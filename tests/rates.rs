@@ -87,3 +87,40 @@ fn the_client_limit_holds_gets_puts_and_mirrors_back() {
     assert_eq!(fs::read(srv.join("up.bin")).unwrap(), pattern(1 << 20, 5));
     assert_eq!(common::tree_of(&tree), common::tree_of(&cli.join("t")));
 }
+
+/// Downloads `name` in a raw session logged in as `user`; the time it took.
+fn timed_get(port: u16, user: &str, password: &str, name: &str) -> (Vec<u8>, Duration) {
+    let mut c = common::Ctrl::connect(port);
+    c.expect(&format!("USER {user}"), 331);
+    c.expect(&format!("PASS {password}"), 230);
+    let mut data = c.epsv();
+    let started = Instant::now();
+    c.expect(&format!("RETR {name}"), 150);
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!(c.reply().code, 226);
+    (got, started.elapsed())
+}
+
+/// An account's `rate=` in the users file holds its sessions back, and
+/// only its own.
+#[test]
+fn an_accounts_own_rate_holds_only_its_sessions_back() {
+    let (top, users) = (TempDir::new("srv"), TempDir::new("users"));
+    fs::write(top.join("f.bin"), pattern(1 << 20, 6)).unwrap();
+    let file = users.join("users");
+    common::add_user(&file, "slow", "pw", top.path(), "elr", 2000);
+    let text = fs::read_to_string(&file).unwrap();
+    let root = top.path().display().to_string();
+    let limited = text.replace(&format!(" {root}"), &format!(" rate=512K {root}"));
+    assert_ne!(text, limited);
+    fs::write(&file, limited).unwrap();
+    let args = ["--users", file.to_str().unwrap(), "--anonymous", "ro"];
+    let server = Server::start(top.path(), &args);
+    let (got, slow) = timed_get(server.port, "slow", "pw", "f.bin");
+    assert_eq!(got, pattern(1 << 20, 6));
+    assert!(slow >= Duration::from_millis(1800), "{slow:?}");
+    let (got, free) = timed_get(server.port, "anonymous", "x", "f.bin");
+    assert_eq!(got, pattern(1 << 20, 6));
+    assert!(free < Duration::from_millis(900), "{free:?}");
+}

@@ -2,10 +2,13 @@
 //! spaces, `#` starting a comment line:
 //!
 //! ```text
-//! # name   password hash                                  permissions  root
+//! # name   password hash                                  permissions  [rate=RATE]  root
 //! alice    $pbkdf2-b64salt-sha256$600000$SALT$KEY         elradfmwMT   /srv/ftp/alice
-//! guest    $pbkdf2-b64salt-sha256$600000$SALT$KEY         lr           /srv/ftp/public
+//! guest    $pbkdf2-b64salt-sha256$600000$SALT$KEY         lr rate=100K /srv/ftp/public
 //! ```
+//!
+//! `rate=RATE` (optional) limits what each of the account's sessions moves
+//! per second, as `--max-rate` does for everyone (the stricter wins).
 //!
 //! The root is the rest of the line (so it may hold spaces) and must be an
 //! absolute path; the user sees it as `/` and never leaves it. Permissions
@@ -24,6 +27,8 @@ pub struct Account {
     pub name: String,
     pub hash: Hash,
     pub perms: Perms,
+    /// `rate=`: the most each of its sessions moves per second.
+    pub rate: Option<u64>,
     pub root: PathBuf,
 }
 
@@ -95,7 +100,8 @@ impl Accounts {
         let mut text = String::from("# name password-hash permissions root\n");
         for a in self.0.values() {
             let root = a.root.display();
-            text += &format!("{} {} {} {root}\n", a.name, a.hash, a.perms.letters());
+            let rate = a.rate.map_or(String::new(), |r| format!("rate={r} "));
+            text += &format!("{} {} {} {rate}{root}\n", a.name, a.hash, a.perms.letters());
         }
         text
     }
@@ -110,8 +116,12 @@ fn parse_line(line: &str) -> Result<Account, String> {
         rest = after;
         word
     };
-    let (name, hash, perms) = (field(), field(), field());
-    let root = rest.trim();
+    let (name, hash, perms, fourth) = (field(), field(), field(), field());
+    // `rate=RATE` may come before the root, which is the rest of the line.
+    let (rate, root) = match fourth.strip_prefix("rate=") {
+        Some(rate) => (Some(crate::data::parse_rate(rate)?), rest.trim()),
+        None => (None, line[line.len() - rest.len() - fourth.len()..].trim()),
+    };
     if root.is_empty() {
         return Err("expected: name, password hash, permissions, root".into());
     }
@@ -133,6 +143,7 @@ fn parse_line(line: &str) -> Result<Account, String> {
         name: name.to_string(),
         hash,
         perms,
+        rate,
         root,
     })
 }
@@ -156,7 +167,7 @@ mod tests {
     #[test]
     fn a_users_file_parses_and_prints_back() {
         let text = format!(
-            "# comment\n\nalice {h} elradfmwMT /srv/ftp/alice\n  guest {h} lr /srv/ftp/with space \n",
+            "# comment\n\nalice {h} elradfmwMT /srv/ftp/alice\n  guest {h} lr rate=1.5K /srv/ftp/with space \n",
             h = hash()
         );
         let accounts = Accounts::parse(&text).unwrap();
@@ -164,6 +175,8 @@ mod tests {
         let guest = accounts.get("guest").unwrap();
         assert_eq!(guest.root, PathBuf::from("/srv/ftp/with space"));
         assert_eq!(guest.perms.letters(), "lr");
+        assert_eq!(guest.rate, Some(1536));
+        assert_eq!(accounts.get("alice").unwrap().rate, None);
         assert!(guest.hash.verify("pw"));
         assert_eq!(accounts.get("alice").unwrap().perms, Perms::all());
         assert_eq!(Accounts::parse(&accounts.to_text()), Ok(accounts));
@@ -186,6 +199,8 @@ mod tests {
                 "not an absolute path",
             ),
             (format!("a/b {h} lr /x\n"), 1, "not a user name"),
+            (format!("a {h} lr rate=fast /x\n"), 1, "not a rate"),
+            (format!("a {h} lr rate=1M\n"), 1, "expected"),
             (format!("a {h} lr /x\na {h} lr /y\n"), 2, "defined twice"),
             ("a not-a-hash lr /x\n".to_string(), 1, "not a $pbkdf2"),
         ] {

@@ -50,6 +50,8 @@ pub struct Entry {
     pub root: Option<PathBuf>,
     /// Whether this is anonymous access rather than an account.
     pub anonymous: bool,
+    /// The account's own limit on what a session moves per second.
+    pub rate: Option<u64>,
 }
 
 /// What the door says to a login.
@@ -261,6 +263,7 @@ impl Door {
                     perms,
                     root: None,
                     anonymous: true,
+                    rate: None,
                 }),
                 None => Verdict::Refused(Duration::ZERO),
             };
@@ -273,6 +276,7 @@ impl Door {
                     perms,
                     root: None,
                     anonymous: true,
+                    rate: None,
                 });
             }
         }
@@ -281,6 +285,7 @@ impl Door {
             perms: a.perms,
             root: Some(a.root.clone()),
             anonymous: false,
+            rate: a.rate,
         });
         let seen = self.seen(hash, password);
         if let (Some(entry), true) = (&entry, self.knows(name, &seen)) {

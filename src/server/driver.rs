@@ -189,9 +189,9 @@ struct Driver {
     caught_up: bool,
     /// The last transfer's checksum, read on the way for a checking client.
     ahead: Option<Ahead>,
-    /// The limits this session's transfers are under (`--max-rate`, its
-    /// own; `--max-total-rate`, the server's).
-    pace: Pace,
+    /// This session's own limit (`Session::rate`), kept from transfer to
+    /// transfer so that a burst of short ones keeps to it too.
+    limit: Option<Arc<Limit>>,
 }
 
 impl Driver {
@@ -214,9 +214,7 @@ impl Driver {
             stops,
             caught_up: true,
             ahead: None,
-            pace: Pace::new(
-                (config.max_rate.map(Limit::new).into_iter()).chain(config.max_total_rate.clone()),
-            ),
+            limit: None,
             config,
         })
     }
@@ -459,7 +457,17 @@ impl Driver {
         if abort.is_stopped() {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
-        let pace = &self.pace;
+        // The session's own limit (changed by a login), and the server's.
+        let wanted = self.session.rate();
+        if self.limit.as_ref().map(|l| l.rate()) != wanted {
+            self.limit = wanted.map(Limit::new);
+        }
+        let pace = &Pace::new(
+            self.limit
+                .iter()
+                .chain(&self.config.max_total_rate)
+                .cloned(),
+        );
         let moved = match &mut job {
             // TYPE A converts line ends on the way, so it cannot go zero-copy.
             Job::Send {

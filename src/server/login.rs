@@ -101,6 +101,7 @@ impl<L> Session<L> {
             anonymous: entry.anonymous,
             perms,
             root,
+            rate: entry.rate,
         });
         Ok(())
     }

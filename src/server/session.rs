@@ -131,6 +131,8 @@ pub struct Login {
     pub perms: Perms,
     /// The user's own root; `None` for the server's.
     pub root: Option<Root>,
+    /// The account's own rate limit (`rate=` in the users file).
+    pub rate: Option<u64>,
 }
 
 /// One session's state.
@@ -167,6 +169,16 @@ pub struct Session<L> {
 }
 
 impl<L> Session<L> {
+    /// The most this session's transfers may move per second: `--max-rate`
+    /// or the account's `rate=`, the stricter.
+    pub fn rate(&self) -> Option<u64> {
+        let own = self.login.as_ref().and_then(|l| l.rate);
+        match (self.config.max_rate, own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     pub fn new(config: Arc<Config>, peer: SocketAddr, local: IpAddr) -> Session<L> {
         Session {
             config,

@@ -68,6 +68,7 @@ pub fn manage(args: &[String], ask: Ask) -> Result<String, String> {
                 name: name.to_string(),
                 hash: new_hash(name, options.iterations, ask)?,
                 perms,
+                rate: None,
                 root,
             })
         }
