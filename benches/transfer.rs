@@ -1040,6 +1040,7 @@ fn main() {
         name: "alice".into(),
         hash: dialback::password::Hash::new("pw", dialback::password::ITERATIONS).unwrap(),
         perms: dialback::server::gate::Perms::all(),
+        rate: None,
         root: srv.clone(),
     });
     fs::write(&users_file, accounts.to_text()).unwrap();
