@@ -47,6 +47,22 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether a connection (control or data, ours or a batch's other
+    /// sessions') went away under a command: closed, reset, or 421.
+    pub fn is_lost_connection(&self) -> bool {
+        use io::ErrorKind::*;
+        match self {
+            Error::Io(e) => matches!(
+                e.kind(),
+                UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+            ),
+            Error::Remote(reply) => reply.code == 421,
+            _ => false,
+        }
+    }
+}
+
 /// Says an I/O failure in a few plain words, the way a person would.
 pub fn describe_io(e: &io::Error) -> String {
     match e.kind() {

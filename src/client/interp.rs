@@ -136,7 +136,7 @@ impl Interpreter {
             };
             let hold = self.options.cancel.hold();
             let mut done = self.execute(&line, out);
-            if self.connect_again(&done, out) {
+            if self.connect_again(&done, is_mirror(&line), out) {
                 done = self.execute(&line, out);
             }
             self.say_notes(out);
@@ -537,9 +537,22 @@ impl Interpreter {
     /// Two such failures: the server closed an idle session (421), and in
     /// active mode the server could not connect back (a firewall or NAT),
     /// after which the session goes on in passive mode, as tnftp, lftp and
-    /// curl do by default.
-    fn connect_again(&mut self, done: &Result<Next, Error>, out: &mut dyn Output) -> bool {
+    /// curl do by default. A third, for a mirror only (which copies just
+    /// what differs and resumes partial files, so running it again is
+    /// safe): the connection was lost on the way, as when one of several
+    /// servers behind a load balancer goes down.
+    fn connect_again(
+        &mut self,
+        done: &Result<Next, Error>,
+        mirror: bool,
+        out: &mut dyn Output,
+    ) -> bool {
+        let lost = self.connection.as_ref().is_some_and(|(c, _)| c.is_broken());
         let why = match done {
+            Err(Error::Stopped | Error::Kept(_)) => return false,
+            Err(e) if mirror && (lost || e.is_lost_connection()) => {
+                format!("{e}: a connection was lost")
+            }
             Err(Error::NoDialBack(_)) => {
                 self.options.passive = true;
                 "the server could not connect back (a firewall or NAT?): going on in passive mode"
@@ -964,6 +977,14 @@ fn summarize(
         s.failed.len(),
         names.join(", ")
     )))
+}
+
+/// Whether a typed line is a mirror (`GET -r`, `PUT -r`).
+fn is_mirror(line: &str) -> bool {
+    matches!(
+        line.parse::<UserCommand>(),
+        Ok(UserCommand::GetTree { .. } | UserCommand::PutTree { .. })
+    )
 }
 
 /// `sub/*.txt` is the folder `sub` and the pattern `*.txt`; `/x*` is `/` and `x*`.

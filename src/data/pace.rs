@@ -1,7 +1,7 @@
 //! Bandwidth limits. A copy under limits (a session's, the whole server's,
-//! the client's) moves a tenth of a second's worth of the strictest at a
+//! the client's) moves a fiftieth of a second's worth of the strictest at a
 //! time, and after each piece waits until every limit has room for it again,
-//! so a rate holds over any second. A copy under no limit runs as before,
+//! so a rate holds within 2% over any second. A copy under no limit runs as before,
 //! zero-copy and in whole chunks.
 
 use std::sync::{Arc, Mutex};
@@ -52,12 +52,12 @@ impl Pace {
         self.0.is_empty()
     }
 
-    /// How much to move at once: a tenth of a second's worth at the
+    /// How much to move at once: a fiftieth of a second's worth at the
     /// strictest limit (at least 4 KiB), and never more than `most`.
     pub fn chunk(&self, most: usize) -> usize {
         match self.0.iter().map(|l| l.rate).min() {
             None => most,
-            Some(rate) => usize::try_from(rate / 10)
+            Some(rate) => usize::try_from(rate / 50)
                 .unwrap_or(most)
                 .clamp(4096, most.max(4096)),
         }
@@ -115,7 +115,7 @@ mod tests {
     fn the_strictest_limit_sets_the_pace_and_time_unused_is_not_saved() {
         let (slow, fast) = (Limit::new(1_000_000), Limit::new(4_000_000));
         let pace = Pace::new([Arc::clone(&fast), Arc::clone(&slow)]);
-        assert_eq!(pace.chunk(1 << 20), 100_000);
+        assert_eq!(pace.chunk(1 << 20), 20_000);
         assert_eq!(Pace::default().chunk(1 << 20), 1 << 20);
         assert_eq!(Pace::new([Limit::new(10)]).chunk(1 << 20), 4096);
         // 300 kB at 1 MB/s is due 0.3 s from now, however long ago the limit
