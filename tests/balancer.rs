@@ -207,10 +207,11 @@ fn three_servers_behind_haproxy_share_one_root() {
     assert!(nodes.iter().any(|n| n.log().contains("127.0.0.5:")));
     drop(held);
 
-    // A node killed in the middle of a mirror: the mirror connects again
-    // through the nodes still up if its main session was there, else names
-    // the files that failed; a second run finishes the copy. Nothing is ever
-    // half-written under a final name.
+    // A node killed in the middle of a mirror: the mirror that loses a
+    // connection connects again through the nodes still up and runs once
+    // more; a second run finds the copy finished (or finishes it, were a lost
+    // session's files only named as failed). Nothing is ever half-written
+    // under a final name.
     let heavy = root.sub("heavy");
     for f in 0..40 {
         fs::write(
