@@ -29,12 +29,16 @@ impl Limit {
         self.rate
     }
 
-    /// Books `n` bytes: when they will have had their share of the rate.
-    /// Time nobody used is not saved up for a burst later.
+    /// Books `n` bytes just moved: when they will have had their share of
+    /// the rate. They took their own time to move, up to their share, which
+    /// counts (a copy slower than the limit never waits); time nobody used
+    /// before that is not saved up for a burst.
     fn book(&self, n: u64) -> Instant {
+        let share = Duration::from_secs_f64(n as f64 / self.rate as f64);
         let mut due = self.due.lock().unwrap_or_else(|e| e.into_inner());
-        let start = (*due).max(Instant::now());
-        *due = start + Duration::from_secs_f64(n as f64 / self.rate as f64);
+        let now = Instant::now();
+        let start = (*due).max(now.checked_sub(share).unwrap_or(now));
+        *due = start + share;
         *due
     }
 }
@@ -118,16 +122,26 @@ mod tests {
         assert_eq!(pace.chunk(1 << 20), 20_000);
         assert_eq!(Pace::default().chunk(1 << 20), 1 << 20);
         assert_eq!(Pace::new([Limit::new(10)]).chunk(1 << 20), 4096);
-        // 300 kB at 1 MB/s is due 0.3 s from now, however long ago the limit
-        // was last used.
-        std::thread::sleep(Duration::from_millis(50));
+        // Three pieces of 100 kB at 1 MB/s, the first of which moved in the
+        // moment before: 0.2 s of waiting, however long ago the limit was
+        // last used.
+        std::thread::sleep(Duration::from_millis(500));
         let start = Instant::now();
         for _ in 0..3 {
             pace.after(100_000, &Cancel::new());
         }
         let took = start.elapsed();
-        assert!(took >= Duration::from_millis(290), "{took:?}");
-        assert!(took < Duration::from_millis(600), "{took:?}");
+        assert!(took >= Duration::from_millis(190), "{took:?}");
+        assert!(took < Duration::from_millis(500), "{took:?}");
+        // A copy slower than the limit never waits.
+        let slow_copy = Pace::new([Limit::new(1_000_000)]);
+        let start = Instant::now();
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(120));
+            slow_copy.after(100_000, &Cancel::new());
+        }
+        let waited = start.elapsed() - Duration::from_millis(360);
+        assert!(waited < Duration::from_millis(60), "{waited:?}");
         // Two copies under one limit share it.
         let shared = Limit::new(1_000_000);
         let start = Instant::now();
