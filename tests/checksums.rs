@@ -465,3 +465,32 @@ fn our_client_verifies_and_compares_by_checksum_with_proftpd() {
     );
     println!("our client vs proftpd mod_digest: HASH, GET and PUT --verify, GET -r --checksum");
 }
+
+/// A checksum read beside a download holds its place among the checksums
+/// running only while it reads: two checking sessions that download and
+/// then sit idle leave the places free for anyone's HASH.
+#[test]
+fn an_idle_checking_session_holds_no_checksum_place() {
+    let srv = TempDir::new("srv");
+    fs::write(srv.join("small.bin"), pattern(100_000, 3)).unwrap();
+    fs::write(srv.join("other.bin"), pattern(200_000, 4)).unwrap();
+    let server = Server::start(srv.path(), &["--stall-timeout", "1"]);
+    let idle: Vec<common::Ctrl> = (0..2)
+        .map(|_| {
+            let mut c = server.login();
+            c.expect("OPTS HASH CRC32", 200);
+            assert_eq!(retr(&mut c, "small.bin"), pattern(100_000, 3));
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = server.login();
+    let started = Instant::now();
+    third.expect("HASH other.bin", 213);
+    assert!(
+        started.elapsed() < Duration::from_millis(800),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(idle);
+}

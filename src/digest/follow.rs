@@ -37,12 +37,27 @@ pub struct Follower {
 impl Follower {
     /// Starts reading `file` from its start, as far as `ready` bytes for now.
     pub fn start(file: File, algorithm: Algorithm, ready: u64) -> Follower {
+        Follower::holding(file, algorithm, ready, ())
+    }
+
+    /// `start`, with `held` kept for as long as the reading runs (a place
+    /// among the checksums running), not for as long as the answer waits.
+    pub fn holding(
+        file: File,
+        algorithm: Algorithm,
+        ready: u64,
+        held: impl Send + 'static,
+    ) -> Follower {
         let marks = Arc::new(Marks {
             ready: AtomicU64::new(ready),
             end: AtomicU64::new(OPEN),
         });
         let seen = Arc::clone(&marks);
-        let thread = thread::spawn(move || follow(&file, algorithm, &seen));
+        let thread = thread::spawn(move || {
+            let done = follow(&file, algorithm, &seen);
+            drop(held);
+            done
+        });
         Follower {
             marks,
             thread: Some(thread),
@@ -52,6 +67,15 @@ impl Follower {
     /// The first `len` bytes are there to read.
     pub fn grew(&self, len: u64) {
         self.marks.ready.fetch_max(len, Ordering::Release);
+        if let Some(t) = &self.thread {
+            t.thread().unpark();
+        }
+    }
+
+    /// The file is whole at `len` bytes: the reading ends there, and ends
+    /// its thread, without waiting for `finish`.
+    pub fn ends_at(&self, len: u64) {
+        self.marks.end.store(len, Ordering::Release);
         if let Some(t) = &self.thread {
             t.thread().unpark();
         }

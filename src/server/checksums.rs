@@ -237,14 +237,14 @@ impl Checksum {
 }
 
 /// A whole file's checksum computed beside its transfer, for the HASH a
-/// checking client sends next. It holds a checksum turn while it runs.
+/// checking client sends next. Its reading holds a checksum turn while it
+/// runs, not while the answer waits for a HASH that may never come.
 pub struct Ahead {
     follower: Follower,
     algorithm: Algorithm,
     /// The file once whole: known at a download's start, an upload's end.
     whole: Option<(Identity, u64)>,
     begun: SystemTime,
-    _turn: Turn,
 }
 
 impl Ahead {
@@ -253,13 +253,12 @@ impl Ahead {
     /// be opened again.
     pub fn start(file: &File, algorithm: Algorithm, ready: u64, peer: IpAddr) -> Option<Ahead> {
         let turn = Turn::take(peer, Duration::ZERO)?;
-        let follower = Follower::start(file.try_clone().ok()?, algorithm, ready);
+        let follower = Follower::holding(file.try_clone().ok()?, algorithm, ready, turn);
         Some(Ahead {
             follower,
             algorithm,
             whole: None,
             begun: SystemTime::now(),
-            _turn: turn,
         })
     }
 
@@ -280,7 +279,7 @@ impl Ahead {
 
     /// The file is whole: `len` bytes, and `file` as it now is.
     pub fn whole(&mut self, file: &File, len: u64) {
-        self.follower.grew(len);
+        self.follower.ends_at(len);
         self.whole = Identity::of(file).ok().map(|i| (i, len));
     }
 
