@@ -341,15 +341,15 @@ impl Server {
         let reader = Arc::clone(&stream);
         let spawned = thread::Builder::new()
             .name(format!("header {peer}"))
-            .spawn(
-                move || match driver::proxy_header(&reader, server.0.config.login_timeout) {
-                    Ok(Some(client)) if !server.0.closing.is_stopped() => {
-                        server.seat(reader, client)
-                    }
-                    Ok(_) => server.seat(reader, peer),
+            .spawn(move || {
+                let said = driver::proxy_header(&reader, server.0.config.login_timeout);
+                match said {
+                    // The server began closing while the header came.
+                    Ok(_) if server.0.closing.is_stopped() => {}
+                    Ok(client) => server.seat(reader, client.unwrap_or(peer)),
                     Err(bad) => DOOR.log(peer, format_args!("refused: {bad}")),
-                },
-            );
+                }
+            });
         if let Err(e) = spawned {
             DOOR.log(peer, format_args!("refused: cannot start a thread: {e}"));
             turn_away(
