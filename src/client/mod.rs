@@ -1007,10 +1007,14 @@ impl Client {
         if !self.options.verify || self.verify_with.is_some() {
             return Ok(self.verify_with.filter(|_| self.options.verify));
         }
-        let offered: Vec<Algorithm> = (self.features()?.iter())
+        // Each offered algorithm, and whether it is the server's own (`*`).
+        let offered: Vec<(Algorithm, bool)> = (self.features()?.iter())
             .filter_map(|f| f.strip_prefix("HASH "))
             .flat_map(|list| list.split(';'))
-            .filter_map(|a| Algorithm::from_name(a.trim().trim_end_matches('*')))
+            .filter_map(|a| {
+                let a = a.trim();
+                Algorithm::from_name(a.trim_end_matches('*')).map(|x| (x, a.ends_with('*')))
+            })
             .collect();
         let fastest = [
             Algorithm::Crc32,
@@ -1019,7 +1023,8 @@ impl Client {
             Algorithm::Sha1,
             Algorithm::Sha512,
         ];
-        let Some(algorithm) = fastest.into_iter().find(|a| offered.contains(a)) else {
+        let listed = |a: &Algorithm| offered.iter().any(|(x, _)| x == a);
+        let Some(mut algorithm) = fastest.into_iter().find(listed) else {
             if !self.said_no_hash {
                 self.said_no_hash = true;
                 let line = "the server has no HASH: --verify checks sizes only";
@@ -1027,7 +1032,12 @@ impl Client {
             }
             return Ok(None);
         };
-        self.expect(&Command::Opts(format!("HASH {}", algorithm.name())), &[200])?;
+        // A server that will not switch keeps its own, which HASH then uses.
+        let chosen = self.command(&Command::Opts(format!("HASH {}", algorithm.name())))?;
+        if chosen.code != 200 {
+            let own = offered.iter().find(|(_, own)| *own).map(|(a, _)| *a);
+            algorithm = own.ok_or(Error::Remote(chosen))?;
+        }
         self.verify_with = Some(algorithm);
         Ok(self.verify_with)
     }

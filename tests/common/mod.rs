@@ -513,7 +513,9 @@ pub enum Lie {
     /// As `FlakyData`, but every RETR in active mode gets 425: only passive works.
     NoActiveData,
     /// As `FlakyData` without the 425s, and with a HASH whose checksum is
-    /// never the file's (a file changed on the server between transfer and check).
+    /// never the file's (a file changed on the server between transfer and
+    /// check); FEAT offers SHA-256 (its own) and CRC32, but OPTS HASH will not
+    /// switch.
     WrongHash,
 }
 
@@ -628,9 +630,9 @@ pub fn fake_server(lie: Lie) -> u16 {
                     b"226 done\r\n"
                 }
                 Ftp::Feat if matches!(lie, Lie::WrongHash) => {
-                    b"211-Features:\r\n HASH SHA-256*\r\n211 End\r\n"
+                    b"211-Features:\r\n HASH SHA-256*;CRC32\r\n211 End\r\n"
                 }
-                Ftp::Opts(_) if matches!(lie, Lie::WrongHash) => b"200 ok\r\n",
+                Ftp::Opts(_) if matches!(lie, Lie::WrongHash) => b"501 not that one\r\n",
                 Ftp::Hash(_) if matches!(lie, Lie::WrongHash) => {
                     b"213 SHA-256 0-500 0000000000000000000000000000000000000000000000000000000000000000 x\r\n"
                 }
