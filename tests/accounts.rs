@@ -179,17 +179,19 @@ fn a_wrong_password_and_an_unknown_name_look_the_same() {
     // Slow enough that skipping the hash for unknown names would show.
     common::add_user(&file, "alice", "right", top.path(), "elradfmwMT", 200_000);
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
-    for _ in 0..3 {
+    for _ in 0..5 {
         let k = first_refusal(top.path(), &file, "alice");
         let u = first_refusal(top.path(), &file, "mallory");
         assert_eq!((&k.1, &k.2), (&u.1, &u.2), "the same words");
         known.push(k.0);
         unknown.push(u.0);
     }
-    known.sort();
-    unknown.sort();
-    let (k, u) = (known[1].as_secs_f64(), unknown[1].as_secs_f64());
-    println!("first refusal, median of 3: wrong password {k:.3} s, unknown name {u:.3} s");
+    // The fastest of each: what the work costs, without the busy machine's
+    // hiccups (a median of 3 once read 0.34 s against 0.25 s on a loaded host,
+    // a gap larger than the whole hash).
+    let (k, u) = (known.iter().min().unwrap(), unknown.iter().min().unwrap());
+    let (k, u) = (k.as_secs_f64(), u.as_secs_f64());
+    println!("first refusal, fastest of 5: wrong password {k:.3} s, unknown name {u:.3} s");
     assert!(k >= 0.1 && u >= 0.1, "the delay applies to both");
     assert!(
         (k - u).abs() < 0.25 * k.max(u),
