@@ -52,10 +52,6 @@ impl Pace {
         Pace(limits.into_iter().collect())
     }
 
-    pub fn is_free(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// How much to move at once: a fiftieth of a second's worth at the
     /// strictest limit (at least 4 KiB), and never more than `most`.
     pub fn chunk(&self, most: usize) -> usize {

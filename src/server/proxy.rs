@@ -201,10 +201,6 @@ impl Nets {
         Ok(Nets(nets))
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Whether `ip` is inside one of the blocks.
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
