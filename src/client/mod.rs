@@ -891,7 +891,7 @@ impl Client {
         }
         // With --verify the file is read for its checksum as it arrives.
         let follower = match self.verify_algorithm()? {
-            Some(a) => Some(Follower::start(sink.file().try_clone()?, a, offset)),
+            Some(a) => Some(Follower::start(sink.file().try_clone()?, a, offset)?),
             None => None,
         };
         let stream = self.start(&Command::Retr(remote.to_string()), channel)?;
@@ -1056,7 +1056,7 @@ impl Client {
         let size = meta.len();
         // With --verify the file is read for its checksum while it is sent.
         let follower = match self.verify_algorithm()? {
-            Some(a) => Some(Follower::start(file.try_clone()?, a, size)),
+            Some(a) => Some(Follower::start(file.try_clone()?, a, size)?),
             None => None,
         };
         let channel = self.open_channel()?;

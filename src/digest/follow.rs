@@ -35,8 +35,9 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Starts reading `file` from its start, as far as `ready` bytes for now.
-    pub fn start(file: File, algorithm: Algorithm, ready: u64) -> Follower {
+    /// Starts reading `file` from its start, as far as `ready` bytes for
+    /// now; fails only if no thread can be started.
+    pub fn start(file: File, algorithm: Algorithm, ready: u64) -> io::Result<Follower> {
         Follower::holding(file, algorithm, ready, ())
     }
 
@@ -47,21 +48,23 @@ impl Follower {
         algorithm: Algorithm,
         ready: u64,
         held: impl Send + 'static,
-    ) -> Follower {
+    ) -> io::Result<Follower> {
         let marks = Arc::new(Marks {
             ready: AtomicU64::new(ready),
             end: AtomicU64::new(OPEN),
         });
         let seen = Arc::clone(&marks);
-        let thread = thread::spawn(move || {
-            let done = follow(&file, algorithm, &seen);
-            drop(held);
-            done
-        });
-        Follower {
+        let thread = thread::Builder::new()
+            .name("checksum".into())
+            .spawn(move || {
+                let done = follow(&file, algorithm, &seen);
+                drop(held);
+                done
+            })?;
+        Ok(Follower {
             marks,
             thread: Some(thread),
-        }
+        })
     }
 
     /// The first `len` bytes are there to read.
@@ -154,7 +157,7 @@ mod tests {
             .collect();
         for algorithm in [Algorithm::Sha256, Algorithm::Crc32] {
             let mut out = File::create(&path).unwrap();
-            let follower = Follower::start(File::open(&path).unwrap(), algorithm, 0);
+            let follower = Follower::start(File::open(&path).unwrap(), algorithm, 0).unwrap();
             let mut written = 0;
             for piece in data.chunks(700_001) {
                 out.write_all(piece).unwrap();
@@ -166,7 +169,7 @@ mod tests {
             assert_eq!(hex, super::super::hex_of(algorithm, &data), "{algorithm:?}");
         }
         // A file that ends short of what was promised is an error, not a hang.
-        let short = Follower::start(File::open(&path).unwrap(), Algorithm::Md5, 0);
+        let short = Follower::start(File::open(&path).unwrap(), Algorithm::Md5, 0).unwrap();
         assert!(short.finish(data.len() as u64 + 10).is_err());
         // Dropped unfinished: the thread stops.
         drop(Follower::start(

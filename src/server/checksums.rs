@@ -253,7 +253,7 @@ impl Ahead {
     /// be opened again.
     pub fn start(file: &File, algorithm: Algorithm, ready: u64, peer: IpAddr) -> Option<Ahead> {
         let turn = Turn::take(peer, Duration::ZERO)?;
-        let follower = Follower::holding(file.try_clone().ok()?, algorithm, ready, turn);
+        let follower = Follower::holding(file.try_clone().ok()?, algorithm, ready, turn).ok()?;
         Some(Ahead {
             follower,
             algorithm,
