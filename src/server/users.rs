@@ -15,7 +15,7 @@ use super::gate::Perms;
 use crate::password::{Hash, ITERATIONS};
 
 pub const USAGE: &str = "\
-usage: server user add FILE NAME [--root DIR] [--perms LETTERS] [--iterations N]
+usage: server user add FILE NAME [--root DIR] [--perms LETTERS] [--rate RATE] [--iterations N]
        server user passwd FILE NAME [--iterations N]
        server user del FILE NAME
        server user list FILE
@@ -25,7 +25,9 @@ asked twice without echo at a terminal, or read as one line from stdin.
 --root is the folder the user sees as / (default: the current folder);
 --perms are pyftpdlib's letters (default: all, elradfmwMT; lr reads only):
   l list  r read  w write  a append  d delete  f rename  m make folders
-  M change modes  T change times";
+  M change modes  T change times
+--rate is the most each of the user's sessions moves per second (100K, 1.5M;
+K = 1024), as --max-rate does for everyone (the stricter wins).";
 
 /// What a password prompt is asked: the words to show; `None` at end of input.
 pub type Ask<'a> = &'a mut dyn FnMut(&str) -> io::Result<Option<String>>;
@@ -68,7 +70,7 @@ pub fn manage(args: &[String], ask: Ask) -> Result<String, String> {
                 name: name.to_string(),
                 hash: new_hash(name, options.iterations, ask)?,
                 perms,
-                rate: None,
+                rate: options.rate,
                 root,
             })
         }
@@ -126,6 +128,7 @@ enum Change {
 struct Options {
     root: Option<PathBuf>,
     perms: Option<Perms>,
+    rate: Option<u64>,
     iterations: u32,
 }
 
@@ -134,6 +137,7 @@ impl Options {
         let mut options = Options {
             root: None,
             perms: None,
+            rate: None,
             iterations: ITERATIONS,
         };
         let mut args = args.iter();
@@ -142,6 +146,7 @@ impl Options {
             match (verb, arg.as_str()) {
                 ("add", "--root") => options.root = Some(PathBuf::from(value()?)),
                 ("add", "--perms") => options.perms = Some(Perms::parse(value()?)?),
+                ("add", "--rate") => options.rate = Some(crate::data::parse_rate(value()?)?),
                 ("add" | "passwd", "--iterations") => {
                     options.iterations = value()?
                         .parse()
@@ -195,7 +200,15 @@ fn read(file: &Path, may_be_new: bool) -> Result<Accounts, String> {
 fn list(accounts: &Accounts) -> String {
     let lines: Vec<String> = accounts
         .iter()
-        .map(|a| format!("{} {} {}", a.name, a.perms.letters(), a.root.display()))
+        .map(|a| {
+            let rate = a.rate.map_or(String::new(), |r| format!("rate={r} "));
+            format!(
+                "{} {} {rate}{}",
+                a.name,
+                a.perms.letters(),
+                a.root.display()
+            )
+        })
         .collect();
     lines.join("\n")
 }
@@ -219,7 +232,7 @@ mod tests {
         let mut given = |_: &str| Ok(Some("secret".to_string()));
         let added = manage(
             &args(&format!(
-                "add {f} alice --root {root} --perms elr --iterations 1000"
+                "add {f} alice --root {root} --perms elr --rate 100K --iterations 1000"
             )),
             &mut given,
         );
@@ -240,7 +253,7 @@ mod tests {
         assert!(accounts.get("alice").unwrap().hash.verify("other"));
         assert_eq!(
             manage(&args(&format!("list {f}")), &mut other),
-            Ok(format!("alice lr {root}"))
+            Ok(format!("alice lr rate=102400 {root}"))
         );
         assert_eq!(
             manage(&args(&format!("del {f} alice")), &mut other),
