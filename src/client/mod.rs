@@ -999,6 +999,19 @@ impl Client {
         }
     }
 
+    /// The checksums the server's FEAT offers (its HASH line), each with
+    /// whether it is the server's own (starred); none without HASH.
+    fn offered_hashes(&mut self) -> Result<Vec<(Algorithm, bool)>> {
+        Ok((self.features()?.iter())
+            .filter_map(|f| f.strip_prefix("HASH "))
+            .flat_map(|list| list.split(';'))
+            .filter_map(|a| {
+                let a = a.trim();
+                Algorithm::from_name(a.trim_end_matches('*')).map(|x| (x, a.ends_with('*')))
+            })
+            .collect())
+    }
+
     /// The checksum `--verify` uses: the fastest of those the server's FEAT
     /// offers (CRC-32 first, made for catching damage in transit), chosen
     /// once per connection with OPTS HASH; `None` if the server has no HASH.
@@ -1007,15 +1020,7 @@ impl Client {
         if !self.options.verify || self.verify_with.is_some() {
             return Ok(self.verify_with.filter(|_| self.options.verify));
         }
-        // Each offered algorithm, and whether it is the server's own (`*`).
-        let offered: Vec<(Algorithm, bool)> = (self.features()?.iter())
-            .filter_map(|f| f.strip_prefix("HASH "))
-            .flat_map(|list| list.split(';'))
-            .filter_map(|a| {
-                let a = a.trim();
-                Algorithm::from_name(a.trim_end_matches('*')).map(|x| (x, a.ends_with('*')))
-            })
-            .collect();
+        let offered = self.offered_hashes()?;
         let fastest = [
             Algorithm::Crc32,
             Algorithm::Sha256,

@@ -630,18 +630,12 @@ impl Client {
     /// Whether the server has HASH; if so this session's HASH answers in
     /// SHA-256 where the server offers it (else its own choice).
     fn content_hash(&mut self) -> Result<bool> {
-        let offered =
-            (self.features()?.iter()).find_map(|f| f.strip_prefix("HASH ").map(str::to_string));
-        let Some(offered) = offered else {
-            return Ok(false);
-        };
-        let wanted = Algorithm::Sha256;
-        let listed = (offered.split(';'))
-            .any(|a| Algorithm::from_name(a.trim_end_matches('*')) == Some(wanted));
-        if listed {
-            self.expect(&Command::Opts(format!("HASH {}", wanted.name())), &[200])?;
+        let offered = self.offered_hashes()?;
+        if offered.iter().any(|(a, _)| *a == Algorithm::Sha256) {
+            // One that will not switch keeps its own, which its replies name.
+            self.command(&Command::Opts(format!("HASH {}", Algorithm::Sha256.name())))?;
         }
-        Ok(true)
+        Ok(!offered.is_empty())
     }
 }
 
