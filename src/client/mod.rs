@@ -982,7 +982,9 @@ impl Client {
     /// Checks the checksum `follower` computed of the first `len` bytes
     /// against the server's of `remote`.
     fn verify(&mut self, remote: &str, follower: Follower, len: u64) -> Result<()> {
-        let ours = follower.finish(len)?;
+        let cancel = self.options.cancel.clone();
+        let ours = follower.finish(len, &|| cancel.is_stopped())?;
+        let ours = ours.ok_or(Error::Stopped)?;
         let reply = self.command(&Command::Hash(remote.to_string()))?;
         let text = reply.text();
         let theirs = match (reply.code, hash_reply(&reply)) {

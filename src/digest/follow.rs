@@ -85,14 +85,20 @@ impl Follower {
     }
 
     /// The checksum of the file's first `len` bytes (all of it), in hex,
-    /// once read.
-    pub fn finish(mut self, len: u64) -> io::Result<String> {
-        self.marks.end.store(len, Ordering::Release);
+    /// once read; `None` if `stopped` says so first (an ABOR, Ctrl-C), which
+    /// stops the reading too.
+    pub fn finish(mut self, len: u64, stopped: &dyn Fn() -> bool) -> io::Result<Option<String>> {
+        self.ends_at(len);
+        while !self.thread.as_ref().is_some_and(|t| t.is_finished()) {
+            if stopped() {
+                return Ok(None);
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
         let thread = self.thread.take().expect("finished once");
-        thread.thread().unpark();
-        thread
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the checksum thread failed")))
+        let done = thread.join();
+        done.unwrap_or_else(|_| Err(io::Error::other("the checksum thread failed")))
+            .map(Some)
     }
 }
 
@@ -165,12 +171,15 @@ mod tests {
                 follower.grew(written);
                 thread::sleep(Duration::from_millis(2));
             }
-            let hex = follower.finish(written).unwrap();
+            let hex = follower.finish(written, &|| false).unwrap().unwrap();
             assert_eq!(hex, super::super::hex_of(algorithm, &data), "{algorithm:?}");
         }
         // A file that ends short of what was promised is an error, not a hang.
         let short = Follower::start(File::open(&path).unwrap(), Algorithm::Md5, 0).unwrap();
-        assert!(short.finish(data.len() as u64 + 10).is_err());
+        assert!(short.finish(data.len() as u64 + 10, &|| false).is_err());
+        // A wait that is told to stop stops.
+        let slow = Follower::start(File::open(&path).unwrap(), Algorithm::Md5, 0).unwrap();
+        assert_eq!(slow.finish(u64::MAX / 2, &|| true).unwrap(), None);
         // Dropped unfinished: the thread stops.
         drop(Follower::start(
             File::open(&path).unwrap(),

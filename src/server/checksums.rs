@@ -283,17 +283,25 @@ impl Ahead {
         self.whole = Identity::of(file).ok().map(|i| (i, len));
     }
 
-    /// The answer to `job` if it asks for this file, whole, unchanged since,
-    /// in this algorithm; remembered as any computed checksum.
-    pub fn answer(self, job: &Checksum) -> Option<String> {
-        let (identity, len) = self.whole?;
+    /// Whether `job` asks for this file, whole, unchanged since, in this
+    /// algorithm.
+    pub fn answers(&self, job: &Checksum) -> bool {
+        let Some((identity, len)) = self.whole else {
+            return false;
+        };
         let asks = job.algorithm == self.algorithm && job.start == 0 && job.end == len;
-        if !asks || Identity::of(&job.file).ok()? != identity {
-            return None;
+        asks && Identity::of(&job.file).is_ok_and(|now| now == identity)
+    }
+
+    /// The checksum `answers` found `job` asking for, once read (`None` if
+    /// `stopped` first); remembered as any computed checksum.
+    pub fn finish(self, job: &Checksum, stopped: &dyn Fn() -> bool) -> io::Result<Option<String>> {
+        let len = self.whole.map_or(job.end, |(_, len)| len);
+        let done = self.follower.finish(len, stopped);
+        if let Ok(Some(hex)) = &done {
+            job.remember(hex, self.begun);
         }
-        let hex = self.follower.finish(len).ok()?;
-        job.remember(&hex, self.begun);
-        Some(hex)
+        done
     }
 }
 

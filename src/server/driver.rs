@@ -540,18 +540,25 @@ impl Driver {
     /// `checksums::Turn`), watched for ABOR when long, and sends its reply.
     fn checksum(&mut self, mut job: Checksum) -> io::Result<()> {
         self.flush()?;
-        let known = (self.ahead.take())
-            .and_then(|a| a.answer(&job))
-            .or_else(|| job.recall());
-        if let Some(hex) = known {
-            return self.send(&job.reply(Ok(Some(hex))));
+        // Read beside the last transfer (and still reading, maybe: its wait
+        // is watched for ABOR as a computation is), or remembered.
+        let ahead = self.ahead.take().filter(|a| a.answers(&job));
+        if ahead.is_none() {
+            if let Some(hex) = job.recall() {
+                return self.send(&job.reply(Ok(Some(hex))));
+            }
         }
         let begun = std::time::SystemTime::now();
-        let Some(turn) = Turn::take(self.peer.ip(), self.config.stall_timeout) else {
-            return self.send(&Reply::new(
-                450,
-                "Too many checksums at once; try again later.",
-            ));
+        // The reading beside a transfer holds a turn of its own.
+        let turn = match ahead {
+            Some(_) => None,
+            None => match Turn::take(self.peer.ip(), self.config.stall_timeout) {
+                Some(turn) => Some(turn),
+                None => {
+                    let why = "Too many checksums at once; try again later.";
+                    return self.send(&Reply::new(450, why));
+                }
+            },
         };
         let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let watcher = (job.end - job.start >= WATCHED).then(|| {
@@ -561,12 +568,19 @@ impl Driver {
             AborWatch::start(&self.ctrl, stop, Arc::new(AtomicU64::new(0)), status)
         });
         let aborting = &self.stops.aborting;
-        let done = job.compute(&|| stopped.load(Ordering::SeqCst) || aborting.is_stopped());
+        let stop = &|| stopped.load(Ordering::SeqCst) || aborting.is_stopped();
+        let done = match ahead {
+            Some(ahead) => ahead.finish(&job, stop),
+            None => {
+                let done = job.compute(stop);
+                if let Ok(Some(hex)) = &done {
+                    job.remember(hex, begun);
+                }
+                done
+            }
+        };
         watcher.map(AborWatch::stop);
         drop(turn);
-        if let Ok(Some(hex)) = &done {
-            job.remember(hex, begun);
-        }
         self.send(&job.reply(done))
     }
 
