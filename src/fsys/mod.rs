@@ -588,21 +588,39 @@ pub struct Entry {
 /// lock, held until the file is closed, is the sign that its writer lives
 /// (see `sweep`). Where the file system has no locks, the sweep cannot take
 /// one either, and leaves the file alone.
+///
+/// A sweep can come between the creation and the lock: it finds the file
+/// unlocked, takes it and removes the name. So the file counts as ours only
+/// once it is locked and its name still leads to it; otherwise the next name
+/// is tried (the sweep removes or has removed this one).
 fn fresh(dir: &Dir, suffix: &str, permissions: u32) -> io::Result<(OsString, File)> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     loop {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = OsString::from(format!("{TEMP_PREFIX}{}-{n}.{suffix}", std::process::id()));
         match dir.create(&name, permissions) {
-            Ok(file) => {
-                let _ = file.try_lock();
-                return Ok((name, file));
-            }
+            Ok(file) => match file.try_lock() {
+                Ok(()) if still_named(dir, &name, &file)? => return Ok((name, file)),
+                Ok(()) | Err(fs::TryLockError::WouldBlock) => continue,
+                // No locks here: nobody sweeps it either.
+                Err(fs::TryLockError::Error(_)) => return Ok((name, file)),
+            },
             // Left by an earlier process with the same pid, or another machine's: take the next number.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Whether `name` in `dir` is still `file` (and not removed, or replaced).
+fn still_named(dir: &Dir, name: &OsStr, file: &File) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let ours = file.metadata()?;
+    Ok(match dir.stat(name, false) {
+        Ok(now) => (now.dev(), now.ino()) == (ours.dev(), ours.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e),
+    })
 }
 
 /// What an append leaves beside its bytes while it copies them to the end of
@@ -1156,6 +1174,35 @@ mod tests {
         assert!(!dead.exists() && root.path().join(&live.temp).exists());
         assert!(others.iter().all(|o| o.exists()));
         drop(live);
+        fs::remove_dir_all(&top).unwrap();
+    }
+
+    #[test]
+    fn a_sweep_running_meanwhile_never_takes_a_new_temporary_file() {
+        // The sweep of a server that has just started runs beside its first
+        // uploads: one that came between a creation and its lock used to
+        // remove the file, and the upload failed at its rename.
+        let (top, root) = tree("sweep-race");
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sweeper = {
+            let (path, done) = (root.path().to_path_buf(), done.clone());
+            std::thread::spawn(move || {
+                let mut taken = 0;
+                while !done.load(Ordering::Relaxed) {
+                    sweep(&path, &mut |_, _| taken += 1);
+                }
+                taken
+            })
+        };
+        for i in 0..2000 {
+            let target = root.path().join(format!("f{i}"));
+            let mut temp = TempFile::beside(&target).unwrap();
+            io::Write::write_all(temp.file(), b"x").unwrap();
+            temp.commit().unwrap_or_else(|e| panic!("upload {i}: {e}"));
+            assert_eq!(fs::read(&target).unwrap(), b"x");
+        }
+        done.store(true, Ordering::Relaxed);
+        sweeper.join().unwrap();
         fs::remove_dir_all(&top).unwrap();
     }
 
