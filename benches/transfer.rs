@@ -7,13 +7,17 @@
 //! Each figure is the best of a few runs, since the machine is shared and noisy.
 //! `DIALBACK_BENCH_QUICK=1` makes the big file 256 MiB for a fast look.
 
+mod common;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use common::{make_file, make_tree, same_tree, vsftpd_bin, vsftpd_settings, Started, Work};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_client");
@@ -21,55 +25,6 @@ const CLIENT: &str = env!("CARGO_BIN_EXE_client");
 const RUNS: usize = 7;
 /// curl's flag for active mode (it takes the address to announce).
 const ACTIVE: &str = "-P";
-
-/// A work folder in tmpfs, removed at the end.
-struct Work(PathBuf);
-
-impl Work {
-    fn new() -> Work {
-        let base = if Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let dir = base.join(format!("dialback-bench-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Work(dir)
-    }
-
-    fn dir(&self, name: &str) -> PathBuf {
-        let d = self.0.join(name);
-        fs::create_dir_all(&d).unwrap();
-        d
-    }
-}
-
-impl Drop for Work {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Fills a file with `len` bytes of a cheap pattern, in 1 MiB writes.
-fn make_file(path: &Path, len: u64, seed: u64) {
-    let mut f = fs::File::create(path).unwrap();
-    let mut block = vec![0u8; 1 << 20];
-    let mut x = seed | 1;
-    for chunk in block.chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-    }
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(block.len() as u64) as usize;
-        block[0] = block[0].wrapping_add(1);
-        f.write_all(&block[..n]).unwrap();
-        left -= n as u64;
-    }
-}
 
 fn same_bytes(a: &Path, b: &Path) -> bool {
     let (mut fa, mut fb) = match (fs::File::open(a), fs::File::open(b)) {
@@ -199,30 +154,6 @@ fn spread(m: [f64; 3]) -> String {
 }
 
 /// Makes the benchmark's tree: `folders` folders of `files` files of 4 KiB.
-fn make_tree(top: &Path, folders: usize, files: usize) {
-    for d in 0..folders {
-        let folder = top.join(format!("d{d:02}"));
-        fs::create_dir_all(&folder).unwrap();
-        for f in 0..files {
-            make_file(
-                &folder.join(format!("f{f:02}.bin")),
-                4096,
-                (d * files + f) as u64,
-            );
-        }
-    }
-}
-
-/// Whether two folders hold the same tree, byte for byte (`diff -r`).
-fn same_tree(a: &Path, b: &Path) -> bool {
-    Command::new("diff")
-        .arg("-rq")
-        .args([a, b])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// Ours raced against the peer's command, when the peers are there.
 /// Checks a copy against its source, if the copy is there, then removes it.
 fn check_and_remove(source: &Path, copy: &Path) {
@@ -234,15 +165,6 @@ fn check_and_remove(source: &Path, copy: &Path) {
             source.display()
         );
         fs::remove_file(copy).unwrap();
-    }
-}
-
-struct Started(Child);
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -273,10 +195,7 @@ fn start_ours_with(root: &Path, extra: &[&str]) -> (Started, u16) {
 /// vsftpd in the foreground on a free port, anonymous, read-write (uploads go
 /// to `up/`, which must belong to the `ftp` user). `None` if it cannot run here.
 fn start_vsftpd(work: &Work, root: &Path) -> Result<(Started, u16), String> {
-    let bin = ["/usr/sbin/vsftpd", "/usr/bin/vsftpd"]
-        .into_iter()
-        .find(|p| Path::new(p).exists());
-    let bin = bin.ok_or("vsftpd not installed (apt-get install vsftpd)")?;
+    let bin = vsftpd_bin().ok_or("vsftpd not installed (apt-get install vsftpd)")?;
     let uid = Command::new("id")
         .arg("-u")
         .output()
@@ -298,30 +217,7 @@ fn start_vsftpd(work: &Work, root: &Path) -> Result<(Started, u16), String> {
         .port();
     let empty = work.dir("vsftpd-empty");
     let conf = work.0.join("vsftpd.conf");
-    let settings = [
-        "listen=YES",
-        "listen_ipv6=NO",
-        "listen_address=127.0.0.1",
-        "background=NO",
-        "anonymous_enable=YES",
-        "local_enable=NO",
-        "no_anon_password=YES",
-        "write_enable=YES",
-        "anon_upload_enable=YES",
-        "anon_mkdir_write_enable=YES",
-        "anon_umask=022",
-        "pasv_enable=YES",
-        "port_enable=YES",
-        "connect_from_port_20=NO",
-        "use_sendfile=YES",
-        "xferlog_enable=NO",
-        "dirmessage_enable=NO",
-        "seccomp_sandbox=NO",
-        "max_clients=0",
-        "max_per_ip=0",
-        "pam_service_name=vsftpd",
-    ];
-    fs::write(&conf, settings.join("\n") + "\n").unwrap();
+    fs::write(&conf, vsftpd_settings("127.0.0.1")).unwrap();
     let child = Command::new(bin)
         .arg(&conf)
         .arg(format!("-oanon_root={}", root.display()))
@@ -489,7 +385,7 @@ fn main() {
     }
     let quick = std::env::var("DIALBACK_BENCH_QUICK").is_ok();
     let big_len: u64 = if quick { 256 << 20 } else { 1 << 30 };
-    let work = Work::new();
+    let work = Work::new("bench");
     let (srv, vs_root, cli) = (work.dir("srv"), work.dir("vsftpd"), work.dir("cli"));
     fs::create_dir_all(vs_root.join("up")).unwrap();
     fs::create_dir_all(vs_root.join("small")).unwrap();

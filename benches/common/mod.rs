@@ -1,0 +1,128 @@
+//! What the benchmarks share: a work folder in tmpfs, test files and trees,
+//! children that end with the run, and vsftpd's settings.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A work folder in tmpfs, removed at the end.
+pub struct Work(pub PathBuf);
+
+impl Work {
+    pub fn new(name: &str) -> Work {
+        let base = if Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = base.join(format!("dialback-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        Work(dir)
+    }
+
+    pub fn dir(&self, name: &str) -> PathBuf {
+        let d = self.0.join(name);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Fills a file with `len` bytes of a cheap pattern, in 1 MiB writes.
+pub fn make_file(path: &Path, len: u64, seed: u64) {
+    let mut f = fs::File::create(path).unwrap();
+    let mut block = vec![0u8; 1 << 20];
+    let mut x = seed | 1;
+    for chunk in block.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        block[0] = block[0].wrapping_add(1);
+        f.write_all(&block[..n]).unwrap();
+        left -= n as u64;
+    }
+}
+
+/// `folders` folders `dNN` of `files` files `fNN.bin` of 4 KiB each.
+pub fn make_tree(top: &Path, folders: usize, files: usize) {
+    for d in 0..folders {
+        let folder = top.join(format!("d{d:02}"));
+        fs::create_dir_all(&folder).unwrap();
+        for f in 0..files {
+            make_file(
+                &folder.join(format!("f{f:02}.bin")),
+                4096,
+                (d * files + f) as u64,
+            );
+        }
+    }
+}
+
+/// Whether two folders hold the same tree, byte for byte (`diff -r`).
+pub fn same_tree(a: &Path, b: &Path) -> bool {
+    Command::new("diff")
+        .arg("-rq")
+        .args([a, b])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A child process killed at the end of the run.
+pub struct Started(pub Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The path of vsftpd, if installed.
+pub fn vsftpd_bin() -> Option<&'static str> {
+    ["/usr/sbin/vsftpd", "/usr/bin/vsftpd"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+}
+
+/// vsftpd's settings: in the foreground on `address`, anonymous,
+/// read-write (uploads to `up/`, which must belong to the `ftp` user), both
+/// modes, sendfile, no limits.
+pub fn vsftpd_settings(address: &str) -> String {
+    let settings = [
+        "listen=YES",
+        "listen_ipv6=NO",
+        &format!("listen_address={address}"),
+        "background=NO",
+        "anonymous_enable=YES",
+        "local_enable=NO",
+        "no_anon_password=YES",
+        "write_enable=YES",
+        "anon_upload_enable=YES",
+        "anon_mkdir_write_enable=YES",
+        "anon_umask=022",
+        "pasv_enable=YES",
+        "port_enable=YES",
+        "connect_from_port_20=NO",
+        "use_sendfile=YES",
+        "xferlog_enable=NO",
+        "dirmessage_enable=NO",
+        "seccomp_sandbox=NO",
+        "max_clients=0",
+        "max_per_ip=0",
+        "pam_service_name=vsftpd",
+    ];
+    settings.join("\n") + "\n"
+}
