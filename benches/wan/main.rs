@@ -10,7 +10,8 @@
 //! come first: a TCP connect's time (one round trip) and its throughput with
 //! no rate set.
 //!
-//! `DIALBACK_BENCH_QUICK=1`: one round trip (50 ms), a tree of 200 files, one
+//! `-- --hold RTT` keeps the link and the servers up for work by hand until
+//! stdin closes. `DIALBACK_BENCH_QUICK=1`: one round trip (50 ms), a tree of 200 files, one
 //! run of each, for CI.
 
 #[path = "../common/mod.rs"]
@@ -147,6 +148,21 @@ fn run(quick: bool) -> Result<(), String> {
     }
     if setup.rclone.is_none() {
         println!("rclone: not measured: not installed");
+    }
+    // `-- --hold RTT`: the link and servers stay up for work by hand
+    // (`ip netns exec dialback-wan-c ...`) until stdin closes.
+    if let Some(i) = std::env::args().position(|a| a == "--hold") {
+        let rtt: u64 = std::env::args()
+            .nth(i + 1)
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(50);
+        setup.wan.set(Duration::from_millis(rtt), 0);
+        println!(
+            "holding at {rtt} ms: our server {SERVER_ADDR}:{OURS}, vsftpd :{VSFTPD}, work {}",
+            setup.work.0.display()
+        );
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        return Ok(());
     }
     let rtts: &[u64] = if quick { &[50] } else { &[20, 50, 150] };
     for &rtt in rtts {

@@ -92,6 +92,10 @@ pub enum Direction {
 /// Sees every control line, for `-v`.
 pub type Observer = Box<dyn FnMut(Direction, &str) + Send>;
 
+/// How our own server's greeting begins: it reads the next command only
+/// once the last one is answered, transfers included (see `pipeline`).
+const IN_ORDER_GREETING: &str = "dialback ready";
+
 /// A logged-in control connection.
 pub struct Client {
     ctrl: TcpStream,
@@ -117,6 +121,10 @@ pub struct Client {
     said_no_hash: bool,
     /// The algorithm `--verify` chose with OPTS HASH, once chosen.
     verify_with: Option<Algorithm>,
+    /// Whether the server is known to act on commands strictly in the order
+    /// sent, a transfer's included (ours, by its greeting), so that the next
+    /// transfers may be asked for before one ends.
+    in_order: bool,
 }
 
 /// Resolves `to` (a host and port, or an address) and connects to its first
@@ -313,6 +321,7 @@ impl Client {
             notes: Vec::new(),
             said_no_hash: false,
             verify_with: None,
+            in_order: false,
         };
         client.greet()?;
         Ok(client)
@@ -331,6 +340,7 @@ impl Client {
         if greeting.code != 220 {
             return Err(Error::Remote(greeting));
         }
+        self.in_order = greeting.text().starts_with(IN_ORDER_GREETING);
         Ok(())
     }
 

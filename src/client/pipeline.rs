@@ -39,11 +39,20 @@ use crate::{Error, Result};
 /// a few KiB, well inside any socket buffer.
 const WINDOW: usize = 32;
 
-/// The most sessions a spread batch uses, counting the one it starts from.
-const SESSIONS: usize = 4;
+/// The most sessions a spread batch uses, counting the one it starts from:
+/// as many as rclone and `lftp mirror --parallel=16` open, and the server's
+/// own default cap per address.
+const SESSIONS: usize = 16;
 
-/// A spread batch opens another session for each this many jobs.
-const JOBS_PER_SESSION: usize = 16;
+/// A spread batch opens another session for each this many jobs: a new
+/// session costs a few round trips (all of them at once), a job one or more.
+const JOBS_PER_SESSION: usize = 4;
+
+/// How many transfers may be asked for before the first of them ends, on a
+/// server known to take commands strictly in order (`Client::in_order`):
+/// enough that it never waits for the next request, few enough to hold few
+/// listeners open.
+const AHEAD: usize = 8;
 
 /// The most listing text one folder may send (a million entries or so).
 const MAX_LISTING: u64 = 64 << 20;
@@ -101,36 +110,91 @@ pub struct Crew {
 }
 
 impl Crew {
-    /// Opens sessions like `main` (same login, same remote folder) until there
-    /// are `count`, or the server refuses one.
+    /// Opens sessions like `main` (same login, same remote folder), all at
+    /// once, until there are `count`; keeps those the server let in. One
+    /// turned away (a per-address cap's 421, say) means ask no more.
     fn hire(&mut self, main: &mut Client, count: usize) -> Result<()> {
         let Ok(folder) = main.pwd() else {
             self.full = true;
             return Ok(());
         };
         let peer = main.ctrl.peer_addr()?;
-        while self.others.len() < count {
-            let other = Client::connect(&peer.ip().to_string(), peer.port(), main.options.clone());
-            let Ok(mut other) = other else {
-                self.full = true;
-                break;
-            };
-            if other.cd(&folder).is_err() {
-                self.full = true;
-                break;
+        let (options, extended) = (&main.options, main.extended);
+        let wanted = count.saturating_sub(self.others.len());
+        let joined: Vec<Result<Client>> = thread::scope(|scope| {
+            let joining: Vec<_> = (0..wanted)
+                .map(|_| scope.spawn(|| Client::sibling(peer, options.clone(), &folder)))
+                .collect();
+            let joined = joining.into_iter().map(|j| j.join());
+            joined
+                .map(|j| j.unwrap_or_else(|_| Err(Error::Protocol("a login thread failed".into()))))
+                .collect()
+        });
+        for other in joined {
+            match other {
+                Ok(mut other) => {
+                    other.extended = extended;
+                    self.others.push(other);
+                }
+                Err(_) => self.full = true,
             }
-            other.extended = main.extended;
-            self.others.push(other);
         }
         Ok(())
     }
 }
 
+impl Client {
+    /// Another session to the server at `peer`, logged in as `options` say
+    /// and in `folder`, with one flight of commands after the greeting
+    /// (USER, PASS, TYPE I, CWD): the login has worked once already, so
+    /// nothing waits on an answer in between.
+    fn sibling(
+        peer: std::net::SocketAddr,
+        options: super::Options,
+        folder: &str,
+    ) -> Result<Client> {
+        let mut other = Client::reach(&peer.ip().to_string(), peer.port(), options, None)?;
+        let (user, password) = (other.options.user.clone(), other.options.password.clone());
+        let mut out = String::new();
+        for cmd in [
+            Command::User(user),
+            Command::Pass(password),
+            Command::Type('I'),
+            Command::Cwd(folder.to_string()),
+        ] {
+            other.queue(&mut out, &cmd);
+        }
+        other.flush(&mut out)?;
+        let user = other.reply()?;
+        // A server that needed no password answers PASS with a complaint.
+        let pass = other.reply()?;
+        match (user.code, pass.code) {
+            (230, _) | (331, 230 | 202) => {}
+            (331, _) => return Err(Error::Remote(pass)),
+            _ => return Err(Error::Remote(user)),
+        }
+        let typed = other.reply()?;
+        if typed.code != 200 {
+            return Err(Error::Remote(typed));
+        }
+        let moved = other.reply()?;
+        if !matches!(moved.code, 200 | 250) {
+            return Err(Error::Remote(moved));
+        }
+        Ok(other)
+    }
+}
+
 impl Drop for Crew {
+    /// Says goodbye on every session, then reads the answers: one round
+    /// trip for all of them, not one each.
     fn drop(&mut self) {
-        for other in self.others.drain(..) {
-            // The work is done; a failed goodbye changes nothing.
-            let _ = other.quit();
+        // The work is done; a failed goodbye changes nothing.
+        for other in &mut self.others {
+            let _ = other.send(&Command::Quit);
+        }
+        for mut other in self.others.drain(..) {
+            let _ = other.reply();
         }
     }
 }
@@ -144,6 +208,9 @@ struct Flight {
     listener: Option<TcpListener>,
     /// How many times this job's data connection has failed before.
     failures: u8,
+    /// Whether the transfer's own commands (RETR, STOR...) went with its
+    /// channel command, without waiting for that reply.
+    sent: bool,
 }
 
 /// How a flight came down.
@@ -178,14 +245,17 @@ impl Client {
         let mut again: Option<(usize, Job, u8)> = None;
         loop {
             // Top up the window, then send it all in one write. Nothing goes
-            // after a transfer until it is done.
+            // after a transfer until it is done, but to a server that takes
+            // commands in order, which gets a transfer's commands in one go
+            // and the next transfers' behind them.
             let transfer = |o: &Owed| matches!(o, Owed::Job(f) if !matches!(f.job, Job::Ask(..)));
+            let ahead = if self.in_order { AHEAD } else { 1 };
             // After Ctrl-C nothing new goes out; what is owed is still read.
             while owed.len() < WINDOW
-                && !owed.iter().any(transfer)
+                && owed.iter().filter(|o| transfer(o)).count() < ahead
                 && !self.options.cancel.is_stopped()
             {
-                let (index, job, failures) = match again.take() {
+                let (index, mut job, failures) = match again.take() {
                     Some(retry) => retry,
                     None => match jobs.next() {
                         None => break,
@@ -207,11 +277,18 @@ impl Client {
                     (_, None) => Command::Pasv,
                 };
                 self.queue(&mut out, &cmd);
+                let sent = self.in_order && !matches!(job, Job::Ask(..));
+                if sent {
+                    for cmd in transfer_commands(&mut job)? {
+                        self.queue(&mut out, &cmd);
+                    }
+                }
                 owed.push_back(Owed::Job(Flight {
                     index,
                     job,
                     listener,
                     failures,
+                    sent,
                 }));
             }
             self.flush(&mut out)?;
@@ -309,6 +386,17 @@ impl Client {
         Ok(())
     }
 
+    /// Reads the replies to a transfer's own commands, sent with a channel
+    /// command that failed: they can only be refusals.
+    fn skip_replies(&mut self, job: &mut Job) -> Result<()> {
+        for _ in transfer_commands(job)? {
+            if self.reply()?.is_preliminary() {
+                self.reply()?;
+            }
+        }
+        Ok(())
+    }
+
     /// Adds `cmd` to the commands about to be sent.
     fn queue(&mut self, out: &mut String, cmd: &Command) {
         let line = cmd.to_string();
@@ -362,6 +450,7 @@ impl Client {
             index,
             mut job,
             listener,
+            sent,
             ..
         } = flight;
         let reply = self.reply()?;
@@ -375,38 +464,42 @@ impl Client {
             };
             return Ok(Landing::Done(result, None));
         }
-        if self.options.cancel.is_stopped() {
+        if self.options.cancel.is_stopped() && !sent {
             // Ctrl-C: a transfer not yet asked for is not started, nor its
             // data connection dialed.
             return Ok(Landing::Done(Err(Error::Stopped), None));
         }
-        let channel = match self.channel(reply, listener)? {
-            Ok(channel) => channel,
-            Err(e) if e.is_data_connection() => return Ok(Landing::Again(job, e)),
-            Err(e) => return Ok(Landing::Done(Err(e), None)),
+        // With the transfer asked for already, a channel that failed leaves
+        // its replies to read (no fallback to PORT or PASV in between).
+        let refused = sent && !matches!(reply.code, 200 | 227 | 229);
+        let channel = match refused {
+            true => Err(Error::Remote(reply)),
+            false => self.channel(reply, listener)?,
         };
-        let mut out = String::new();
+        let channel = match channel {
+            Ok(channel) => channel,
+            Err(e) => {
+                if sent {
+                    self.skip_replies(&mut job)?;
+                }
+                return Ok(match e.is_data_connection() {
+                    true => Landing::Again(job, e),
+                    false => Landing::Done(Err(e), None),
+                });
+            }
+        };
         // A download resumes its partial file (REST) where there is one.
         let mut offset = match &mut job {
             Job::Get { sink, .. } => std::io::Seek::stream_position(sink.file())?,
             _ => 0,
         };
-        match &job {
-            Job::Get { remote, .. } => {
-                if offset > 0 {
-                    self.queue(&mut out, &Command::Rest(offset));
-                }
-                self.queue(&mut out, &Command::Retr(remote.clone()))
+        if !sent {
+            let mut out = String::new();
+            for cmd in transfer_commands(&mut job)? {
+                self.queue(&mut out, &cmd);
             }
-            Job::Put { remote, size, .. } => {
-                // ALLO is answered at once everywhere, so STOR goes with it.
-                self.queue(&mut out, &Command::Allo(*size));
-                self.queue(&mut out, &Command::Stor(remote.clone()));
-            }
-            Job::List(cmd) => self.queue(&mut out, cmd),
-            Job::Ask(..) => unreachable!("answered above"),
+            self.flush(&mut out)?;
         }
-        self.flush(&mut out)?;
         if let Job::Put { .. } = job {
             // Servers that do not know ALLO say so, and that is fine.
             self.reply()?;
@@ -496,4 +589,20 @@ impl Client {
         };
         Ok(Landing::Done(result, mfmt))
     }
+}
+
+/// A transfer's own commands, after its channel command: REST (to resume a
+/// partial file) and RETR, ALLO and STOR (ALLO is answered at once
+/// everywhere, so STOR goes with it), or the listing command.
+fn transfer_commands(job: &mut Job) -> Result<Vec<Command>> {
+    Ok(match job {
+        Job::Get { remote, sink, .. } => {
+            let offset = std::io::Seek::stream_position(sink.file())?;
+            let rest = (offset > 0).then_some(Command::Rest(offset));
+            rest.into_iter().chain([Command::Retr(remote.clone())]).collect()
+        }
+        Job::Put { remote, size, .. } => vec![Command::Allo(*size), Command::Stor(remote.clone())],
+        Job::List(cmd) => vec![cmd.clone()],
+        Job::Ask(..) => Vec::new(),
+    })
 }
