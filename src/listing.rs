@@ -95,33 +95,43 @@ fn unreadable(line: &str) -> String {
 /// Links, the folder itself, its parent and unusable names are left out; a
 /// line without facts, or a file without a size, fails the listing.
 pub fn parse_mlsd(text: &str) -> Result<Vec<Entry>, String> {
-    let mut entries = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let Some((facts, name)) = line.split_once(' ') else {
-            return Err(unreadable(line));
-        };
-        let (mut kind, mut size, mut time) = (None, None, None);
-        for fact in facts.split(';').filter(|f| !f.is_empty()) {
-            let (key, value) = fact.split_once('=').ok_or_else(|| unreadable(line))?;
-            match key.to_ascii_lowercase().as_str() {
-                "type" => kind = Some(value.to_ascii_lowercase()),
-                "size" => size = value.parse().ok(),
-                "modify" => time = Civil::parse_compact(value).map(|c| c.to_unix()),
-                _ => {}
-            }
-        }
-        let kind = kind.ok_or_else(|| unreadable(line))?;
-        if !plain_name(name) {
-            continue;
-        }
-        match (kind.as_str(), size) {
-            ("file", Some(size)) => entries.push(Entry::File(name.into(), Stamp { size, time })),
-            ("file", None) => return Err(unreadable(line)),
-            ("dir", _) => entries.push(Entry::Folder(name.into())),
+    let lines = text.lines().filter(|l| !l.trim().is_empty());
+    let entries = lines.map(|line| parse_facts(line, plain_name));
+    entries.filter_map(Result::transpose).collect()
+}
+
+/// One line of our server's TREE reply (without its leading space): MLSD's
+/// facts, and a path below the folder listed, each of its parts a plain
+/// name. `None` for what MLSD leaves out.
+pub fn parse_tree_line(line: &str) -> Result<Option<Entry>, String> {
+    parse_facts(line, |path| path.split('/').all(plain_name))
+}
+
+/// One line of facts and a name, the name kept only if `usable`.
+fn parse_facts(line: &str, usable: impl Fn(&str) -> bool) -> Result<Option<Entry>, String> {
+    let Some((facts, name)) = line.split_once(' ') else {
+        return Err(unreadable(line));
+    };
+    let (mut kind, mut size, mut time) = (None, None, None);
+    for fact in facts.split(';').filter(|f| !f.is_empty()) {
+        let (key, value) = fact.split_once('=').ok_or_else(|| unreadable(line))?;
+        match key.to_ascii_lowercase().as_str() {
+            "type" => kind = Some(value.to_ascii_lowercase()),
+            "size" => size = value.parse().ok(),
+            "modify" => time = Civil::parse_compact(value).map(|c| c.to_unix()),
             _ => {}
         }
     }
-    Ok(entries)
+    let kind = kind.ok_or_else(|| unreadable(line))?;
+    if !usable(name) {
+        return Ok(None);
+    }
+    match (kind.as_str(), size) {
+        ("file", Some(size)) => Ok(Some(Entry::File(name.into(), Stamp { size, time }))),
+        ("file", None) => Err(unreadable(line)),
+        ("dir", _) => Ok(Some(Entry::Folder(name.into()))),
+        _ => Ok(None),
+    }
 }
 
 /// The entries of a LIST, in either format servers send: Unix `ls -l`

@@ -47,6 +47,7 @@ fn a_whole_passive_session_gets_the_exact_reply_codes() {
             "PASV",
             "REST STREAM",
             "SIZE",
+            "TREE",
             "UTF8"
         ]
     );

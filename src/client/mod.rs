@@ -29,7 +29,9 @@ use crate::data::ascii::{ToLocal, ToNetwork};
 use crate::data::{self, CopyError, Limit, Pace};
 use crate::digest::{Algorithm, Follower};
 use crate::fsys::{at, open_plain, Refusal, TempFile};
-use crate::protocol::{parse_epsv_reply, parse_pasv_reply, Command, Reply};
+use crate::protocol::{
+    parse_epsv_reply, parse_pasv_reply, read_line, Command, Line, Reply, MAX_LINE,
+};
 use crate::{Error, Result};
 
 /// How the client behaves; `Options::default()` is what the `client` binary uses.
@@ -349,11 +351,52 @@ impl Client {
     pub fn log_in(&mut self, user: &str, password: &str) -> Result<()> {
         self.options.user = user.to_string();
         self.options.password = password.to_string();
+        if self.in_order {
+            return self.log_in_at_once(user, password, None);
+        }
         let reply = self.expect(&Command::User(user.to_string()), &[230, 331])?;
         if reply.code == 331 {
             self.expect(&Command::Pass(password.to_string()), &[230, 202])?;
         }
         self.expect(&Command::Type('I'), &[200])?;
+        Ok(())
+    }
+
+    /// Logs in with one flight of commands: USER, PASS, TYPE I, FEAT (whose
+    /// answer is kept) and `cd` there, if given, without waiting on an answer in
+    /// between, which only a server that takes commands in order is sent.
+    /// A server that needed no password answers PASS with a complaint.
+    fn log_in_at_once(&mut self, user: &str, password: &str, cd: Option<&str>) -> Result<()> {
+        let mut flight = vec![
+            Command::User(user.to_string()),
+            Command::Pass(password.to_string()),
+            Command::Type('I'),
+            Command::Feat,
+        ];
+        flight.extend(cd.map(|f| Command::Cwd(f.to_string())));
+        let mut out = String::new();
+        for cmd in &flight {
+            self.queue(&mut out, cmd);
+        }
+        self.flush(&mut out)?;
+        let (user, pass) = (self.reply()?, self.reply()?);
+        match (user.code, pass.code) {
+            (230, _) | (331, 230 | 202) => {}
+            (331, _) => return Err(Error::Remote(pass)),
+            _ => return Err(Error::Remote(user)),
+        }
+        let typed = self.reply()?;
+        if typed.code != 200 {
+            return Err(Error::Remote(typed));
+        }
+        let features = self.reply()?;
+        self.keep_features(&features);
+        if cd.is_some() {
+            let moved = self.reply()?;
+            if !matches!(moved.code, 200 | 250) {
+                return Err(Error::Remote(moved));
+            }
+        }
         Ok(())
     }
 
@@ -445,15 +488,30 @@ impl Client {
     }
 
     fn send(&mut self, cmd: &Command) -> Result<()> {
+        let mut out = String::new();
+        self.queue(&mut out, cmd);
+        self.flush(&mut out)
+    }
+
+    /// Adds `cmd` to the commands about to be sent (shown to `-v` without
+    /// its password).
+    fn queue(&mut self, out: &mut String, cmd: &Command) {
         let line = cmd.to_string();
-        let shown = if let Command::Pass(_) = cmd {
-            "PASS ****"
-        } else {
-            &line
-        };
-        let shown = shown.to_string();
-        self.observe(Direction::Sent, &shown);
-        let sent = self.ctrl.write_all(format!("{line}\r\n").as_bytes());
+        match cmd {
+            Command::Pass(_) => self.observe(Direction::Sent, "PASS ****"),
+            _ => self.observe(Direction::Sent, &line),
+        }
+        out.push_str(&line);
+        out.push_str("\r\n");
+    }
+
+    /// Sends the queued commands in one write.
+    fn flush(&mut self, out: &mut String) -> Result<()> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        let sent = self.ctrl.write_all(out.as_bytes());
+        out.clear();
         self.broken |= sent.is_err();
         Ok(sent?)
     }
@@ -473,6 +531,23 @@ impl Client {
             }
         }
         Ok(reply)
+    }
+
+    /// Reads one line of a reply that is read line by line (TREE's, which
+    /// may be longer than any other).
+    fn reply_line(&mut self) -> Result<String> {
+        self.input.get_mut().until = Instant::now() + self.options.stall_timeout;
+        let line = read_line(&mut self.input, MAX_LINE);
+        let broken = |why: &str| Error::Protocol(why.to_string());
+        let line = match line {
+            Ok(Line::Text(bytes)) => return Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            Ok(Line::TooLong) => broken("reply line too long"),
+            Ok(Line::Eof) => broken("the server closed the session"),
+            Err(_) if self.options.cancel.is_stopped() => Error::Stopped,
+            Err(e) => e.into(),
+        };
+        self.broken = true;
+        Err(line)
     }
 
     /// Sends `cmd` and returns the reply, whatever it is.

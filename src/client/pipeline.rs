@@ -23,13 +23,12 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::Write;
 use std::net::TcpListener;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
-use super::{reported_bytes, Channel, Client, Direction, Flow, Transfer};
+use super::{reported_bytes, Channel, Client, Flow, Transfer};
 use crate::fsys::TempFile;
 use crate::protocol::{parse_epsv_reply, parse_pasv_reply, Command, Reply};
 use crate::time::Civil;
@@ -145,9 +144,9 @@ impl Crew {
 
 impl Client {
     /// Another session to the server at `peer`, logged in as `options` say
-    /// and in `folder`, with one flight of commands after the greeting
-    /// (USER, PASS, TYPE I, CWD): the login has worked once already, so
-    /// nothing waits on an answer in between.
+    /// and in `folder`: with one flight of commands where the server takes
+    /// commands in order (the login has worked once already, so nothing
+    /// need wait on an answer), else step by step.
     fn sibling(
         peer: std::net::SocketAddr,
         options: super::Options,
@@ -155,31 +154,12 @@ impl Client {
     ) -> Result<Client> {
         let mut other = Client::reach(&peer.ip().to_string(), peer.port(), options, None)?;
         let (user, password) = (other.options.user.clone(), other.options.password.clone());
-        let mut out = String::new();
-        for cmd in [
-            Command::User(user),
-            Command::Pass(password),
-            Command::Type('I'),
-            Command::Cwd(folder.to_string()),
-        ] {
-            other.queue(&mut out, &cmd);
-        }
-        other.flush(&mut out)?;
-        let user = other.reply()?;
-        // A server that needed no password answers PASS with a complaint.
-        let pass = other.reply()?;
-        match (user.code, pass.code) {
-            (230, _) | (331, 230 | 202) => {}
-            (331, _) => return Err(Error::Remote(pass)),
-            _ => return Err(Error::Remote(user)),
-        }
-        let typed = other.reply()?;
-        if typed.code != 200 {
-            return Err(Error::Remote(typed));
-        }
-        let moved = other.reply()?;
-        if !matches!(moved.code, 200 | 250) {
-            return Err(Error::Remote(moved));
+        match other.in_order {
+            true => other.log_in_at_once(&user, &password, Some(folder))?,
+            false => {
+                other.log_in(&user, &password)?;
+                other.cd(folder)?;
+            }
         }
         Ok(other)
     }
@@ -397,25 +377,6 @@ impl Client {
         Ok(())
     }
 
-    /// Adds `cmd` to the commands about to be sent.
-    fn queue(&mut self, out: &mut String, cmd: &Command) {
-        let line = cmd.to_string();
-        self.observe(Direction::Sent, &line);
-        out.push_str(&line);
-        out.push_str("\r\n");
-    }
-
-    /// Sends the queued commands in one write.
-    fn flush(&mut self, out: &mut String) -> Result<()> {
-        if out.is_empty() {
-            return Ok(());
-        }
-        let sent = self.ctrl.write_all(out.as_bytes());
-        out.clear();
-        self.broken |= sent.is_err();
-        Ok(sent?)
-    }
-
     /// Finishes a transfer's channel from the reply to its EPRT or EPSV: falls
     /// back to PORT or PASV where the server does not know those, and dials the
     /// passive port. The outer error ends the batch, the inner fails the job.
@@ -599,7 +560,9 @@ fn transfer_commands(job: &mut Job) -> Result<Vec<Command>> {
         Job::Get { remote, sink, .. } => {
             let offset = std::io::Seek::stream_position(sink.file())?;
             let rest = (offset > 0).then_some(Command::Rest(offset));
-            rest.into_iter().chain([Command::Retr(remote.clone())]).collect()
+            rest.into_iter()
+                .chain([Command::Retr(remote.clone())])
+                .collect()
         }
         Job::Put { remote, size, .. } => vec![Command::Allo(*size), Command::Stor(remote.clone())],
         Job::List(cmd) => vec![cmd.clone()],

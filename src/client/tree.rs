@@ -26,8 +26,8 @@ use super::{local_refusal, Client, Transfer};
 use crate::digest::Algorithm;
 use crate::fsys::at::{Dir, Links, Mode};
 use crate::fsys::{open_plain, TempFile};
-use crate::listing::{parse_list, parse_mlsd, plain_name, Entry, Stamp};
-use crate::protocol::Command;
+use crate::listing::{parse_list, parse_mlsd, parse_tree_line, plain_name, Entry, Stamp};
+use crate::protocol::{Command, TREE_END};
 use crate::time::{system_time, unix_seconds, Civil};
 use crate::{Error, Result};
 
@@ -192,6 +192,31 @@ fn add_listing(
     Ok(())
 }
 
+/// Reads one line of a TREE reply into `tree`. What MLSD would leave out
+/// is left out, and so is what is below it: an entry whose folder is not in
+/// the tree (the walk gives each folder before what it holds).
+fn add_tree_line(tree: &mut Tree, line: &str) -> std::result::Result<(), String> {
+    let facts = line.strip_prefix(' ').ok_or("not a line of the tree")?;
+    let (path, stamp) = match parse_tree_line(facts)? {
+        None => return Ok(()),
+        Some(Entry::File(path, stamp)) => (path, Some(stamp)),
+        Some(Entry::Folder(path)) => (path, None),
+    };
+    if let Some((folder, _)) = path.rsplit_once('/') {
+        if !tree.folders.contains(folder) {
+            return Ok(());
+        }
+    }
+    match stamp {
+        Some(stamp) => drop(tree.files.insert(path, stamp)),
+        None => drop(tree.folders.insert(path)),
+    }
+    match tree.files.len() + tree.folders.len() > MAX_ENTRIES {
+        true => Err(format!("more than {MAX_ENTRIES} files and folders")),
+        false => Ok(()),
+    }
+}
+
 /// Whether the partial file of a download to `name` in `dir` may be gone on
 /// from: a plain file of ours, written no earlier than the remote file's
 /// last change (`time`), so both are parts of one version.
@@ -261,18 +286,19 @@ impl Client {
     pub fn features(&mut self) -> Result<&[String]> {
         if self.features.is_none() {
             let reply = self.command(&Command::Feat)?;
-            let lines = match reply.code {
-                211 => reply.lines.get(1..).unwrap_or_default(),
-                _ => &[],
-            };
-            self.features = Some(
-                lines
-                    .iter()
-                    .map(|l| l.trim().to_ascii_uppercase())
-                    .collect(),
-            );
+            self.keep_features(&reply);
         }
         Ok(self.features.as_deref().unwrap_or_default())
+    }
+
+    /// Keeps what a reply to FEAT lists (nothing, if it was refused).
+    pub(super) fn keep_features(&mut self, reply: &super::Reply) {
+        let lines = match reply.code {
+            211 => reply.lines.get(1..).unwrap_or_default(),
+            _ => &[],
+        };
+        let names = lines.iter().map(|l| l.trim().to_ascii_uppercase());
+        self.features = Some(names.collect());
     }
 
     fn has_feature(&mut self, name: &str) -> Result<bool> {
@@ -318,6 +344,11 @@ impl Client {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Tree> {
         let mlsd = self.has_feature("MLST")?;
+        if mlsd && self.has_feature("TREE")? {
+            if let Some(tree) = self.whole_tree(top)? {
+                return Ok(tree);
+            }
+        }
         if !mlsd {
             // LIST of a missing folder is an empty listing on some servers
             // (vsftpd), which a mirror would take for an empty source.
@@ -367,6 +398,34 @@ impl Client {
             self.ask_times(top, &mut tree)?;
         }
         Ok(tree)
+    }
+
+    /// The whole tree below `top` in one reply, from a server that offers
+    /// TREE (ours): one round trip where listing folder by folder takes one
+    /// per folder a session. `None` if the server did not give all of it
+    /// (refused, or stopped short); the tree is then read folder by folder,
+    /// which says what is wrong. Read line by line into the tree, so no
+    /// more than the tree is held.
+    fn whole_tree(&mut self, top: &str) -> Result<Option<Tree>> {
+        let path = (!top.is_empty()).then(|| top.to_string());
+        self.send(&Command::Tree(path))?;
+        let first = self.reply_line()?;
+        if !first.starts_with("213-") {
+            // A refusal: one line, or several ending in its code.
+            if first.as_bytes().get(3) == Some(&b'-') {
+                let end = format!("{} ", &first[..3]);
+                while !self.reply_line()?.starts_with(&end) {}
+            }
+            return Ok(None);
+        }
+        let (mut tree, mut trouble) = (Tree::default(), false);
+        loop {
+            let line = self.reply_line()?;
+            if let Some(last) = line.strip_prefix("213 ") {
+                return Ok((!trouble && last == TREE_END).then_some(tree));
+            }
+            trouble = trouble || add_tree_line(&mut tree, &line).is_err();
+        }
     }
 
     /// Fills in the files' times with pipelined MDTMs.

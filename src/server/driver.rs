@@ -325,6 +325,10 @@ impl Driver {
                 self.flush()?;
                 listings::write_status(&arg, listing, &mut &*self.ctrl)?;
             }
+            Step::Tree(arg, walk) => {
+                self.flush()?;
+                listings::write_tree(&arg, walk, &mut &*self.ctrl)?;
+            }
             Step::Listen(advertise) => self.listen(advertise)?,
             Step::Transfer(plan, job) => self.transfer(plan, job)?,
             Step::Checksum(job) => self.checksum(job)?,

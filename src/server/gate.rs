@@ -164,7 +164,7 @@ pub fn need(cmd: &Command) -> Need {
         }
         C::Stat(None) | C::Rein => Need::Login,
         C::Size(_) | C::Mdtm(_) | C::Mlst(_) | C::Stat(Some(_)) => Need::Perm(Perm::List),
-        C::List(_) | C::Nlst(_) | C::Mlsd(_) => Need::Perm(Perm::List),
+        C::List(_) | C::Nlst(_) | C::Mlsd(_) | C::Tree(_) => Need::Perm(Perm::List),
         C::Retr(_) | C::Hash(_) | C::XHash(..) => Need::Perm(Perm::Read),
         C::Stor(_) => Need::Perm(Perm::Write),
         C::Appe(_) => Need::Perm(Perm::Append),

@@ -1,14 +1,15 @@
 //! Listing handlers: LIST, NLST and MLSD over a data connection, STAT with a
-//! path over the control connection (their line formats are `crate::listing`).
+//! path and TREE over the control connection (their line formats are
+//! `crate::listing`).
 
 use std::io::{self, BufWriter, Write};
 use std::time::SystemTime;
 
 use super::session::{Job, Session, Step};
-use crate::fsys::Listing;
+use crate::fsys::{self, Entry, Listing, Root, VPath};
 use crate::glob::is_pattern;
 use crate::listing::Format;
-use crate::protocol::one_line;
+use crate::protocol::{one_line, Reply, TREE_END};
 
 impl<L> Session<L> {
     /// LIST, NLST, MLSD. `LIST -la dir`: ls options, which clients send out of
@@ -64,6 +65,126 @@ impl<L> Session<L> {
             Err(r) => Step::Reply(self.refuse(arg, r)),
         }
     }
+}
+
+/// How deep TREE goes: each level below holds its folder open, so deeper
+/// trees are listed folder by folder (the client does that when TREE says
+/// it stopped short).
+const TREE_DEPTH: usize = 32;
+
+/// The most entries one TREE answers with: a client holds them all.
+const TREE_ENTRIES: usize = 1_000_000;
+
+impl<L> Session<L> {
+    /// TREE [path]: every file and folder below a folder, as a walk to be
+    /// written as it goes. Each folder below is reached as MLSD of it would
+    /// be, so the walk sees what listing folder by folder would.
+    pub(super) fn tree(&self, arg: Option<&str>) -> Step<L> {
+        let target = arg.filter(|a| !a.is_empty()).unwrap_or(".");
+        let listed = self
+            .resolve(target)
+            .and_then(|v| Ok((self.root().list(&v)?, v)));
+        match listed {
+            Ok((listing, v)) if listing.folder => Step::Tree(
+                target.to_string(),
+                Walk::new(self.root().clone(), v, listing),
+            ),
+            Ok(_) => Step::Reply(Reply::new(
+                550,
+                &format!("{}: not a folder.", one_line(target)),
+            )),
+            Err(r) => Step::Reply(self.refuse(target, r)),
+        }
+    }
+}
+
+/// A walk through a folder tree for TREE, depth first, each entry before
+/// what is below it, named by its path from the top. It holds one listing
+/// open per level (each bounded, see `fsys::Root::list`), so memory stays
+/// bounded whatever the tree holds.
+#[derive(Debug)]
+pub struct Walk {
+    root: Root,
+    /// The open listings from the top down: each folder's path from the
+    /// top, its place below the root, and what is left of its entries.
+    open: Vec<(String, VPath, Listing)>,
+    /// Entries so far.
+    seen: usize,
+    /// Why the walk stopped short, if it did.
+    failed: Option<String>,
+}
+
+impl Walk {
+    fn new(root: Root, top: VPath, listing: Listing) -> Walk {
+        Walk {
+            root,
+            open: vec![(String::new(), top, listing)],
+            seen: 0,
+            failed: None,
+        }
+    }
+
+    /// Why the walk stopped short; `None` once it went through every folder.
+    pub fn failed(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+}
+
+impl Iterator for Walk {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        while self.failed.is_none() {
+            let (prefix, at, listing) = self.open.last_mut()?;
+            let Some(mut entry) = listing.next() else {
+                if let Some(e) = listing.failed() {
+                    self.failed = Some(format!("{prefix}: {e}"));
+                }
+                self.open.pop();
+                continue;
+            };
+            self.seen += 1;
+            if self.seen > TREE_ENTRIES {
+                self.failed = Some(format!("more than {TREE_ENTRIES} entries"));
+                return None;
+            }
+            let path = match prefix.is_empty() {
+                true => entry.name.clone(),
+                false => format!("{prefix}/{}", entry.name),
+            };
+            if entry.meta.is_dir() {
+                let below =
+                    fsys::resolve(at, &entry.name).and_then(|v| Ok((self.root.list(&v)?, v)));
+                match below {
+                    _ if self.open.len() >= TREE_DEPTH => {
+                        self.failed = Some(format!("more than {TREE_DEPTH} folders deep"))
+                    }
+                    Ok((listing, v)) => self.open.push((path.clone(), v, listing)),
+                    Err(r) => self.failed = Some(format!("{path}: {r}")),
+                }
+            }
+            entry.name = path;
+            return Some(entry);
+        }
+        None
+    }
+}
+
+/// Writes TREE's multi-line 213 reply as `walk` goes: a line of MLSD's facts
+/// per entry, named by its path, and a last line that says whether the walk
+/// went through every folder (`End of tree.`) or stopped short, and why.
+pub fn write_tree(arg: &str, mut walk: Walk, out: &mut dyn Write) -> io::Result<u64> {
+    let mut out = Counter(BufWriter::new(out), 0);
+    write!(out, "213-Tree of {}:\r\n", one_line(arg))?;
+    for e in walk.by_ref() {
+        write!(out, " {}\r\n", one_line(&e.mlsx_line()))?;
+    }
+    match walk.failed() {
+        None => write!(out, "213 {TREE_END}\r\n")?,
+        Some(why) => write!(out, "213 Tree cut short: {}.\r\n", one_line(why))?,
+    }
+    out.flush()?;
+    Ok(out.1)
 }
 
 /// Writes STAT's multi-line 213 reply for `listing` as the folder is read,

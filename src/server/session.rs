@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use super::checksums::Checksum;
 use super::gate::{self, Need, Perms};
+use super::listings::Walk;
 use super::log::{quote, Budget};
 use super::Config;
 use crate::digest::Algorithm;
@@ -42,6 +43,8 @@ pub enum Step<L> {
     /// Send a multi-line 213 reply: `Status of NAME:`, a line per entry, the end
     /// (STAT path, RFC 959 §4.1.3), written as the folder is read.
     Status(String, Listing),
+    /// Send TREE's multi-line 213 reply, written as the walk goes.
+    Tree(String, Walk),
     /// Open a passive listener on the control connection's local address, and
     /// hand it (or the failure) to `Session::listening` for the reply.
     Listen(Advertise),
@@ -283,6 +286,7 @@ impl<L> Session<L> {
             Command::List(arg) => self.list(arg.as_deref(), Format::Long),
             Command::Nlst(arg) => self.list(arg.as_deref(), Format::Names),
             Command::Mlsd(arg) => self.list(arg.as_deref(), Format::Facts),
+            Command::Tree(arg) => self.tree(arg.as_deref()),
             Command::Mkd(arg) => Step::Reply(self.mkd(&arg)),
             Command::Rmd(arg) => Step::Reply(self.rmd(&arg)),
             Command::Dele(arg) => Step::Reply(self.dele(&arg)),
@@ -439,7 +443,7 @@ pub(super) mod tests {
     pub fn code(step: Step<()>) -> u16 {
         match step {
             Step::Reply(r) | Step::Close(r) => r.code,
-            Step::Status(..) => 213,
+            Step::Status(..) | Step::Tree(..) => 213,
             Step::Delay(_, next) => code(*next),
             Step::Checksum(mut c) => c.run(&|| false).code,
             Step::Listen(_) | Step::Transfer(..) => 0,
