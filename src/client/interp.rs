@@ -330,6 +330,10 @@ impl Interpreter {
                 });
                 summarize("sent", &remote, summary, out)?;
             }
+            // Bytes as they are, unchecked: through the mirrors' engine.
+            UserCommand::Mget(patterns) if !self.options.ascii && !self.options.verify => {
+                self.mget(&patterns, out)?
+            }
             UserCommand::Mget(patterns) => {
                 let mut names = Vec::new();
                 for pattern in &patterns {
@@ -767,6 +771,85 @@ impl Interpreter {
         match failed {
             0 => Ok(()),
             n => Err(Error::Usage(format!("{n} of {} files failed", names.len()))),
+        }
+    }
+
+    /// MGET through the engine mirrors use: each folder's listing gives the
+    /// files that match and their sizes (no SIZE per file), and they come
+    /// over this session and others opened at once, pipelined, each under
+    /// its own name here, as GET would leave it. A listing that cannot be
+    /// read (a LIST in no format we know) leaves MGET to NLST and a GET
+    /// per file.
+    fn mget(&mut self, patterns: &[String], out: &mut dyn Output) -> Result<(), Error> {
+        let mut wanted = Vec::new();
+        for pattern in patterns {
+            let (folder, glob) = split_pattern(pattern);
+            let entries = match self.client()?.entries(folder.unwrap_or("")) {
+                Ok(entries) => entries,
+                Err(Error::Protocol(_)) => {
+                    let mut names = Vec::new();
+                    for pattern in patterns {
+                        names.extend(self.remote_matches(pattern)?);
+                    }
+                    return self.each(&names, out, |me, name, out| me.get(name, None, false, out));
+                }
+                Err(e) => return Err(e),
+            };
+            let glob = Pattern::new(glob);
+            let mut found = Vec::new();
+            for entry in entries {
+                let (crate::listing::Entry::File(name, _) | crate::listing::Entry::Folder(name)) =
+                    &entry;
+                if !glob.matches(name) {
+                    continue;
+                }
+                let remote = match folder {
+                    Some(f) => format!("{}/{name}", f.trim_end_matches('/')),
+                    None => name.clone(),
+                };
+                found.push(match entry {
+                    crate::listing::Entry::File(name, stamp) => Ok(tree::Wanted {
+                        remote,
+                        name,
+                        size: stamp.size,
+                    }),
+                    crate::listing::Entry::Folder(_) => Err(remote),
+                });
+            }
+            if found.is_empty() {
+                return Err(Error::Usage(format!("no remote file matches {pattern}")));
+            }
+            found
+                .sort_by_cached_key(|w| w.as_ref().map_or_else(Clone::clone, |w| w.remote.clone()));
+            wanted.extend(found);
+        }
+        // A folder that matches is left out, and said so (as ncftp's mget does).
+        let mut files = Vec::new();
+        for want in wanted {
+            match want {
+                Ok(file) => files.push(file),
+                Err(folder) => out.say(&format!(
+                    "skipped {folder}: a folder (GET -r fetches folders)"
+                )),
+            }
+        }
+        let (dir, total) = (self.dir.clone(), files.len());
+        let (mut failed, mut stopped) = (0, false);
+        let mut done = |name: &str, result: Result<super::Transfer, Error>| match result {
+            Ok(t) => out.say(&result_line("received", name, t)),
+            Err(e) => {
+                failed += 1;
+                stopped |= matches!(e, Error::Stopped);
+                out.error(&format!("{name}: {e}"));
+            }
+        };
+        let got = self.client()?.get_files(&files, &dir, &mut done);
+        self.say_notes(out);
+        got?;
+        match (stopped, failed) {
+            (true, _) => Err(Error::Stopped),
+            (_, 0) => Ok(()),
+            (_, n) => Err(Error::Usage(format!("{n} of {total} files failed"))),
         }
     }
 
@@ -1286,8 +1369,10 @@ mod tests {
     fn one_failed_file_does_not_stop_a_batch_but_stop_on_error_stops_a_script() {
         let (srv, cli) = (scratch("srv-batch"), scratch("cli-batch"));
         std::fs::write(srv.join("a.txt"), b"a").unwrap();
-        std::fs::create_dir(srv.join("b.txt")).unwrap();
+        std::fs::write(srv.join("b.txt"), b"b").unwrap();
         std::fs::write(srv.join("c.txt"), b"c").unwrap();
+        // A folder here where b.txt would land: that one file fails.
+        std::fs::create_dir(cli.join("b.txt")).unwrap();
         let port = serve(&srv);
         let mut interp = Interpreter::new(cli.clone(), Options::default());
         let mut screen = Screen::default();

@@ -38,6 +38,15 @@ pub struct Tree {
     pub files: BTreeMap<String, Stamp>,
 }
 
+/// A file MGET fetches: its remote path, the name it gets here, and the
+/// size its listing gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub remote: String,
+    pub name: String,
+    pub size: u64,
+}
+
 /// How a mirror run decides and what it may do.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Mirror {
@@ -523,6 +532,41 @@ impl Client {
         }
         summary.elapsed = started.elapsed();
         Ok(summary)
+    }
+
+    /// Downloads `files` into the folder `local`, each under its name there,
+    /// over this session and a crew of others, pipelined (MGET); `done`
+    /// hears how each went, as it ends.
+    pub fn get_files(
+        &mut self,
+        files: &[Wanted],
+        local: &Path,
+        done: &mut dyn FnMut(&str, Result<Transfer>),
+    ) -> Result<()> {
+        self.set_type(false)?;
+        let mut crew = Crew::default();
+        let top = Arc::new(Dir::open(local)?);
+        let make = |i: usize| {
+            let Wanted { remote, name, size } = &files[i];
+            let sink = TempFile::partial(Arc::clone(&top), name.as_ref(), false)?;
+            let (remote, size) = (remote.clone(), *size);
+            Ok(Job::Get { remote, sink, size })
+        };
+        let mut notes = Vec::new();
+        let spread = self.spread(&mut crew, files.len(), &make, &mut |event| match event {
+            Event::Finished(i, result) => {
+                let result = result.and_then(|done| match done {
+                    Done::Got(sink, transfer) => Ok(sink.commit().map(|()| transfer)?),
+                    _ => Err(Error::Protocol("a download ended without its file".into())),
+                });
+                done(&files[i].name, result);
+            }
+            // Said with the session's own (`take_notes`).
+            Event::Note(line) => notes.push(line),
+            Event::Progress(..) => {}
+        });
+        self.notes.extend(notes);
+        spread
     }
 
     /// Makes the remote folder `remote` like the local folder `local`.
