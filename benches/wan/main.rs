@@ -5,8 +5,8 @@
 //!
 //! Each row is the median of a few interleaved runs (who goes first takes
 //! turns) with the fastest and slowest, and the floor beside it: what one
-//! round trip per file over sixteen sessions would cost (one session for
-//! MGET), or the line's own time for a bulk file. The link's own figures
+//! round trip per file over sixteen sessions would cost, or the line's own
+//! time for a bulk file. The link's own figures
 //! come first: a TCP connect's time (one round trip) and its throughput with
 //! no rate set.
 //!
@@ -71,7 +71,6 @@ struct Setup {
     srv: PathBuf,
     vs_root: PathBuf,
     cli: PathBuf,
-    files: usize,
     runs: usize,
     rclone: Option<String>,
     vsftpd: bool,
@@ -89,9 +88,14 @@ fn run(quick: bool) -> Result<(), String> {
     let wan = Wan::up().map_err(|e| format!("the emulated link: {e}"))?;
     let work = Work::new("wan");
     let (srv, vs_root, cli) = (work.dir("srv"), work.dir("vsftpd"), work.dir("cli"));
+    // The tree of each round trip: 2,000 files in 50 folders (200 in 5 for
+    // CI), and 500 in 10 at 150 ms, where the peers take minutes a run.
     let (folders, per) = if quick { (5, 40) } else { (50, 40) };
     for root in [&srv, &vs_root, &cli] {
         make_tree(&root.join("tree"), folders, per);
+        if !quick {
+            make_tree(&root.join("tree500"), 10, 50);
+        }
     }
     for root in [&srv, &vs_root] {
         let small = root.join("small");
@@ -136,7 +140,6 @@ fn run(quick: bool) -> Result<(), String> {
         srv,
         vs_root,
         cli,
-        files: folders * per,
         runs: if quick { 1 } else { 3 },
         rclone: rclone(),
         vsftpd,
@@ -168,7 +171,10 @@ fn run(quick: bool) -> Result<(), String> {
     for &rtt in rtts {
         setup.wan.set(Duration::from_millis(rtt), 0);
         ceiling(&setup, &me, rtt);
-        trees(&setup, rtt);
+        match rtt {
+            150 => trees(&setup, rtt, "tree500", 500),
+            _ => trees(&setup, rtt, "tree", folders * per),
+        }
         small_files(&setup, rtt);
         setup.wan.set(Duration::from_millis(rtt), LINE);
         bulk(&setup, rtt, quick);
@@ -389,14 +395,14 @@ fn rows(
 }
 
 /// The trees: GET -r (and again with nothing changed), PUT -r.
-fn trees(s: &Setup, rtt: u64) {
+fn trees(s: &Setup, rtt: u64, tree: &str, files: usize) {
     let rtt_s = rtt as f64 / 1000.0;
-    let floor = s.files as f64 / SESSIONS * rtt_s;
-    let at_50 = rtt == 50 && s.files == 2000;
+    let floor = files as f64 / SESSIONS * rtt_s;
+    let at_50 = rtt == 50 && files == 2000;
+    let (get_r, put_r) = (format!("GET -r {tree}"), format!("PUT -r {tree} up-ours"));
+    let remote = format!("ours:{tree}");
     println!(
-        "  -- {} files of 4 KiB in {} folders; floor: one round trip per file over 16 sessions",
-        s.files,
-        s.files / 40
+        "  -- {tree}: {files} files of 4 KiB; floor: one round trip per file over 16 sessions"
     );
     let down = |name: &str| s.work.dir(name);
     let (d_ours, d_vs, d_l16, d_l4, d_rc, d_l16vs) = (
@@ -408,21 +414,21 @@ fn trees(s: &Setup, rtt: u64) {
         down("down-lftp16-vs"),
     );
     let lftp_ok = have("lftp");
-    let l16 = format!("mirror --parallel=16 tree {}", d_l16.join("tree").display());
-    let l4 = format!("mirror --parallel=4 tree {}", d_l4.join("tree").display());
+    let l16 = format!("mirror --parallel=16 {tree} {}", d_l16.join(tree).display());
+    let l4 = format!("mirror --parallel=4 {tree} {}", d_l4.join(tree).display());
     let l16vs = format!(
-        "mirror --parallel=16 tree {}",
-        d_l16vs.join("tree").display()
+        "mirror --parallel=16 {tree} {}",
+        d_l16vs.join(tree).display()
     );
-    let rc_dest = d_rc.join("tree").to_str().unwrap().to_string();
+    let rc_dest = d_rc.join(tree).to_str().unwrap().to_string();
     let mut get: Vec<Entry> = vec![Entry {
         what: "GET -r: client <- our server".into(),
-        make: Box::new(|| ours(s, OURS, &d_ours, "GET -r tree")),
+        make: Box::new(|| ours(s, OURS, &d_ours, &get_r)),
     }];
     if s.vsftpd {
         get.push(Entry {
             what: "GET -r: client <- vsftpd".into(),
-            make: Box::new(|| ours(s, VSFTPD, &d_vs, "GET -r tree")),
+            make: Box::new(|| ours(s, VSFTPD, &d_vs, &get_r)),
         });
     }
     if lftp_ok {
@@ -446,7 +452,7 @@ fn trees(s: &Setup, rtt: u64) {
     if s.rclone.is_some() {
         get.push(Entry {
             what: "GET -r: rclone copy --transfers 16 <- our server".into(),
-            make: Box::new(|| rclone_cmd(s, &["copy", "ours:tree", &rc_dest])),
+            make: Box::new(|| rclone_cmd(s, &["copy", &remote, &rc_dest])),
         });
     }
     let sources = [
@@ -459,10 +465,10 @@ fn trees(s: &Setup, rtt: u64) {
     ];
     let mut clear = || {
         for (copy, source) in sources {
-            let got = copy.join("tree");
+            let got = copy.join(tree);
             if got.exists() {
                 assert!(
-                    same_tree(&source.join("tree"), &got),
+                    same_tree(&source.join(tree), &got),
                     "{} differs",
                     got.display()
                 );
@@ -475,12 +481,12 @@ fn trees(s: &Setup, rtt: u64) {
 
     // Again with nothing changed: each tool over its own whole copy.
     for (copy, source) in &sources[..1] {
-        timed(ours(s, OURS, copy, "GET -r tree"));
-        assert!(same_tree(&source.join("tree"), &copy.join("tree")));
+        timed(ours(s, OURS, copy, &get_r));
+        assert!(same_tree(&source.join(tree), &copy.join(tree)));
     }
     let mut again: Vec<Entry> = vec![Entry {
         what: "GET -r again, nothing changed: client <- our server".into(),
-        make: Box::new(|| ours(s, OURS, &d_ours, "GET -r tree")),
+        make: Box::new(|| ours(s, OURS, &d_ours, &get_r)),
     }];
     if lftp_ok {
         timed(lftp(s, OURS, &l16));
@@ -490,10 +496,10 @@ fn trees(s: &Setup, rtt: u64) {
         });
     }
     if s.rclone.is_some() {
-        timed(rclone_cmd(s, &["copy", "ours:tree", &rc_dest]));
+        timed(rclone_cmd(s, &["copy", &remote, &rc_dest]));
         again.push(Entry {
             what: "again: rclone copy --transfers 16 <- our server".into(),
-            make: Box::new(|| rclone_cmd(s, &["copy", "ours:tree", &rc_dest])),
+            make: Box::new(|| rclone_cmd(s, &["copy", &remote, &rc_dest])),
         });
     }
     let target_again = |what: &str| (at_50 && what.starts_with("GET -r again")).then_some(0.6);
@@ -505,11 +511,11 @@ fn trees(s: &Setup, rtt: u64) {
     let up_lftp = s.srv.join("up-lftp");
     let lput = format!(
         "mirror -R --parallel=16 {} up-lftp",
-        s.cli.join("tree").display()
+        s.cli.join(tree).display()
     );
     let mut put: Vec<Entry> = vec![Entry {
         what: "PUT -r: client -> our server".into(),
-        make: Box::new(|| ours(s, OURS, &s.cli, "PUT -r tree up-ours")),
+        make: Box::new(|| ours(s, OURS, &s.cli, &put_r)),
     }];
     if lftp_ok {
         put.push(Entry {
@@ -521,7 +527,7 @@ fn trees(s: &Setup, rtt: u64) {
         for copy in [&up_ours, &up_lftp] {
             if copy.exists() {
                 assert!(
-                    same_tree(&s.cli.join("tree"), copy),
+                    same_tree(&s.cli.join(tree), copy),
                     "{} differs",
                     copy.display()
                 );
@@ -567,7 +573,7 @@ fn small_files(s: &Setup, rtt: u64) {
             }
         }
     };
-    println!("  -- 100 files of 1 KiB; floor: one round trip per file, one session");
+    println!("  -- 100 files of 1 KiB; floor: one round trip per file over 16 sessions");
     let target = |what: &str| (rtt == 50 && what.starts_with("MGET")).then_some(2.0);
     rows(
         s,
