@@ -94,9 +94,15 @@ pub enum Direction {
 /// Sees every control line, for `-v`.
 pub type Observer = Box<dyn FnMut(Direction, &str) + Send>;
 
-/// How our own server's greeting begins: it reads the next command only
-/// once the last one is answered, transfers included (see `pipeline`).
-const IN_ORDER_GREETING: &str = "dialback ready";
+/// Whether the server that greets so is known to act on commands strictly
+/// in the order sent, a transfer's included, so that the next transfers may
+/// be asked for before one ends (see `pipeline`): ours, and vsftpd (its
+/// default banner). Tried and left out: proftpd 1.3.8, which stalled on the
+/// second of two pipelined transfers, and pyftpdlib, which acts on an EPRT
+/// at once and answers out of order.
+fn takes_commands_in_order(greeting: &str) -> bool {
+    greeting.starts_with("dialback ready") || greeting.contains("(vsFTPd ")
+}
 
 /// A logged-in control connection.
 pub struct Client {
@@ -342,7 +348,7 @@ impl Client {
         if greeting.code != 220 {
             return Err(Error::Remote(greeting));
         }
-        self.in_order = greeting.text().starts_with(IN_ORDER_GREETING);
+        self.in_order = takes_commands_in_order(&greeting.text());
         Ok(())
     }
 
