@@ -212,6 +212,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_tree_line_names_a_path_of_plain_names_only() {
+        let line = |path: &str| parse_tree_line(&format!("type=file;size=3; {path}"));
+        let file = |path: &str| {
+            Some(Entry::File(
+                path.into(),
+                Stamp {
+                    size: 3,
+                    time: None,
+                },
+            ))
+        };
+        assert_eq!(line("a/b/c.txt"), Ok(file("a/b/c.txt")));
+        assert_eq!(line("c.txt"), Ok(file("c.txt")));
+        for bad in [
+            "a/../b",
+            "../b",
+            "a//b",
+            "/a",
+            "a/",
+            "a/./b",
+            "a/.dialback-1-2.part",
+        ] {
+            assert_eq!(line(bad), Ok(None), "{bad}");
+        }
+        assert_eq!(
+            parse_tree_line("type=dir; a/b"),
+            Ok(Some(Entry::Folder("a/b".into())))
+        );
+        assert!(parse_tree_line("no facts").is_err());
+    }
+
+    #[test]
     fn names_from_a_server_are_single_plain_components() {
         for bad in [
             "",

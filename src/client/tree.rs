@@ -419,6 +419,8 @@ impl Client {
         let path = (!top.is_empty()).then(|| top.to_string());
         self.send(&Command::Tree(path))?;
         let first = self.reply_line()?;
+        // `-v` shows the reply's first and last lines, not every entry.
+        self.observe(super::Direction::Received, &first);
         if !first.starts_with("213-") {
             // A refusal: one line, or several ending in its code.
             if first.as_bytes().get(3) == Some(&b'-') {
@@ -431,6 +433,7 @@ impl Client {
         loop {
             let line = self.reply_line()?;
             if let Some(last) = line.strip_prefix("213 ") {
+                self.observe(super::Direction::Received, &line);
                 return Ok((!trouble && last == TREE_END).then_some(tree));
             }
             trouble = trouble || add_tree_line(&mut tree, &line).is_err();

@@ -292,4 +292,73 @@ mod tests {
         assert_eq!(code(s.line("STAT sub")), 213);
         assert_eq!(code(s.line("STAT /../etc")), 550);
     }
+
+    /// TREE's whole reply for `line`, as the driver writes it.
+    fn tree(s: &mut Session<()>, line: &str) -> String {
+        let Step::Tree(arg, walk) = s.line(line) else {
+            panic!("{line}")
+        };
+        let mut out = Vec::new();
+        write_tree(&arg, walk, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The paths a TREE reply names, in its order.
+    fn paths(reply: &str) -> Vec<&str> {
+        let entries = reply.lines().filter(|l| l.starts_with(' '));
+        entries.map(|l| l.split_once("; ").unwrap().1).collect()
+    }
+
+    #[test]
+    fn tree_walks_every_folder_below_each_before_what_it_holds() {
+        let dir = Scratch::new("tree");
+        std::fs::create_dir_all(dir.0.join("sub/deeper")).unwrap();
+        std::fs::write(dir.0.join("sub/deeper/c.txt"), b"sea").unwrap();
+        // A symlink out of the root is left out, as MLSD leaves it out.
+        std::os::unix::fs::symlink("/etc", dir.0.join("sub/out")).unwrap();
+        let mut s = dir.logged_in(|_| {});
+        let all = tree(&mut s, "TREE");
+        assert!(all.starts_with("213-Tree of .:\r\n"), "{all}");
+        assert!(all.ends_with("213 End of tree.\r\n"), "{all}");
+        assert_eq!(
+            paths(&all),
+            [
+                "a.txt",
+                "sub",
+                "sub/b.txt",
+                "sub/deeper",
+                "sub/deeper/c.txt"
+            ]
+        );
+        assert!(all.contains(" type=file;size=3;modify="), "{all}");
+        assert_eq!(
+            paths(&tree(&mut s, "TREE sub")),
+            ["b.txt", "deeper", "deeper/c.txt"]
+        );
+        s.line("CWD sub");
+        assert_eq!(paths(&tree(&mut s, "TREE ../sub/deeper")), ["c.txt"]);
+        assert_eq!(code(s.line("TREE /a.txt")), 550, "a file is no tree");
+        assert_eq!(code(s.line("TREE nowhere")), 550);
+        assert_eq!(
+            code(s.line("TREE /../..")),
+            213,
+            "above the root is the root"
+        );
+    }
+
+    #[test]
+    fn tree_stops_short_below_its_depth_and_says_so() {
+        let dir = Scratch::new("tree-deep");
+        let deep = (0..TREE_DEPTH + 3).fold(dir.0.join("d"), |p, i| p.join(format!("l{i}")));
+        std::fs::create_dir_all(&deep).unwrap();
+        let mut s = dir.logged_in(|_| {});
+        let all = tree(&mut s, "TREE d");
+        assert!(
+            all.ends_with(&format!(
+                "213 Tree cut short: more than {TREE_DEPTH} folders deep.\r\n"
+            )),
+            "{all}"
+        );
+        assert_eq!(paths(&all).len(), TREE_DEPTH);
+    }
 }
