@@ -134,6 +134,33 @@ fn a_pipelined_mirror_from_our_server_is_whole_in_order_and_names_its_one_failur
     }
 }
 
+/// A server that lets an address have 3 sessions turns the extra ones a
+/// mirror opens away (421); the mirror goes on with those it has, and every
+/// file arrives.
+#[test]
+fn a_mirror_makes_do_with_the_sessions_the_server_allows() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    make_batch(&srv.join("t"));
+    let server = Server::start(srv.path(), &["--max-per-ip", "3"]);
+    let run = server.client(
+        cli.path(),
+        &[],
+        "GET -r t
+PUT -r t back
+",
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(tree_of(&srv.join("t")), tree_of(&cli.join("t")));
+    assert_eq!(tree_of(&srv.join("t")), tree_of(&srv.join("back")));
+    let log = server.log();
+    assert!(
+        log.contains("refused: too many"),
+        "the cap was reached: {log}"
+    );
+    let logins = log.matches("logged in as").count();
+    assert!((3..=6).contains(&logins), "{logins} logins: {log}");
+}
+
 /// A tree deeper than TREE goes (32 folders) is read folder by folder, and
 /// mirrors as any other.
 #[test]
