@@ -578,7 +578,7 @@ fn small_files(s: &Setup, rtt: u64) {
     rows(
         s,
         &entries,
-        100.0 * rtt as f64 / 1000.0,
+        100.0 / SESSIONS * rtt as f64 / 1000.0,
         &target,
         &mut clear,
     );
