@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{make_file, make_tree, same_tree, vsftpd_bin, vsftpd_settings, Started, Work};
+use common::{have, make_file, make_tree, same_tree, spawn_vsftpd, Started, Work};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_client");
@@ -192,42 +192,15 @@ fn start_ours_with(root: &Path, extra: &[&str]) -> (Started, u16) {
     (Started(child), port)
 }
 
-/// vsftpd in the foreground on a free port, anonymous, read-write (uploads go
-/// to `up/`, which must belong to the `ftp` user). `None` if it cannot run here.
+/// vsftpd in the foreground on a free port of 127.0.0.1 (see
+/// `common::spawn_vsftpd`), once it listens.
 fn start_vsftpd(work: &Work, root: &Path) -> Result<(Started, u16), String> {
-    let bin = vsftpd_bin().ok_or("vsftpd not installed (apt-get install vsftpd)")?;
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|e| e.to_string())?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Err("vsftpd needs root".into());
-    }
-    let chown = Command::new("chown")
-        .args(["ftp:ftp"])
-        .arg(root.join("up"))
-        .status();
-    if !chown.is_ok_and(|s| s.success()) {
-        return Err("no `ftp` user for vsftpd's uploads".into());
-    }
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let empty = work.dir("vsftpd-empty");
-    let conf = work.0.join("vsftpd.conf");
-    fs::write(&conf, vsftpd_settings("127.0.0.1")).unwrap();
-    let child = Command::new(bin)
-        .arg(&conf)
-        .arg(format!("-oanon_root={}", root.display()))
-        .arg(format!("-olisten_port={port}"))
-        .arg(format!("-osecure_chroot_dir={}", empty.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let started = Started(child);
+    let started = spawn_vsftpd(Command::new("env"), work, root, "127.0.0.1", port)?;
     let deadline = Instant::now() + Duration::from_secs(5);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > deadline {
@@ -259,15 +232,6 @@ fn have_openssl() -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-fn have(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
 }
 
 fn client(port: u16, dir: &Path, script: &str) -> Command {

@@ -43,5 +43,6 @@ pub mod sha256;
 pub mod signals;
 pub mod time;
 pub mod tty;
+pub mod wait;
 
 pub use error::{Error, Result};

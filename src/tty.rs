@@ -57,29 +57,12 @@ extern "C" {
     fn tcgetattr(fd: i32, termios: *mut Termios) -> i32;
     fn tcsetattr(fd: i32, when: i32, termios: *const Termios) -> i32;
     fn ioctl(fd: i32, request: u64, ...) -> i32;
-    fn poll(fds: *mut PollFd, n: u64, timeout_ms: i32) -> i32;
 }
-
-#[repr(C)]
-struct PollFd {
-    fd: i32,
-    events: i16,
-    revents: i16,
-}
-
-/// `poll` event: data to read.
-const POLLIN: i16 = 1;
 
 /// Whether stdin can be read without waiting: at a terminal in its ordinary
 /// mode, a whole line (or an end of input) was typed ahead.
 pub fn input_waiting() -> bool {
-    let mut fd = PollFd {
-        fd: io::stdin().as_raw_fd(),
-        events: POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, and a zero timeout.
-    unsafe { poll(&mut fd, 1, 0) == 1 && fd.revents & POLLIN != 0 }
+    crate::wait::ready(std::os::fd::AsFd::as_fd(&io::stdin()))
 }
 
 fn get(fd: i32) -> io::Result<Termios> {

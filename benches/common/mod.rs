@@ -90,21 +90,49 @@ impl Drop for Started {
     }
 }
 
-/// The path of vsftpd, if installed.
-pub fn vsftpd_bin() -> Option<&'static str> {
-    ["/usr/sbin/vsftpd", "/usr/bin/vsftpd"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
+/// Whether `program` runs here (`program --version`).
+pub fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
 }
 
-/// vsftpd's settings: in the foreground on `address`, anonymous,
-/// read-write (uploads to `up/`, which must belong to the `ftp` user), both
-/// modes, sendfile, no limits.
-pub fn vsftpd_settings(address: &str) -> String {
+/// vsftpd in the foreground on `address:port`, run through `launch` (a
+/// command that takes vsftpd's path and arguments after its own: `env`, or
+/// `ip netns exec NS`), anonymous, read-write in `root/up` (given to the
+/// `ftp` user), both modes, sendfile, no limits. Needs root, as vsftpd does.
+pub fn spawn_vsftpd(
+    mut launch: Command,
+    work: &Work,
+    root: &Path,
+    address: &str,
+    port: u16,
+) -> Result<Started, String> {
+    let bin = ["/usr/sbin/vsftpd", "/usr/bin/vsftpd"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .ok_or("vsftpd not installed (apt-get install vsftpd)")?;
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Err("vsftpd needs root".into());
+    }
+    let up = root.join("up");
+    fs::create_dir_all(&up).unwrap();
+    let chown = Command::new("chown").arg("ftp:ftp").arg(&up).status();
+    if !chown.is_ok_and(|s| s.success()) {
+        return Err("no `ftp` user for vsftpd's uploads".into());
+    }
     let settings = [
         "listen=YES",
         "listen_ipv6=NO",
         &format!("listen_address={address}"),
+        &format!("listen_port={port}"),
         "background=NO",
         "anonymous_enable=YES",
         "local_enable=NO",
@@ -113,6 +141,8 @@ pub fn vsftpd_settings(address: &str) -> String {
         "anon_upload_enable=YES",
         "anon_mkdir_write_enable=YES",
         "anon_umask=022",
+        &format!("anon_root={}", root.display()),
+        &format!("secure_chroot_dir={}", work.dir("vsftpd-empty").display()),
         "pasv_enable=YES",
         "port_enable=YES",
         "connect_from_port_20=NO",
@@ -124,5 +154,14 @@ pub fn vsftpd_settings(address: &str) -> String {
         "max_per_ip=0",
         "pam_service_name=vsftpd",
     ];
-    settings.join("\n") + "\n"
+    let conf = work.0.join("vsftpd.conf");
+    fs::write(&conf, settings.join("\n") + "\n").unwrap();
+    let child = launch
+        .arg(bin)
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    Ok(Started(child))
 }

@@ -73,6 +73,12 @@ impl Wan {
         in_ns(CLIENT_NS, program)
     }
 
+    /// A command that runs the program given as its next argument on the
+    /// server's side.
+    pub fn in_server(&self) -> Command {
+        in_ns_prefix(SERVER_NS)
+    }
+
     /// `program` to be run on the server's side.
     pub fn on_server(&self, program: &str) -> Command {
         in_ns(SERVER_NS, program)
@@ -90,8 +96,15 @@ impl Drop for Wan {
 }
 
 fn in_ns(ns: &str, program: &str) -> Command {
+    let mut c = in_ns_prefix(ns);
+    c.arg(program);
+    c
+}
+
+/// `ip netns exec NS`, for a program and arguments still to be added.
+fn in_ns_prefix(ns: &str) -> Command {
     let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns, program]);
+    c.args(["netns", "exec", ns]);
     c
 }
 

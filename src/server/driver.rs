@@ -14,6 +14,7 @@
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -27,6 +28,7 @@ use crate::data::ascii::{ToLocal, ToNetwork};
 use crate::data::{self, CopyError, Limit, Pace};
 use crate::error::describe_io;
 use crate::protocol::{self, Command, Line, Reply, MAX_LINE};
+use crate::wait::{wait, Alarm, Woke};
 
 /// Runs one session on an accepted control connection until the client quits,
 /// goes away, or stays idle too long. Never panics on client input.
@@ -65,7 +67,8 @@ const WATCHED: u64 = 1 << 20;
 /// was waiting before it, is taken and answered at once with the transfer's
 /// progress. Other lines wait their turn.
 struct AborWatch {
-    done: Arc<std::sync::atomic::AtomicBool>,
+    /// Rung when the work ends, which ends the watch.
+    done: Arc<Alarm>,
     /// Says whether it saw an ABOR (and shut the data connection down).
     thread: Option<std::thread::JoinHandle<bool>>,
 }
@@ -73,22 +76,27 @@ struct AborWatch {
 impl AborWatch {
     /// Watches `ctrl` while work runs: an ABOR calls `stop` (which shuts a
     /// transfer's data connection down); `moved` counts the work's bytes, and
-    /// `status` says them, for a STAT, if there is one.
+    /// `status` says them, for a STAT, if there is one. The watch sleeps until
+    /// a line comes or the work ends: no timer ticks, so a server with
+    /// hundreds of transfers under way does not wake hundreds of watchers
+    /// fifty times a second.
     fn start(
         ctrl: &Arc<TcpStream>,
         stop_work: impl FnOnce() + Send + 'static,
         moved: Arc<AtomicU64>,
         status: Option<impl Fn(u64) -> Reply + Send + 'static>,
-    ) -> AborWatch {
-        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (ctrl, stop) = (Arc::clone(ctrl), Arc::clone(&done));
+    ) -> Option<AborWatch> {
+        let done = Arc::new(Alarm::new().ok()?);
+        let (ctrl, ended) = (Arc::clone(ctrl), Arc::clone(&done));
         let watch = move || {
             let mut buf = [0u8; 16];
             // A STAT taken without its LF, which came after the urgent mark.
             let mut owe_lf = false;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                // Short waits, so the watch ends soon after the transfer.
-                let _ = ctrl.set_read_timeout(Some(std::time::Duration::from_millis(20)));
+            loop {
+                match wait(Some(ctrl.as_fd()), &ended, None) {
+                    Ok(Woke::Readable) => {}
+                    Ok(_) | Err(_) => return false,
+                }
                 match ctrl.peek(&mut buf) {
                     Ok(n) if n > 0 && is_abor(&buf[..n]) => {
                         stop_work();
@@ -99,9 +107,14 @@ impl AborWatch {
                     }
                     Ok(n) if n > 0 => {
                         let Some((say, len)) = status.as_ref().zip(stat_line(&buf[..n])) else {
-                            // Another command, waiting for the transfer to end.
-                            std::thread::sleep(std::time::Duration::from_millis(20));
-                            continue;
+                            if n < 4 && !buf[..n].contains(&b'\n') {
+                                // Too little of a line yet to tell.
+                                std::thread::sleep(std::time::Duration::from_millis(1));
+                                continue;
+                            }
+                            // Another command, which waits for the work to end.
+                            let _ = wait(None, &ended, None);
+                            return false;
                         };
                         owe_lf = buf[len - 1] == b'\r';
                         let reply = say(moved.load(Ordering::Relaxed)).to_string();
@@ -112,28 +125,24 @@ impl AborWatch {
                         }
                     }
                     Ok(_) => return false,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock
-                                | io::ErrorKind::TimedOut
-                                | io::ErrorKind::Interrupted
-                        ) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => return false,
                 }
             }
-            false
         };
         let thread = std::thread::Builder::new()
             .name("abor".into())
             .spawn(watch)
-            .ok();
-        AborWatch { done, thread }
+            .ok()?;
+        Some(AborWatch {
+            done,
+            thread: Some(thread),
+        })
     }
 
     /// Ends the watch; whether it saw an ABOR.
     fn stop(mut self) -> bool {
-        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.done.ring();
         (self.thread.take()).is_some_and(|t| t.join().unwrap_or(false))
     }
 }
@@ -426,7 +435,7 @@ impl Driver {
         };
         let counted = Arc::new(AtomicU64::new(0));
         let watcher = match long {
-            true => stream.try_clone().ok().map(|data| {
+            true => stream.try_clone().ok().and_then(|data| {
                 let status = self.caught_up.then(|| job.status());
                 let stop = move || drop(data.shutdown(std::net::Shutdown::Both));
                 AborWatch::start(&self.ctrl, stop, Arc::clone(&counted), status)
@@ -565,12 +574,14 @@ impl Driver {
             },
         };
         let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let watcher = (job.end - job.start >= WATCHED).then(|| {
-            let flag = Arc::clone(&stopped);
-            let stop = move || flag.store(true, Ordering::SeqCst);
-            let status = None::<fn(u64) -> Reply>;
-            AborWatch::start(&self.ctrl, stop, Arc::new(AtomicU64::new(0)), status)
-        });
+        let watcher = (job.end - job.start >= WATCHED)
+            .then(|| {
+                let flag = Arc::clone(&stopped);
+                let stop = move || flag.store(true, Ordering::SeqCst);
+                let status = None::<fn(u64) -> Reply>;
+                AborWatch::start(&self.ctrl, stop, Arc::new(AtomicU64::new(0)), status)
+            })
+            .flatten();
         let aborting = &self.stops.aborting;
         let stop = &|| stopped.load(Ordering::SeqCst) || aborting.is_stopped();
         let done = match ahead {
