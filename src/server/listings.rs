@@ -135,6 +135,7 @@ impl Iterator for Walk {
 
     fn next(&mut self) -> Option<Entry> {
         while self.failed.is_none() {
+            let depth = self.open.len();
             let (prefix, at, listing) = self.open.last_mut()?;
             let Some(mut entry) = listing.next() else {
                 if let Some(e) = listing.failed() {
@@ -152,13 +153,12 @@ impl Iterator for Walk {
                 true => entry.name.clone(),
                 false => format!("{prefix}/{}", entry.name),
             };
-            if entry.meta.is_dir() {
+            if entry.meta.is_dir() && depth >= TREE_DEPTH {
+                self.failed = Some(format!("more than {TREE_DEPTH} folders deep"));
+            } else if entry.meta.is_dir() {
                 let below =
                     fsys::resolve(at, &entry.name).and_then(|v| Ok((self.root.list(&v)?, v)));
                 match below {
-                    _ if self.open.len() >= TREE_DEPTH => {
-                        self.failed = Some(format!("more than {TREE_DEPTH} folders deep"))
-                    }
                     Ok((listing, v)) => self.open.push((path.clone(), v, listing)),
                     Err(r) => self.failed = Some(format!("{path}: {r}")),
                 }
