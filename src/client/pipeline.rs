@@ -10,16 +10,19 @@
 //! commands while a transfer runs act on them at once and answer out of
 //! order: pyftpdlib answers an EPRT only once it has connected, after the
 //! RETR sent behind it, and answers an EPRT sent behind a RETR before that
-//! RETR's 226. So a transfer's EPRT (or EPSV) waits for what was sent before
-//! it, its RETR (or ALLO and STOR) for the EPRT's reply, and the next command
-//! for the final reply. What is saved per file is what single transfers
-//! spend on SIZE and on the MFMT after an upload (sent with the next EPRT).
+//! RETR's 226. So with such a server a transfer's EPRT (or EPSV) waits for
+//! what was sent before it, its RETR (or ALLO and STOR) for the EPRT's reply,
+//! and the next command for the final reply. A server known to take commands
+//! strictly in order, transfers included (`Client::in_order`: ours and
+//! vsftpd), gets each transfer's commands in one write and up to `AHEAD`
+//! transfers before the first ends, so in active mode it goes from one
+//! dial-back straight to the next: one round trip per download.
 //!
 //! So that one session's file work overlaps another's waits, big batches are
-//! spread over a few sessions at once (`spread`), as `lftp mirror --parallel`
-//! does. Each transfer has a listener of its own in active mode: pyftpdlib
-//! dials at EPRT, so a transfer that then fails would leave its connection
-//! waiting for the next one to accept.
+//! spread over up to 16 sessions, opened at once (`spread`), as
+//! `lftp mirror --parallel=16` does. Each transfer has a listener of its own
+//! in active mode: pyftpdlib dials at EPRT, so a transfer that then fails
+//! would leave its connection waiting for the next one to accept.
 
 use std::collections::VecDeque;
 use std::fs::File;
