@@ -12,7 +12,7 @@ mod common;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -1020,6 +1020,15 @@ fn main() {
     );
     drop(scale_server);
 
+    // 11. pyftpdlib's own benchmark (issue 24): 300 clients at once log in,
+    // RETR and STOR 1 MiB each, against pyftpdlib and ours in turns.
+    match ftpbench_script() {
+        Some(script) => ftpbench_rows(&mut table, &work, &script, if quick { 1 } else { 3 }),
+        None => missing.push(
+            "ftpbench not installed (bash .ci/install-peers: pyftpdlib's script and psutil)".into(),
+        ),
+    }
+
     println!();
     table.print();
     if missing.is_empty() {
@@ -1110,4 +1119,150 @@ fn pids_named(name: &str) -> Vec<u32> {
             fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
         })
         .collect()
+}
+
+/// pyftpdlib's `ftpbench`, as `.ci/install-peers` leaves it in
+/// `$DIALBACK_PEERS/ftpbench` (its source package's script, with psutil).
+fn ftpbench_script() -> Option<PathBuf> {
+    let peers = match std::env::var_os("DIALBACK_PEERS") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/dialback-peers"),
+    };
+    let script = peers.join("ftpbench/ftpbench");
+    let psutil = Command::new("python3")
+        .args(["-c", "import psutil, pyftpdlib"])
+        .status()
+        .is_ok_and(|s| s.success());
+    (script.exists() && psutil).then_some(script)
+}
+
+/// pyftpdlib serving its root anonymously, read-write, with no connection
+/// limits, as ftpbench's comparisons run it.
+const PYFTPDLIB: &str = "
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+a = DummyAuthorizer()
+a.add_anonymous(sys.argv[2], perm='elradfmwMT')
+FTPHandler.authorizer = a
+s = FTPServer(('127.0.0.1', int(sys.argv[1])), FTPHandler)
+s.max_cons = 0
+s.max_cons_per_ip = 0
+s.serve_forever()
+";
+
+/// ftpbench's concurrence figures for one server: seconds for the logins,
+/// the RETRs and the STORs of 300 clients, and the most memory it saw the
+/// server use (MB).
+fn ftpbench_once(script: &Path, port: u16, pid: u32) -> [f64; 4] {
+    let out = Command::new("python3")
+        .arg(script)
+        .args([
+            "-u",
+            "anonymous",
+            "-p",
+            "x",
+            "-H",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+        ])
+        .args([
+            "-b",
+            "concurrence",
+            "-n",
+            "300",
+            "-s",
+            "1M",
+            "-k",
+            &pid.to_string(),
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let find = |what: &str| {
+        let line = text
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("{what}: {text}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let secs = words.iter().position(|w| *w == "secs").expect(line);
+        let mem = words
+            .get(secs + 1)
+            .and_then(|m| m.strip_suffix('M')?.parse().ok());
+        (
+            words[secs - 1].parse::<f64>().expect(line),
+            mem.unwrap_or(0.0),
+        )
+    };
+    let (login, m1): (f64, f64) = find("clients (connect, login)");
+    let (retr, m2) = find("clients (RETR");
+    let (stor, m3) = find("clients (STOR");
+    [login, retr, stor, m1.max(m2).max(m3)]
+}
+
+fn ftpbench_rows(table: &mut Table, work: &Work, script: &Path, rounds: usize) {
+    let (py_root, our_root) = (work.dir("ftpbench-py"), work.dir("ftpbench-ours"));
+    let mut figures: [Vec<[f64; 4]>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        for turn in 0..2 {
+            let which = (turn + round) % 2;
+            if which == 0 {
+                let port = TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port();
+                let py = Started(
+                    Command::new("python3")
+                        .args(["-c", PYFTPDLIB, &port.to_string()])
+                        .arg(&py_root)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .unwrap(),
+                );
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline
+                {
+                    thread::sleep(Duration::from_millis(50));
+                }
+                figures[0].push(ftpbench_once(script, port, py.0.id()));
+            } else {
+                let limits = ["--max-per-ip", "1000", "--max-sessions", "1000"];
+                let (ours, port) = start_ours_with(&our_root, &limits);
+                figures[1].push(ftpbench_once(script, port, ours.0.id()));
+            }
+        }
+    }
+    let median = |side: usize, i: usize| {
+        let mut v: Vec<f64> = figures[side].iter().map(|f| f[i]).collect();
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[0], v[v.len() - 1])
+    };
+    for (i, what) in ["connect and log in", "RETR 1 MiB", "STOR 1 MiB"]
+        .iter()
+        .enumerate()
+    {
+        let (o, o_lo, o_hi) = median(1, i);
+        let (p, p_lo, p_hi) = median(0, i);
+        table.row(
+            &format!("ftpbench, 300 clients at once {what}: ours vs pyftpdlib"),
+            format!("{o:.2} s ({o_lo:.2}-{o_hi:.2})"),
+            format!("{p:.2} s ({p_lo:.2}-{p_hi:.2})"),
+            verdict(o / p, 0.7, false),
+            "<= 0.7x",
+        );
+    }
+    let (o, ..) = median(1, 3);
+    let (p, ..) = median(0, 3);
+    table.row(
+        "ftpbench, 300 clients: server memory (its own figure), ours vs pyftpdlib",
+        format!("{o:.1} MB"),
+        format!("{p:.1} MB"),
+        verdict(o / p, 0.5, false),
+        "<= 0.5x",
+    );
 }
