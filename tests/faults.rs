@@ -468,3 +468,37 @@ fn stalled_and_vanished_peers_cost_only_their_own_transfer() {
     c.expect("SIZE big.bin", 213);
     println!("faults: {injected} injected; files damaged: 0; temporary files left: 0; served afterwards: yes");
 }
+
+/// An upload that trickles in (a hundred bytes at a time, far below the
+/// 64 KiB the server's receiving thread waits for before it wakes) is read
+/// as it comes: a STAT meanwhile is answered at once, the file is stored
+/// whole, and the 226 follows the sender's end at once.
+#[test]
+fn a_trickling_upload_is_stored_whole_and_answered_at_its_end() {
+    let srv = TempDir::new("srv");
+    let server = Server::start(srv.path(), &[]);
+    let mut c = server.login();
+    let mut data = c.epsv();
+    c.expect("STOR slow.txt", 150);
+    let mut sent = Vec::new();
+    for i in 0..10u8 {
+        let piece = [b'a' + i; 100];
+        data.write_all(&piece).unwrap();
+        sent.extend_from_slice(&piece);
+        std::thread::sleep(Duration::from_millis(100));
+        if i == 4 {
+            let asked = Instant::now();
+            c.expect("STAT", 213);
+            assert!(asked.elapsed() < Duration::from_secs(1));
+        }
+    }
+    let ended = Instant::now();
+    drop(data);
+    assert_eq!(c.reply().code, 226);
+    assert!(
+        ended.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        ended.elapsed()
+    );
+    assert_eq!(fs::read(srv.join("slow.txt")).unwrap(), sent);
+}

@@ -19,7 +19,7 @@ mod sockopt;
 mod zerocopy;
 
 pub use pace::{parse_rate, Limit, Pace};
-pub use sockopt::{close_received, end_sending, urgent_inline};
+pub use sockopt::{close_received, end_sending, receive_low_water, urgent_inline};
 
 use zerocopy::Outcome;
 

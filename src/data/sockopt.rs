@@ -1,4 +1,4 @@
-//! The two socket options std lacks, the module's only `unsafe` (one
+//! The socket options std lacks, the module's only `unsafe` (one
 //! `setsockopt(2)` each).
 //!
 //! **Closing a data connection without leaving it in TIME_WAIT.** Whichever
@@ -15,6 +15,14 @@
 //! urgent data (Python's ftplib, Ruby's Net::FTP: the whole line with
 //! MSG_OOB). Without this option the kernel takes the urgent byte, the
 //! line's LF, out of the stream, and the line never ends.
+//!
+//! **Waking a receiver for a useful amount (SO_RCVLOWAT).** A receiving
+//! thread blocked on a socket is woken for every segment that arrives; with
+//! hundreds of uploads at once from clients that send 8 KiB at a time, those
+//! wake-ups are most of the work. With a low-water mark the kernel wakes it
+//! once that much has arrived (or the end, a shutdown, an error), and a read
+//! still takes whatever is there: a sender slower than the mark is read at
+//! the socket's timeout, never taken for stalled while bytes come.
 
 #![allow(unsafe_code)]
 
@@ -28,6 +36,7 @@ mod sys {
     pub const SOL_SOCKET: c_int = 1;
     pub const SO_LINGER: c_int = 13;
     pub const SO_OOBINLINE: c_int = 10;
+    pub const SO_RCVLOWAT: c_int = 18;
 
     #[repr(C)]
     pub struct Linger {
@@ -68,6 +77,13 @@ pub fn end_sending(stream: TcpStream, abandoned: bool) {
 /// line sent with MSG_OOB arrives whole.
 pub fn urgent_inline(stream: &TcpStream) -> std::io::Result<()> {
     set(stream, sys::SO_OOBINLINE, &(1 as std::os::raw::c_int))
+}
+
+/// Wakes a thread waiting to read `stream` only once `bytes` have arrived
+/// (or its end, or an error): see the module's notes.
+pub fn receive_low_water(stream: &TcpStream, bytes: usize) -> std::io::Result<()> {
+    let bytes = std::os::raw::c_int::try_from(bytes).unwrap_or(std::os::raw::c_int::MAX);
+    set(stream, sys::SO_RCVLOWAT, &bytes)
 }
 
 /// Closes with a reset (SO_LINGER 0), or the ordinary way if that cannot be set.

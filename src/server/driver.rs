@@ -494,6 +494,9 @@ impl Driver {
                 moved.and_then(|n| ended.map(|_| n))
             }
             Job::Receive(upload) => {
+                // Many uploads at once: each thread wakes for 64 KiB, not
+                // for every segment (a trickle is still read as it comes).
+                let _ = data::receive_low_water(&stream, 64 << 10);
                 data::receive_file(&mut stream, upload.file(), u64::MAX, pace, abort, count)
             }
             Job::List {
