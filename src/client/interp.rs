@@ -803,10 +803,7 @@ impl Interpreter {
                 if !glob.matches(name) {
                     continue;
                 }
-                let remote = match folder {
-                    Some(f) => format!("{}/{name}", f.trim_end_matches('/')),
-                    None => name.clone(),
-                };
+                let remote = in_folder(folder, name);
                 found.push(match entry {
                     crate::listing::Entry::File(name, stamp) => Ok(tree::Wanted {
                         remote,
@@ -1078,6 +1075,14 @@ fn split_pattern(pattern: &str) -> (Option<&str>, &str) {
     }
 }
 
+/// `name` in the remote `folder` as a pattern gave it (`None`: the current one).
+fn in_folder(folder: Option<&str>, name: &str) -> String {
+    match folder {
+        Some(f) => format!("{}/{name}", f.trim_end_matches('/')),
+        None => name.to_string(),
+    }
+}
+
 /// The names in an NLST listing of `folder` that match `glob`, sorted, with the
 /// folder in front. A server may answer bare names or `folder/name`; either way
 /// only the last component is matched.
@@ -1088,10 +1093,7 @@ fn matching_names(listing: &[u8], folder: Option<&str>, glob: &str) -> Vec<Strin
         .map(|l| l.trim_end_matches('\r'))
         .filter_map(|l| l.rsplit('/').next())
         .filter(|name| glob.matches(name))
-        .map(|name| match folder {
-            Some(f) => format!("{}/{name}", f.trim_end_matches('/')),
-            None => name.to_string(),
-        })
+        .map(|name| in_folder(folder, name))
         .collect();
     found.sort();
     found
