@@ -315,7 +315,7 @@ pub const VERBS: &[Verb] = &[
         names: &["MODE"],
         example: "MODE S",
         feat: None,
-        parse: |a| Ok(Command::Mode(parse_letter(&a.needs("a mode")?, 'S')?)),
+        parse: |a| Ok(Command::Mode(parse_letter(&a.needs("a mode")?, "SB")?)),
     },
     Verb {
         names: &["NLST"],
@@ -436,7 +436,7 @@ pub const VERBS: &[Verb] = &[
         names: &["STRU"],
         example: "STRU F",
         feat: None,
-        parse: |a| Ok(Command::Stru(parse_letter(&a.needs("a structure")?, 'F')?)),
+        parse: |a| Ok(Command::Stru(parse_letter(&a.needs("a structure")?, "F")?)),
     },
     Verb {
         names: &["SYST"],
@@ -609,11 +609,12 @@ fn parse_type(arg: &str) -> Result<char, Reply> {
     }
 }
 
-/// MODE and STRU take one letter; only stream mode and file structure are supported.
-fn parse_letter(arg: &str, supported: char) -> Result<char, Reply> {
+/// MODE and STRU take one letter, of those `supported`: stream and block
+/// modes, file structure.
+fn parse_letter(arg: &str, supported: &str) -> Result<char, Reply> {
     let upper = arg.to_ascii_uppercase();
     match upper.as_str() {
-        s if s.len() == 1 && s.starts_with(supported) => Ok(supported),
+        s if s.len() == 1 && supported.contains(s) => Ok(s.chars().next().unwrap_or('S')),
         "S" | "B" | "C" | "F" | "R" | "P" => Err(Reply::new(504, "Parameter not supported.")),
         _ => Err(syntax("Unknown parameter.")),
     }
@@ -1073,7 +1074,7 @@ mod tests {
         assert_eq!(parse("PASV now"), Err(501));
         assert_eq!(parse("TYPE E"), Err(504));
         assert_eq!(parse("TYPE Z"), Err(501));
-        assert_eq!(parse("MODE B"), Err(504));
+        assert_eq!(parse("MODE C"), Err(504));
         assert_eq!(parse("REST -1"), Err(501));
         assert_eq!(parse("REST 99999999999999999999"), Err(501));
         assert_eq!(

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::cancel::Cancel;
 
 pub mod ascii;
+pub mod block;
 mod pace;
 mod sockopt;
 mod zerocopy;

@@ -25,6 +25,7 @@ use super::proxy::{self, Origin};
 use super::session::{self, Advertise, Job, Plan, Session, Step};
 use super::{lock, log, Config, Stops};
 use crate::data::ascii::{ToLocal, ToNetwork};
+use crate::data::block::{BlockReader, BlockWriter};
 use crate::data::{self, CopyError, Limit, Pace};
 use crate::error::describe_io;
 use crate::protocol::{self, Command, Line, Reply, MAX_LINE};
@@ -201,6 +202,8 @@ struct Driver {
     /// This session's own limit (`Session::rate`), kept from transfer to
     /// transfer so that a burst of short ones keeps to it too.
     limit: Option<Arc<Limit>>,
+    /// In block mode, the data connection the last transfer left open.
+    kept: Option<TcpStream>,
 }
 
 impl Driver {
@@ -224,6 +227,7 @@ impl Driver {
             caught_up: true,
             ahead: None,
             limit: None,
+            kept: None,
             config,
         })
     }
@@ -301,10 +305,17 @@ impl Driver {
             Ok(text) => protocol::pathname(text).parse::<Command>(),
             Err(_) => Err(Reply::new(501, "Commands must be UTF-8 (RFC 2640).")),
         };
+        let upload = matches!(command, Ok(Command::Stor(_) | Command::Appe(_)));
         let mut step = match command {
             Ok(cmd) => self.session.handle(cmd),
             Err(reply) => Step::Reply(reply),
         };
+        // Block mode's open connection goes with MODE S, and with a refused
+        // upload: a client may have sent its blocks already, which must not
+        // be taken for the next file's.
+        if !self.session.block_mode() || (upload && matches!(step, Step::Reply(_))) {
+            self.kept = None;
+        }
         while let Step::Delay(..) = step {
             step = match step {
                 Step::Delay(wait, next) => {
@@ -414,13 +425,29 @@ impl Driver {
         ))
     }
 
-    /// Makes the data connection, says 150, runs the job, and sends the final reply.
+    /// Makes the data connection (or takes the one block mode kept open),
+    /// says 150 (or 125), runs the job, and sends the final reply.
     fn transfer(&mut self, plan: Plan<TcpListener>, mut job: Job) -> io::Result<()> {
-        let mut stream = match self.connect(plan) {
+        let open = matches!(plan, Plan::Kept);
+        let made = match (plan, self.kept.take()) {
+            (Plan::Kept, Some(kept)) => Ok(kept),
+            (Plan::Kept, None) => Err(Reply::new(
+                425,
+                "No data connection is open (block mode keeps one after a transfer that \
+                 went well); send PORT, EPRT, PASV or EPSV.",
+            )),
+            (plan, _) => self.connect(plan),
+        };
+        let mut stream = match made {
             Ok(s) => s,
             Err(reply) => return self.send(&reply),
         };
-        self.send(&job.opening())?;
+        let block = self.session.block_mode();
+        if block {
+            // A file's last block goes at once, not behind the last file's ACK.
+            stream.set_nodelay(true)?;
+        }
+        self.send(&job.opening(open))?;
         self.flush()?;
         let started = Instant::now();
         let abort = &self.stops.aborting;
@@ -482,6 +509,7 @@ impl Driver {
                 .cloned(),
         );
         let moved = match &mut job {
+            _ if block => blocks(&mut job, &stream, pace, abort, count),
             // TYPE A converts line ends on the way, so it cannot go zero-copy.
             Job::Send {
                 file, ascii: true, ..
@@ -532,7 +560,10 @@ impl Driver {
         // upload whose size was announced (ALLO) and came whole: the clients
         // that announce it (ours, lftp, ncftp) have closed the connection
         // by then; Node's never announce. Otherwise a plain close.
+        // Block mode keeps the connection for the next transfer (below).
+        let mut keep = None;
         match &job {
+            _ if block => keep = Some(stream),
             Job::Receive(upload)
                 if upload.expected.is_some() && moved.as_ref().ok() == upload.expected.as_ref() =>
             {
@@ -543,7 +574,13 @@ impl Driver {
         drop(lock(&self.stops.data).take());
         self.stops.drained(moved.is_err() && abort.is_stopped());
         let bytes = moved.as_ref().ok().copied();
-        let reply = self.session.finish(job, moved, started.elapsed(), abort);
+        let mut reply = self.session.finish(job, moved, started.elapsed(), abort);
+        // Only after a transfer that went well is the connection where the
+        // next file's blocks start; 250, not 226: it is not closed.
+        if reply.code == 226 && keep.is_some() {
+            reply.code = 250;
+            self.kept = keep;
+        }
         // An upload is whole once renamed into place, which `finish` did.
         if let (Some(a), Some(file), Some(len)) = (&mut ahead, &written, bytes) {
             a.whole(file, len);
@@ -606,6 +643,7 @@ impl Driver {
     fn connect(&mut self, plan: Plan<TcpListener>) -> Result<TcpStream, Reply> {
         let stream = match plan {
             Plan::Active(addr) => TcpStream::connect_timeout(&addr, self.config.connect_timeout),
+            Plan::Kept => Err(io::ErrorKind::NotConnected.into()),
             Plan::Passive(listener) => {
                 // The client dials once it has read the EPSV reply.
                 self.flush().map_err(|e| Reply::new(425, &format!("{e}")))?;
@@ -652,6 +690,43 @@ impl Driver {
             .map_err(|e| Reply::new(425, &format!("Cannot set up the data connection: {e}.")))?;
         Ok(stream)
     }
+}
+
+/// Does `job` in block mode on `stream`, which stays open: a file or listing
+/// sent as blocks ending with the end-of-file flag, an upload read to it.
+fn blocks(
+    job: &mut Job,
+    stream: &TcpStream,
+    pace: &Pace,
+    abort: &crate::cancel::Cancel,
+    count: &mut dyn FnMut(u64),
+) -> Result<u64, CopyError> {
+    // Most files sent this way are small: a buffer of one block each.
+    const CHUNK: usize = 64 << 10;
+    let (mut input, mut output) = (BlockReader::new(stream), BlockWriter::new(stream));
+    let moved = match job {
+        Job::Send {
+            file, ascii: true, ..
+        } => data::copy_in(&mut ToNetwork::new(file), &mut output, CHUNK, pace, abort, count),
+        Job::Send { file, .. } => data::copy_in(file, &mut output, CHUNK, pace, abort, count),
+        Job::Receive(upload) if upload.ascii => {
+            let mut text = ToLocal::new(upload.file());
+            let moved = data::copy_in(&mut input, &mut text, CHUNK, pace, abort, count);
+            let ended = text.finish().map_err(CopyError::Write);
+            return moved.and_then(|n| ended.map(|_| n));
+        }
+        Job::Receive(upload) => {
+            return data::copy_in(&mut input, upload.file(), CHUNK, pace, abort, count)
+        }
+        Job::List {
+            entries,
+            format,
+            prefix,
+        } => listings::write(entries, *format, prefix, &mut output).map_err(CopyError::Write),
+    };
+    let n = moved?;
+    output.finish().map_err(CopyError::Write)?;
+    Ok(n)
 }
 
 /// Whether a control line ended the session.

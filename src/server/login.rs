@@ -66,7 +66,7 @@ impl<L> Session<L> {
         self.cwd = VPath::default();
         self.plan = None;
         (self.rest, self.allo, self.rename_from) = (None, None, None);
-        self.epsv_only = false;
+        (self.epsv_only, self.block) = (false, false);
         Reply::new(220, "Logged out; ready for a new user.")
     }
 

@@ -31,6 +31,9 @@ pub enum Plan<L> {
     Active(SocketAddr),
     /// Wait for the client on this listener (PASV, EPSV).
     Passive(L),
+    /// Block mode with no new plan: the data connection the last transfer
+    /// left open, which the driver holds (RFC 959 §3.4.2).
+    Kept,
 }
 
 /// What the driver does after a command.
@@ -165,6 +168,9 @@ pub struct Session<L> {
     pub(super) hash_chosen: bool,
     /// After `EPSV ALL` only EPSV may set up data connections (RFC 2428 §4).
     pub(super) epsv_only: bool,
+    /// MODE B: files go as blocks, and the data connection stays open from
+    /// one transfer to the next.
+    pub(super) block: bool,
     /// RNFR's name, for the very next command only, which should be RNTO.
     pub(super) rename_from: Option<VPath>,
     /// What this session may still write to the log this second.
@@ -199,6 +205,7 @@ impl<L> Session<L> {
             ascii: false,
             rename_from: None,
             epsv_only: false,
+            block: false,
             budget: Budget::new(),
         }
     }
@@ -264,7 +271,13 @@ impl<L> Session<L> {
                     false => reply(200, &format!("Type set to {t}; bytes are sent unchanged.")),
                 }
             }
-            Command::Mode(_) => reply(200, "Mode set to S."),
+            Command::Mode(mode) => {
+                self.block = mode == 'B';
+                match self.block {
+                    true => reply(200, "Mode set to B; the data connection stays open."),
+                    false => reply(200, "Mode set to S."),
+                }
+            }
             Command::Stru(_) => reply(200, "Structure set to F."),
             Command::Pwd => Step::Reply(self.pwd()),
             Command::Cwd(arg) => Step::Reply(self.cwd(&arg)),
@@ -341,9 +354,16 @@ impl<L> Session<L> {
 
     /// Takes the data plan for a transfer; 503 if there is none.
     pub(super) fn take_plan(&mut self) -> Result<Plan<L>, Reply> {
-        self.plan
-            .take()
-            .ok_or_else(|| Reply::new(503, "Send PORT, EPRT, PASV or EPSV first."))
+        match self.plan.take() {
+            Some(plan) => Ok(plan),
+            None if self.block => Ok(Plan::Kept),
+            None => Err(Reply::new(503, "Send PORT, EPRT, PASV or EPSV first.")),
+        }
+    }
+
+    /// Whether files go as blocks (MODE B).
+    pub fn block_mode(&self) -> bool {
+        self.block
     }
 
     /// Maps a refused path to its 550 reply, logging attempts to get out of the root.
@@ -518,7 +538,7 @@ pub(super) mod tests {
             ("EPRT |3|x|1|", 501),
             ("REST -5", 501),
             ("TYPE X", 501),
-            ("MODE B", 504),
+            ("MODE C", 504),
             ("EPSV 3", 501),
             ("OPTS FROB", 501),
             ("RETR", 501),

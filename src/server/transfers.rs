@@ -17,14 +17,16 @@ use crate::fsys::Refusal;
 use crate::protocol::{format_port, Reply};
 
 impl Job {
-    /// The 150 that goes out once the data connection is made.
-    pub fn opening(&self) -> Reply {
+    /// The 150 that goes out once the data connection is made, or the 125
+    /// on one that was `open` already (block mode).
+    pub fn opening(&self, open: bool) -> Reply {
+        let code = if open { 125 } else { 150 };
         match self {
             Job::Send { name, left, .. } => {
-                Reply::new(150, &format!("Sending {name} ({left} bytes)."))
+                Reply::new(code, &format!("Sending {name} ({left} bytes)."))
             }
-            Job::Receive(upload) => Reply::new(150, &format!("Ready to receive {}.", upload.name)),
-            Job::List { .. } => Reply::new(150, "Here comes the listing."),
+            Job::Receive(upload) => Reply::new(code, &format!("Ready to receive {}.", upload.name)),
+            Job::List { .. } => Reply::new(code, "Here comes the listing."),
         }
     }
 
