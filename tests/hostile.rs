@@ -77,7 +77,7 @@ fn malformed() -> Vec<Vec<u8>> {
         "TYPE Q",
         "TYPE E",
         "MODE Z",
-        "MODE B",
+        "MODE C",
         "STRU R",
         "EPSV 7",
         "OPTS FOO BAR",

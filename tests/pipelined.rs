@@ -86,15 +86,19 @@ fn dialogue(run: &Run) -> Vec<&str> {
         .collect()
 }
 
-/// How many RETRs went out from the first on before the first of them ended.
+/// The most RETRs the session had asked for and not yet seen end (226, or
+/// 250 in block mode, where the connection stays open).
 fn asked_ahead(lines: &[&str]) -> usize {
-    let first = lines.iter().position(|l| l.starts_with("> RETR")).unwrap();
-    let lines = &lines[first..];
-    let end = lines.iter().position(|l| l.starts_with("< 226")).unwrap();
-    lines[..end]
-        .iter()
-        .filter(|l| l.starts_with("> RETR"))
-        .count()
+    let (mut open, mut most) = (0usize, 0);
+    for line in lines {
+        if line.starts_with("> RETR") {
+            open += 1;
+            most = most.max(open);
+        } else if line.starts_with("< 226") || line.starts_with("< 250") {
+            open = open.saturating_sub(1);
+        }
+    }
+    most
 }
 
 #[test]
@@ -115,8 +119,11 @@ fn a_pipelined_mirror_from_our_server_is_whole_in_order_and_names_its_one_failur
         // The whole tree came with one TREE; no folder was listed alone.
         assert!(lines.contains(&"> TREE t"), "{lines:?}");
         assert!(!lines.iter().any(|l| l.starts_with("> MLSD")), "{lines:?}");
-        // This session asked for its next transfers before its first ended.
+        // This session asked for its next transfers before its first ended,
+        // in block mode, over one data connection (a refused RETR keeps it).
         assert!(asked_ahead(&lines) >= 2, "pipelined: {lines:?}");
+        assert!(lines.contains(&"> MODE B"), "{lines:?}");
+        assert_eq!(channels(&lines), 1, "{lines:?}");
 
         // MGET of one folder goes the same way.
         let (one, mget) = (srv.join("t/d0"), cli.sub("mget"));
@@ -131,6 +138,60 @@ fn a_pipelined_mirror_from_our_server_is_whole_in_order_and_names_its_one_failur
         assert_eq!(leftovers(&mget), 0);
         assert!(!dialogue(&run).iter().any(|l| l.starts_with("> SIZE")));
         println!("ours, {mode:?}: GET -r of 45 files and MGET of 16, one unreadable each: named, the rest whole");
+    }
+}
+
+/// How many data connections the session asked for (EPRT, EPSV).
+fn channels(lines: &[&str]) -> usize {
+    let asked = |l: &&&str| l.starts_with("> EPRT") || l.starts_with("> EPSV");
+    lines.iter().filter(asked).count()
+}
+
+/// PUT -r in block mode, over one session, with one upload in the middle
+/// refused (its folder is not the server's to write): it is named; the open
+/// data connection closes with it (its blocks were on their way), so the
+/// uploads sent behind it are answered 425 and go again; and every other
+/// file lands whole, over a few data connections, not one each.
+#[test]
+fn block_mode_uploads_go_on_past_a_refusal_and_land_whole() {
+    for mode in [&["-v"][..], &["-v", "--passive"][..]] {
+        let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+        let refused = make_batch(&cli.join("t"));
+        for f in (0..15).filter(|f| *f != 7) {
+            fs::remove_file(cli.join(&format!("t/d1/f{f:02}.bin"))).unwrap();
+        }
+        // The server (nobody, under root) may write everywhere but back/d1.
+        fs::create_dir_all(srv.join("back/d1")).unwrap();
+        for open in [srv.path(), &srv.join("back")] {
+            fs::set_permissions(open, fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        fs::set_permissions(srv.join("back/d1"), fs::Permissions::from_mode(0o555)).unwrap();
+        let mut args = vec!["--max-per-ip", "1"];
+        if is_root() {
+            args.extend(["--run-as", "nobody"]);
+        }
+        let server = Server::start(srv.path(), &args);
+        let run = server.client(cli.path(), mode, "PUT -r t back\n");
+        assert_eq!(run.code(), 1, "{run:?}");
+        let named = format!("error: 1 failed: {refused}\n");
+        assert!(run.stderr.contains(&named), "{}", run.stderr);
+        let mut want = tree_of(&cli.join("t"));
+        want.remove(&refused);
+        assert_eq!(tree_of(&srv.join("back")), want);
+        assert_eq!(leftovers(&srv.join("back")), 0, "no temporary file is left");
+        let lines = dialogue(&run);
+        assert!(lines.contains(&"> MODE B"), "{lines:?}");
+        let resent = "< 425 No data connection is open";
+        assert!(lines.iter().any(|l| l.starts_with(resent)), "{lines:?}");
+        assert!(
+            channels(&lines) <= 4,
+            "{} channels: {lines:?}",
+            channels(&lines)
+        );
+        println!(
+            "ours, {mode:?}: PUT -r of 31 files in block mode, one refused: named, the rest whole over {} connections",
+            channels(&lines)
+        );
     }
 }
 

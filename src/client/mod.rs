@@ -133,6 +133,14 @@ pub struct Client {
     /// sent, a transfer's included (ours, by its greeting), so that the next
     /// transfers may be asked for before one ends.
     in_order: bool,
+    /// Whether the server does block mode (MODE B: ours, by its greeting),
+    /// until it says otherwise; batches of small files then go over one
+    /// data connection (`pipeline`).
+    blocks: bool,
+    /// Whether the commands sent so far leave the server in block mode.
+    block: bool,
+    /// In block mode, the data connection the last transfer left open.
+    kept: Option<TcpStream>,
 }
 
 /// Resolves `to` (a host and port, or an address) and connects to its first
@@ -330,6 +338,9 @@ impl Client {
             said_no_hash: false,
             verify_with: None,
             in_order: false,
+            blocks: false,
+            block: false,
+            kept: None,
         };
         client.greet()?;
         Ok(client)
@@ -349,12 +360,15 @@ impl Client {
             return Err(Error::Remote(greeting));
         }
         self.in_order = takes_commands_in_order(&greeting.text());
+        self.blocks = greeting.text().starts_with("dialback ready");
         Ok(())
     }
 
     /// Logs in as `user` (USER, PASS, then TYPE I). On a session already
     /// logged in, the server logs the last user out first, whatever the outcome.
     pub fn log_in(&mut self, user: &str, password: &str) -> Result<()> {
+        // A new login starts the server's settings afresh, stream mode too.
+        (self.block, self.kept) = (false, None);
         self.options.user = user.to_string();
         self.options.password = password.to_string();
         if self.in_order {
@@ -624,6 +638,11 @@ impl Client {
     /// Starts a data connection: a listener announced with EPRT/PORT, or a
     /// connection to the port EPSV/PASV names (always at the server's own address).
     fn open_channel(&mut self) -> Result<Channel> {
+        // A single transfer goes in stream mode, on a connection of its own.
+        if self.block {
+            (self.block, self.kept) = (false, None);
+            self.expect(&Command::Mode('S'), &[200])?;
+        }
         if self.options.passive {
             return self.dial_passive().map(Channel::Connected);
         }

@@ -26,12 +26,15 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
+use std::io::Read;
 use std::net::TcpListener;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
-use super::{reported_bytes, Channel, Client, Flow, Transfer};
+use super::{interrupted, reported_bytes, Channel, Client, Flow, Side, Transfer};
+use crate::data::block::{BlockReader, BlockWriter};
+use crate::data::{self, CopyError, Pace};
 use crate::fsys::TempFile;
 use crate::protocol::{parse_epsv_reply, parse_pasv_reply, Command, Reply};
 use crate::time::Civil;
@@ -58,6 +61,15 @@ const AHEAD: usize = 8;
 
 /// The most listing text one folder may send (a million entries or so).
 const MAX_LISTING: u64 = 64 << 20;
+
+/// Files up to this size go in block mode where the server has it (ours):
+/// all over one data connection, an upload's bytes right behind its STOR, so
+/// that a file costs no connection of its own. Bigger ones go in stream
+/// mode, each on a connection of its own, which moves them zero-copy.
+const BLOCK_MAX: u64 = 1 << 20;
+
+/// The buffer of a copy in block mode: one block.
+const BLOCK_CHUNK: usize = 64 << 10;
 
 /// One unit of work in a batch.
 pub enum Job {
@@ -194,6 +206,14 @@ struct Flight {
     /// Whether the transfer's own commands (RETR, STOR...) went with its
     /// channel command, without waiting for that reply.
     sent: bool,
+    /// Block mode: its data goes as blocks, on the connection this job's
+    /// own channel makes and leaves open (`on_kept` false), or on the one
+    /// left open before (`Client::kept`; no channel command then).
+    framed: bool,
+    on_kept: bool,
+    /// An upload on the open connection: how writing its blocks, right
+    /// behind its STOR, went.
+    wrote: Option<std::result::Result<u64, CopyError>>,
 }
 
 /// How a flight came down.
@@ -203,6 +223,9 @@ enum Landing {
     /// Its data connection could not be made (nothing moved): the job, to
     /// try again, and why.
     Again(Job, Error),
+    /// Sent for block mode's open connection, which was closed since (after
+    /// another job failed): the job, to send again, no failure of its own.
+    Resend(Job),
 }
 
 /// A reply the batch is owed, in the order the commands went out.
@@ -210,6 +233,8 @@ enum Owed {
     Job(Flight),
     /// The reply to an MFMT sent after an upload; only 421 matters.
     Quiet,
+    /// The reply to MODE B (`true`) or MODE S.
+    Mode(bool),
 }
 
 impl Client {
@@ -226,6 +251,9 @@ impl Client {
         let mut out = String::new();
         // A job whose data connection failed, with its failures so far.
         let mut again: Option<(usize, Job, u8)> = None;
+        // Jobs that wait for block mode's connection to be made, or for the
+        // downloads ahead of them to end before their blocks go.
+        let mut held: VecDeque<(usize, Job, u8)> = VecDeque::new();
         loop {
             // Top up the window, then send it all in one write. Nothing goes
             // after a transfer until it is done, but to a server that takes
@@ -238,7 +266,7 @@ impl Client {
                 && owed.iter().filter(|o| transfer(o)).count() < ahead
                 && !self.options.cancel.is_stopped()
             {
-                let (index, mut job, failures) = match again.take() {
+                let (index, mut job, failures) = match again.take().or_else(|| held.pop_front()) {
                     Some(retry) => retry,
                     None => match jobs.next() {
                         None => break,
@@ -249,29 +277,55 @@ impl Client {
                         }
                     },
                 };
+                let framed = self.framed(&job);
+                if self.waits(framed, &job, &owed) {
+                    held.push_front((index, job, failures));
+                    break;
+                }
+                if framed != self.block && !matches!(job, Job::Ask(..)) {
+                    self.queue(&mut out, &Command::Mode(if framed { 'B' } else { 'S' }));
+                    owed.push_back(Owed::Mode(framed));
+                    (self.block, self.kept) = (framed, None);
+                }
+                let on_kept = framed && self.kept.is_some();
                 let listener = match (&job, self.options.passive) {
                     (Job::Ask(..), _) | (_, true) => None,
+                    _ if on_kept => None,
                     (_, false) => Some(self.data_listener()?),
                 };
                 let cmd = match (&job, &listener) {
-                    (Job::Ask(cmd, _), _) => cmd.clone(),
-                    (_, Some(l)) => self.port_command(l)?,
-                    (_, None) if self.extended => Command::Epsv(None),
-                    (_, None) => Command::Pasv,
+                    _ if on_kept => None,
+                    (Job::Ask(cmd, _), _) => Some(cmd.clone()),
+                    (_, Some(l)) => Some(self.port_command(l)?),
+                    (_, None) if self.extended => Some(Command::Epsv(None)),
+                    (_, None) => Some(Command::Pasv),
                 };
-                self.queue(&mut out, &cmd);
-                let sent = self.in_order && !matches!(job, Job::Ask(..));
+                if let Some(cmd) = cmd {
+                    self.queue(&mut out, &cmd);
+                }
+                let sent = (self.in_order || on_kept) && !matches!(job, Job::Ask(..));
                 if sent {
                     for cmd in transfer_commands(&mut job)? {
                         self.queue(&mut out, &cmd);
                     }
                 }
+                // An upload's blocks go right behind its STOR.
+                let wrote = match (&mut job, on_kept) {
+                    (Job::Put { file, .. }, true) => {
+                        self.flush(&mut out)?;
+                        Some(self.write_ahead(file, &mut |n| events(Event::Progress(index, n))))
+                    }
+                    _ => None,
+                };
                 owed.push_back(Owed::Job(Flight {
                     index,
                     job,
                     listener,
                     failures,
                     sent,
+                    framed,
+                    on_kept,
+                    wrote,
                 }));
             }
             self.flush(&mut out)?;
@@ -286,6 +340,18 @@ impl Client {
                     }
                     continue;
                 }
+                Owed::Mode(framed) => {
+                    let reply = self.reply()?;
+                    if self.broken {
+                        return Err(Error::Remote(reply));
+                    }
+                    // No block mode after all: the job behind it, which made
+                    // its own channel, goes in stream mode, and so do the rest.
+                    if framed && reply.code != 200 {
+                        (self.blocks, self.block) = (false, false);
+                    }
+                    continue;
+                }
                 Owed::Job(flight) => flight,
             };
             let (index, failures) = (flight.index, flight.failures + 1);
@@ -295,6 +361,14 @@ impl Client {
             }
             let (result, mfmt) = match landed {
                 Landing::Done(result, mfmt) => (result, mfmt),
+                Landing::Resend(mut job) => {
+                    // An upload goes again from its start.
+                    if let Job::Put { file, .. } = &mut job {
+                        std::io::Seek::rewind(file)?;
+                    }
+                    again = Some((index, job, failures - 1));
+                    continue;
+                }
                 Landing::Again(job, e) => match super::retry(failures, self.options.passive) {
                     super::Retry::GiveUp => (Err(e), None),
                     retry => {
@@ -407,14 +481,72 @@ impl Client {
         })
     }
 
+    /// Whether `job` goes in block mode: a file of up to `BLOCK_MAX` bytes,
+    /// in binary, to a server that has block mode and takes commands in order.
+    fn framed(&self, job: &Job) -> bool {
+        let small = match job {
+            Job::Get { size, .. } | Job::Put { size, .. } => *size <= BLOCK_MAX,
+            Job::List(_) | Job::Ask(..) => false,
+        };
+        small && self.blocks && self.in_order && !self.wire_ascii
+    }
+
+    /// Whether a transfer must wait for what is `owed` first, given whether
+    /// it goes in block mode (`framed`). In block mode: for the connection
+    /// to be made by a job still in flight (or made again, once the jobs
+    /// sent for one that closed are back); an upload, for the downloads
+    /// ahead of it, so that its blocks never fill the connection one way
+    /// while the server's fill it the other. In stream mode: for the jobs
+    /// still using block mode's connection, which MODE S would close.
+    fn waits(&self, framed: bool, job: &Job, owed: &VecDeque<Owed>) -> bool {
+        let flights = || {
+            owed.iter().filter_map(|o| match o {
+                Owed::Job(f) => Some(f),
+                _ => None,
+            })
+        };
+        let busy = || flights().any(|f| f.framed);
+        match (framed, &self.kept) {
+            (false, _) => self.block && !matches!(job, Job::Ask(..)) && busy(),
+            (true, None) => busy(),
+            (true, Some(_)) => {
+                matches!(job, Job::Put { .. })
+                    && flights().any(|f| f.framed && matches!(f.job, Job::Get { .. }))
+            }
+        }
+    }
+
+    /// Writes an upload's blocks on the open connection, right behind its
+    /// STOR. A failure closes the connection (the server's copy fails
+    /// with it).
+    fn write_ahead(
+        &mut self,
+        file: &mut File,
+        progress: &mut dyn FnMut(u64),
+    ) -> std::result::Result<u64, CopyError> {
+        let Some(stream) = &self.kept else {
+            return Err(CopyError::Write(std::io::ErrorKind::NotConnected.into()));
+        };
+        let pace = Pace::new(self.options.limit_rate.clone());
+        let written = send_blocks(file, stream, &pace, &self.options.cancel, progress);
+        if written.is_err() {
+            self.kept = None;
+        }
+        written
+    }
+
     /// Reads one job's replies and moves its data. The outer error ends the
     /// batch; the landing is the job's.
     fn land(&mut self, flight: Flight, events: &mut dyn FnMut(Event)) -> Result<Landing> {
+        if flight.on_kept {
+            return self.land_on_kept(flight, events);
+        }
         let Flight {
             index,
             mut job,
             listener,
             sent,
+            framed,
             ..
         } = flight;
         let reply = self.reply()?;
@@ -452,11 +584,6 @@ impl Client {
                 });
             }
         };
-        // A download resumes its partial file (REST) where there is one.
-        let mut offset = match &mut job {
-            Job::Get { sink, .. } => std::io::Seek::stream_position(sink.file())?,
-            _ => 0,
-        };
         if !sent {
             let mut out = String::new();
             for cmd in transfer_commands(&mut job)? {
@@ -464,11 +591,39 @@ impl Client {
             }
             self.flush(&mut out)?;
         }
+        let (offset, reply) = self.opening(&mut job)?;
+        if !reply.is_preliminary() {
+            let e = Error::Remote(reply);
+            return Ok(match e.is_data_connection() {
+                true => Landing::Again(job, e),
+                false => Landing::Done(Err(e), None),
+            });
+        }
+        let stream = match self.finish_channel(channel) {
+            Ok(stream) => Some(stream),
+            Err(e) if self.broken => return Err(e),
+            // Stopped: the user asked; anything else: the server never dialed.
+            Err(Error::Stopped) => return Ok(Landing::Done(Err(Error::Stopped), None)),
+            Err(e) => return Ok(Landing::Again(job, e)),
+        };
+        // The server took MODE B (its reply came first) or block mode is off.
+        let framed = framed && self.blocks;
+        self.carry(index, job, offset, stream, framed, None, events)
+    }
+
+    /// Reads the replies before a transfer's data (ALLO's, REST's and the
+    /// 1xx or refusal), and says where the data starts: a download resumes
+    /// its partial file (REST) where there is one and the server can.
+    fn opening(&mut self, job: &mut Job) -> Result<(u64, Reply)> {
+        let mut offset = match job {
+            Job::Get { sink, .. } => std::io::Seek::stream_position(sink.file())?,
+            _ => 0,
+        };
         if let Job::Put { .. } = job {
             // Servers that do not know ALLO say so, and that is fine.
             self.reply()?;
         }
-        if let (Job::Get { sink, .. }, true) = (&mut job, offset > 0) {
+        if let (Job::Get { sink, .. }, true) = (&mut *job, offset > 0) {
             // A server that cannot restart sends the whole file: start over.
             if self.reply()?.code != 350 {
                 sink.file().set_len(0)?;
@@ -480,43 +635,94 @@ impl Client {
         if self.broken {
             return Err(Error::Remote(reply));
         }
+        Ok((offset, reply))
+    }
+
+    /// `land` for a job sent for block mode's open connection.
+    fn land_on_kept(&mut self, flight: Flight, events: &mut dyn FnMut(Event)) -> Result<Landing> {
+        let Flight {
+            index,
+            mut job,
+            wrote,
+            ..
+        } = flight;
+        let (offset, reply) = self.opening(&mut job)?;
         if !reply.is_preliminary() {
-            let e = Error::Remote(reply);
-            return Ok(match e.is_data_connection() {
-                true => Landing::Again(job, e),
-                false => Landing::Done(Err(e), None),
+            // The server closes the connection on a refused upload (blocks
+            // may be on their way), and had none for a 425.
+            if matches!(job, Job::Put { .. }) || reply.code == 425 {
+                self.kept = None;
+            }
+            return Ok(match reply.code {
+                425 => Landing::Resend(job),
+                _ => Landing::Done(Err(Error::Remote(reply)), None),
             });
         }
-        let stream = match self.finish_channel(channel) {
-            Ok(stream) => stream,
-            Err(e) if self.broken => return Err(e),
-            // Stopped: the user asked; anything else: the server never dialed.
-            Err(Error::Stopped) => return Ok(Landing::Done(Err(Error::Stopped), None)),
-            Err(e) => return Ok(Landing::Again(job, e)),
+        // An upload's blocks went with its STOR: only its reply is left.
+        let stream = match (&job, self.kept.take()) {
+            (Job::Put { .. }, kept) if wrote.is_some() => {
+                self.kept = kept;
+                None
+            }
+            (_, Some(kept)) => Some(kept),
+            (_, None) => {
+                // Closed here since (a job before it failed): the server's
+                // copy fails, and the job goes again.
+                self.reply()?;
+                if self.broken {
+                    return Err(Error::Protocol("the server closed the session".into()));
+                }
+                return Ok(Landing::Resend(job));
+            }
         };
+        self.carry(index, job, offset, stream, true, wrote, events)
+    }
+
+    /// Moves a transfer's data on `stream` (in block mode if `framed`;
+    /// an upload's blocks `wrote` already, maybe), reads its final reply,
+    /// and checks what came.
+    #[allow(clippy::too_many_arguments)]
+    fn carry(
+        &mut self,
+        index: usize,
+        job: Job,
+        offset: u64,
+        stream: Option<std::net::TcpStream>,
+        framed: bool,
+        wrote: Option<std::result::Result<u64, CopyError>>,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<Landing> {
+        let mut job = job;
         let started = Instant::now();
         let mut text = Vec::new();
-        let flow = match &mut job {
-            Job::Get { sink, size, .. } => Flow::Receive(sink.file(), *size - offset + 1),
-            Job::Put { file, .. } => Flow::Send(file),
-            Job::List(_) => Flow::Text(&mut text, MAX_LISTING + 1),
-            Job::Ask(..) => unreachable!("answered above"),
+        let progress = &mut |n| events(Event::Progress(index, n));
+        let moved = match framed {
+            true => self.block_flow(stream, &mut job, offset, wrote, progress),
+            false => {
+                let stream = stream.ok_or(Error::Protocol("no data connection".into()))?;
+                let flow = match &mut job {
+                    Job::Get { sink, size, .. } => Flow::Receive(sink.file(), *size - offset + 1),
+                    Job::Put { file, .. } => Flow::Send(file),
+                    Job::List(_) => Flow::Text(&mut text, MAX_LISTING + 1),
+                    Job::Ask(..) => unreachable!("answered above"),
+                };
+                self.flow(stream, flow, progress)
+            }
         };
-        let (bytes, done) =
-            match self.flow(stream, flow, &mut |n| events(Event::Progress(index, n))) {
-                Ok(moved) => moved,
-                Err(e) => {
-                    // Stopped (Ctrl-C): what arrived stays as the partial
-                    // file, which the next run goes on from.
-                    if let (Job::Get { sink, .. }, Error::Stopped) = (job, &e) {
-                        sink.keep()?;
-                    }
-                    match self.broken {
-                        true => return Err(e),
-                        false => return Ok(Landing::Done(Err(e), None)),
-                    }
+        let (bytes, done) = match moved {
+            Ok(moved) => moved,
+            Err(e) => {
+                // Stopped (Ctrl-C): what arrived stays as the partial
+                // file, which the next run goes on from.
+                if let (Job::Get { sink, .. }, Error::Stopped) = (job, &e) {
+                    sink.keep()?;
                 }
-            };
+                match self.broken {
+                    true => return Err(e),
+                    false => return Ok(Landing::Done(Err(e), None)),
+                }
+            }
+        };
         let transfer = Transfer {
             bytes,
             elapsed: started.elapsed(),
@@ -553,6 +759,98 @@ impl Client {
         };
         Ok(Landing::Done(result, mfmt))
     }
+
+    /// A file's data in block mode on `stream`: an upload's blocks (unless
+    /// they went with its STOR: `wrote`, and no stream is needed), or a
+    /// download's read to its end-of-file block. The connection is kept for
+    /// the next job only if the file ended where it should and the server
+    /// said so; otherwise it is closed before the final reply is read, so
+    /// the server's copy ends.
+    fn block_flow(
+        &mut self,
+        stream: Option<std::net::TcpStream>,
+        job: &mut Job,
+        offset: u64,
+        wrote: Option<std::result::Result<u64, CopyError>>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(u64, Reply)> {
+        let (moved, side) = match (job, wrote, stream) {
+            (Job::Put { .. }, Some(wrote), _) => (wrote, Side::Write),
+            (job, None, Some(stream)) => {
+                let most = match job {
+                    Job::Get { size, .. } => *size - offset,
+                    _ => u64::MAX,
+                };
+                let moved = self.block_data(&stream, job, offset, progress);
+                let stopped = self.stop_if_asked(&moved)?;
+                // In step only where the file's end-of-file block was read
+                // (or sent); else closed here, before the reply is read.
+                let keep = matches!(moved, Ok(n) if n <= most).then_some(stream);
+                let done = self.finished();
+                self.after_stop(stopped)?;
+                if done.is_ok() {
+                    self.kept = keep;
+                }
+                let bytes = moved.map_err(|e| interrupted(e, Side::Read))?;
+                return Ok((bytes, done?));
+            }
+            _ => return Err(Error::Protocol("no data connection".into())),
+        };
+        let done = self.finished();
+        if done.is_err() {
+            self.kept = None;
+        }
+        let bytes = moved.map_err(|e| interrupted(e, side))?;
+        Ok((bytes, done?))
+    }
+
+    /// Moves a file's blocks on `stream`: an upload's, or a download's to
+    /// its end-of-file block, or to one byte past its size (the file
+    /// changed: `carry` says so, and the connection is out of step).
+    fn block_data(
+        &mut self,
+        stream: &std::net::TcpStream,
+        job: &mut Job,
+        offset: u64,
+        progress: &mut dyn FnMut(u64),
+    ) -> std::result::Result<u64, CopyError> {
+        // A file's last block goes at once, not behind the last file's ACK.
+        stream.set_nodelay(true).map_err(CopyError::Write)?;
+        let cancel = self.options.cancel.clone();
+        let pace = Pace::new(self.options.limit_rate.clone());
+        match job {
+            Job::Put { file, .. } => send_blocks(file, stream, &pace, &cancel, progress),
+            Job::Get { sink, size, .. } => {
+                let want = *size - offset;
+                let mut input = BlockReader::new(stream).take(want + 1);
+                data::copy_in(
+                    &mut input,
+                    sink.file(),
+                    BLOCK_CHUNK,
+                    &pace,
+                    &cancel,
+                    progress,
+                )
+            }
+            _ => Err(CopyError::Read(std::io::Error::other(
+                "only files go in block mode",
+            ))),
+        }
+    }
+}
+
+/// Sends `file` from its position to its end as blocks on `stream`.
+fn send_blocks(
+    file: &mut File,
+    stream: &std::net::TcpStream,
+    pace: &Pace,
+    cancel: &crate::cancel::Cancel,
+    progress: &mut dyn FnMut(u64),
+) -> std::result::Result<u64, CopyError> {
+    let mut out = BlockWriter::new(stream);
+    let n = data::copy_in(file, &mut out, BLOCK_CHUNK, pace, cancel, progress)?;
+    out.finish().map_err(CopyError::Write)?;
+    Ok(n)
 }
 
 /// A transfer's own commands, after its channel command: REST (to resume a

@@ -158,7 +158,10 @@ mod tests {
         let files: [&[u8]; 4] = [b"hello", b"", &big, b"last"];
         let wire = framed(&files);
         // A small file is one block: header and bytes in one write.
-        assert_eq!(&wire[..8], &[END_OF_FILE, 0, 5, b'h', b'e', b'l', b'l', b'o']);
+        assert_eq!(
+            &wire[..8],
+            &[END_OF_FILE, 0, 5, b'h', b'e', b'l', b'l', b'o']
+        );
         assert_eq!(&wire[8..11], &[END_OF_FILE, 0, 0], "an empty file");
         // 200,000 bytes: three full blocks and one with the end.
         assert_eq!(wire.len(), 8 + 3 + (200_000 + 4 * 3) + (3 + 4));

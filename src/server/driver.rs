@@ -707,7 +707,14 @@ fn blocks(
     let moved = match job {
         Job::Send {
             file, ascii: true, ..
-        } => data::copy_in(&mut ToNetwork::new(file), &mut output, CHUNK, pace, abort, count),
+        } => data::copy_in(
+            &mut ToNetwork::new(file),
+            &mut output,
+            CHUNK,
+            pace,
+            abort,
+            count,
+        ),
         Job::Send { file, .. } => data::copy_in(file, &mut output, CHUNK, pace, abort, count),
         Job::Receive(upload) if upload.ascii => {
             let mut text = ToLocal::new(upload.file());
