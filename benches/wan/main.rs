@@ -375,7 +375,8 @@ fn trees(s: &Setup, rtt: u64, tree: &str, files: usize) {
     let (get_r, put_r) = (format!("GET -r {tree}"), format!("PUT -r {tree} up-ours"));
     let remote = format!("ours:{tree}");
     println!(
-        "  -- {tree}: {files} files of 4 KiB; floor: one round trip per file over 16 sessions"
+        "  -- {tree}: {files} files of 4 KiB; floor: one round trip per file over 16 sessions \
+         (with a data connection per file; ours goes under it in block mode, one per session)"
     );
     let down = |name: &str| s.work.dir(name);
     let (d_ours, d_vs, d_l16, d_l4, d_rc, d_l16vs) = (
