@@ -4,7 +4,7 @@
 
 #![allow(unsafe_code)]
 
-use std::io::{self, PipeReader, PipeWriter, Write};
+use std::io::{self, PipeReader, PipeWriter, Read, Write};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
@@ -43,6 +43,13 @@ impl Alarm {
         // One byte in an empty pipe cannot block; a second ring changes nothing.
         let _ = (&self.write).write(b"!");
     }
+
+    /// Silences the alarm after a wait said it rang (so there is something
+    /// to read, and reading does not block), for an alarm rung again and
+    /// again: a later ring wakes the next wait.
+    pub fn reset(&self) {
+        let _ = (&self.read).read(&mut [0u8; 64]);
+    }
 }
 
 /// What ended a [`wait`].
@@ -59,20 +66,37 @@ pub enum Woke {
 /// Waits until `fd` (if given) has something to read, `alarm` rings, or
 /// `timeout` (if given) passes; a rung alarm wins.
 pub fn wait(fd: Option<BorrowedFd>, alarm: &Alarm, timeout: Option<Duration>) -> io::Result<Woke> {
+    let fds: Vec<BorrowedFd> = fd.into_iter().collect();
+    let (rang, readable) = wait_any(&fds, alarm, timeout)?;
+    Ok(match (rang, readable.first()) {
+        (true, _) => Woke::Alarm,
+        (false, Some(true)) => Woke::Readable,
+        _ => Woke::TimedOut,
+    })
+}
+
+/// Waits until any of `fds` has something to read (or its end came, or it
+/// failed), `alarm` rings, or `timeout` (if given) passes: whether the alarm
+/// rang, and which of `fds` are readable.
+pub fn wait_any(
+    fds: &[BorrowedFd],
+    alarm: &Alarm,
+    timeout: Option<Duration>,
+) -> io::Result<(bool, Vec<bool>)> {
     let watch = |fd: i32| PollFd {
         fd,
         events: POLLIN,
         revents: 0,
     };
-    let mut fds = [
-        watch(alarm.read.as_raw_fd()),
-        watch(fd.map_or(-1, |f| f.as_raw_fd())),
-    ];
+    let mut polled: Vec<PollFd> = std::iter::once(alarm.read.as_raw_fd())
+        .chain(fds.iter().map(|f| f.as_raw_fd()))
+        .map(watch)
+        .collect();
     let timeout_ms = timeout.map_or(-1, |t| i32::try_from(t.as_millis()).unwrap_or(i32::MAX));
     loop {
-        // SAFETY: `fds` is an array of two pollfds that outlives the call; a
-        // negative descriptor is one poll ignores.
-        let n = unsafe { poll(fds.as_mut_ptr(), fds.len() as u64, timeout_ms) };
+        // SAFETY: `polled` is a vector of pollfds that outlives the call,
+        // its length the count given.
+        let n = unsafe { poll(polled.as_mut_ptr(), polled.len() as u64, timeout_ms) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -81,11 +105,9 @@ pub fn wait(fd: Option<BorrowedFd>, alarm: &Alarm, timeout: Option<Duration>) ->
             return Err(e);
         }
         let any = POLLIN | POLLERR | POLLHUP;
-        return Ok(match fds {
-            [a, _] if a.revents & any != 0 => Woke::Alarm,
-            [_, d] if d.revents & any != 0 => Woke::Readable,
-            _ => Woke::TimedOut,
-        });
+        let mut woke = polled.iter().map(|p| p.revents & any != 0);
+        let rang = woke.next().unwrap_or(false);
+        return Ok((rang, woke.collect()));
     }
 }
 

@@ -14,7 +14,6 @@
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -23,13 +22,13 @@ use super::checksums::{Ahead, Checksum, Turn};
 use super::listings;
 use super::proxy::{self, Origin};
 use super::session::{self, Advertise, Job, Plan, Session, Step};
+use super::watch::Watch;
 use super::{lock, log, Config, Stops};
 use crate::data::ascii::{ToLocal, ToNetwork};
 use crate::data::block::{BlockReader, BlockWriter};
 use crate::data::{self, CopyError, Limit, Pace};
 use crate::error::describe_io;
 use crate::protocol::{self, Command, Line, Reply, MAX_LINE};
-use crate::wait::{wait, Alarm, Woke};
 
 /// Runs one session on an accepted control connection until the client quits,
 /// goes away, or stays idle too long. Never panics on client input.
@@ -59,129 +58,6 @@ pub(crate) fn serve(stream: Arc<TcpStream>, peer: SocketAddr, config: Arc<Config
 /// Transfers of at least this many bytes (or of an unknown size) are
 /// watched for ABOR while they run.
 const WATCHED: u64 = 1 << 20;
-
-/// Watches the control connection while a transfer runs, without taking
-/// anything from it (MSG_PEEK): an ABOR (after Telnet's IP and Synch, if
-/// the client sent them, urgent or not) shuts the data connection down, so
-/// the copy ends at once, the transfer is answered 426, and the ABOR itself,
-/// read afterwards as ever, 226 (RFC 959 §4.1.3). A bare STAT, when nothing
-/// was waiting before it, is taken and answered at once with the transfer's
-/// progress. Other lines wait their turn.
-struct AborWatch {
-    /// Rung when the work ends, which ends the watch.
-    done: Arc<Alarm>,
-    /// Says whether it saw an ABOR (and shut the data connection down).
-    thread: Option<std::thread::JoinHandle<bool>>,
-}
-
-impl AborWatch {
-    /// Watches `ctrl` while work runs: an ABOR calls `stop` (which shuts a
-    /// transfer's data connection down); `moved` counts the work's bytes, and
-    /// `status` says them, for a STAT, if there is one. The watch sleeps until
-    /// a line comes or the work ends: no timer ticks, so a server with
-    /// hundreds of transfers under way does not wake hundreds of watchers
-    /// fifty times a second.
-    fn start(
-        ctrl: &Arc<TcpStream>,
-        stop_work: impl FnOnce() + Send + 'static,
-        moved: Arc<AtomicU64>,
-        status: Option<impl Fn(u64) -> Reply + Send + 'static>,
-    ) -> Option<AborWatch> {
-        let done = Arc::new(Alarm::new().ok()?);
-        let (ctrl, ended) = (Arc::clone(ctrl), Arc::clone(&done));
-        let watch = move || {
-            let mut buf = [0u8; 16];
-            // A STAT taken without its LF, which came after the urgent mark.
-            let mut owe_lf = false;
-            loop {
-                match wait(Some(ctrl.as_fd()), &ended, None) {
-                    Ok(Woke::Readable) => {}
-                    Ok(_) | Err(_) => return false,
-                }
-                match ctrl.peek(&mut buf) {
-                    Ok(n) if n > 0 && is_abor(&buf[..n]) => {
-                        stop_work();
-                        return true;
-                    }
-                    Ok(n) if n > 0 && owe_lf && buf[0] == b'\n' => {
-                        owe_lf = (&*ctrl).read_exact(&mut buf[..1]).is_err();
-                    }
-                    Ok(n) if n > 0 => {
-                        let Some((say, len)) = status.as_ref().zip(stat_line(&buf[..n])) else {
-                            if n < 4 && !buf[..n].contains(&b'\n') {
-                                // Too little of a line yet to tell.
-                                std::thread::sleep(std::time::Duration::from_millis(1));
-                                continue;
-                            }
-                            // Another command, which waits for the work to end.
-                            let _ = wait(None, &ended, None);
-                            return false;
-                        };
-                        owe_lf = buf[len - 1] == b'\r';
-                        let reply = say(moved.load(Ordering::Relaxed)).to_string();
-                        // The line is there (peeked): taking it does not wait.
-                        let taken = (&*ctrl).read_exact(&mut buf[..len]);
-                        if taken.is_err() || (&*ctrl).write_all(reply.as_bytes()).is_err() {
-                            return false;
-                        }
-                    }
-                    Ok(_) => return false,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => return false,
-                }
-            }
-        };
-        let thread = std::thread::Builder::new()
-            .name("abor".into())
-            .spawn(watch)
-            .ok()?;
-        Some(AborWatch {
-            done,
-            thread: Some(thread),
-        })
-    }
-
-    /// Ends the watch; whether it saw an ABOR.
-    fn stop(mut self) -> bool {
-        self.done.ring();
-        (self.thread.take()).is_some_and(|t| t.join().unwrap_or(false))
-    }
-}
-
-/// Whether the bytes waiting on the control connection ask to abort: Telnet's
-/// Interrupt Process (IAC IP, which RFC 959 §4.1.3 has clients send before
-/// ABOR; a peek stops at the urgent Synch that follows it, so the ABOR itself
-/// may not show yet), or ABOR with such bytes skipped.
-fn is_abor(waiting: &[u8]) -> bool {
-    if waiting.starts_with(&[0xFF, 0xF4]) {
-        return true;
-    }
-    let text: Vec<u8> = waiting
-        .iter()
-        .copied()
-        .filter(|b| !matches!(b, 0xFF | 0xF4 | 0xF2))
-        .collect();
-    text.len() >= 4 && text[..4].eq_ignore_ascii_case(b"ABOR")
-}
-
-/// If the bytes waiting on the control connection begin with a bare STAT
-/// (after Telnet's IP and Synch, if sent), how many bytes its line takes:
-/// up to its CRLF, or its CR where a peek stops at the urgent mark before
-/// the LF (Ruby's `Net::FTP#status` sends the whole line with MSG_OOB).
-fn stat_line(waiting: &[u8]) -> Option<usize> {
-    let skip = waiting
-        .iter()
-        .take_while(|b| matches!(b, 0xFF | 0xF4 | 0xF2))
-        .count();
-    let line = &waiting[skip..];
-    if line.len() < 5 || !line[..4].eq_ignore_ascii_case(b"STAT") || line[4] != b'\r' {
-        return None;
-    }
-    match line.get(5) {
-        Some(b'\n') => Some(skip + 6),
-        _ => Some(skip + 5),
-    }
-}
 
 struct Driver {
     session: Session<TcpListener>,
@@ -465,7 +341,7 @@ impl Driver {
             true => stream.try_clone().ok().and_then(|data| {
                 let status = self.caught_up.then(|| job.status());
                 let stop = move || drop(data.shutdown(std::net::Shutdown::Both));
-                AborWatch::start(&self.ctrl, stop, Arc::clone(&counted), status)
+                Watch::start(&self.ctrl, stop, Arc::clone(&counted), status)
             }),
             false => None,
         };
@@ -537,7 +413,7 @@ impl Driver {
         // without ALLO would read as its end: once stopped, it is not one.
         // An ABOR ended it (the data connection shut down under the copy):
         // an upload whose end was not announced must not pass for whole.
-        let abored = watcher.is_some_and(AborWatch::stop);
+        let abored = watcher.is_some_and(Watch::stop);
         let moved = match moved {
             Ok(_) if abort.is_stopped() => Err(CopyError::Read(io::ErrorKind::Interrupted.into())),
             _ if abored => {
@@ -619,7 +495,7 @@ impl Driver {
                 let flag = Arc::clone(&stopped);
                 let stop = move || flag.store(true, Ordering::SeqCst);
                 let status = None::<fn(u64) -> Reply>;
-                AborWatch::start(&self.ctrl, stop, Arc::new(AtomicU64::new(0)), status)
+                Watch::start(&self.ctrl, stop, Arc::new(AtomicU64::new(0)), status)
             })
             .flatten();
         let aborting = &self.stops.aborting;
@@ -634,7 +510,7 @@ impl Driver {
                 done
             }
         };
-        watcher.map(AborWatch::stop);
+        watcher.map(Watch::stop);
         drop(turn);
         self.send(&job.reply(done))
     }
@@ -779,33 +655,5 @@ impl Read for Deadline {
         }
         self.stream.set_read_timeout(Some(left))?;
         (&*self.stream).read(buf)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_watch_knows_abor_and_a_bare_stat_however_sent() {
-        for abor in [
-            &b"ABOR\r\n"[..],
-            b"abor\r",
-            b"\xff\xf4",
-            b"\xff\xf4\xff\xf2ABOR\r\n",
-        ] {
-            assert!(is_abor(abor), "{abor:?}");
-        }
-        assert!(!is_abor(b"NOOP\r\n") && !is_abor(b"STAT\r\n") && !is_abor(b"AB"));
-        assert_eq!(stat_line(b"STAT\r\nNOOP\r\n"), Some(6));
-        assert_eq!(
-            stat_line(b"stat\r"),
-            Some(5),
-            "the LF after the urgent mark"
-        );
-        assert_eq!(stat_line(b"\xff\xf4\xff\xf2STAT\r\n"), Some(10));
-        for not in [&b"STAT /\r\n"[..], b"STAT", b"STATS\r\n", b"NOOP\r\n"] {
-            assert_eq!(stat_line(not), None, "{not:?}");
-        }
     }
 }

@@ -20,6 +20,7 @@ pub mod service;
 mod session;
 mod transfers;
 pub mod users;
+mod watch;
 
 pub use config::{Config, Public};
 pub use log::log;
