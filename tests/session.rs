@@ -409,3 +409,73 @@ s.sendall(b"NOOP\r\n"); print(line()); print(line())
         "{said}"
     );
 }
+
+/// A file as MODE B sends it: one block per 64 KiB, the last flagged
+/// end-of-file (RFC 959 §3.4.2).
+fn blocks(file: &[u8]) -> Vec<u8> {
+    let mut wire = Vec::new();
+    let mut pieces: Vec<&[u8]> = file.chunks(65_535).collect();
+    if pieces.is_empty() {
+        pieces.push(&[]);
+    }
+    let last = pieces.len() - 1;
+    for (i, piece) in pieces.into_iter().enumerate() {
+        wire.push(if i == last { 0x40 } else { 0 });
+        wire.extend_from_slice(&(piece.len() as u16).to_be_bytes());
+        wire.extend_from_slice(piece);
+    }
+    wire
+}
+
+/// Block mode over a raw socket: uploads sent back to back on one data
+/// connection, each right behind its STOR, land whole (125 and 250 on the
+/// open connection); a download comes as blocks on it; a refused upload
+/// closes it, so the blocks sent behind it are never taken for the next
+/// file's (425), and MODE S goes back to a connection per file.
+#[test]
+fn block_mode_keeps_one_data_connection_for_many_files() {
+    let srv = TempDir::new("srv");
+    fs::create_dir(srv.join("folder")).unwrap();
+    let big = pattern(200_000, 7);
+    fs::write(srv.join("big.bin"), &big).unwrap();
+    let server = Server::start(srv.path(), &[]);
+    let mut c = server.login();
+    c.expect("TYPE I", 200);
+    c.expect("MODE B", 200);
+    let mut data = c.epsv();
+    let files: [&[u8]; 3] = [b"one", b"", &big];
+    c.send_raw(b"STOR a\r\nSTOR b\r\nSTOR c\r\n");
+    for file in files {
+        data.write_all(&blocks(file)).unwrap();
+    }
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        assert_eq!(c.reply().code, if i == 0 { 150 } else { 125 }, "{name}");
+        assert_eq!(c.reply().code, 250, "{name}: the connection stays open");
+        assert_eq!(fs::read(srv.join(name)).unwrap(), files[i], "{name}");
+    }
+    // A download on the same connection, read to its end-of-file block.
+    c.send("RETR big.bin");
+    assert_eq!(c.reply().code, 125);
+    let mut got = vec![0u8; blocks(&big).len()];
+    data.read_exact(&mut got).unwrap();
+    assert_eq!(got, blocks(&big));
+    assert_eq!(c.reply().code, 250);
+    // A refused upload (a folder is in the way) with its blocks on the way:
+    // the connection closes, and the upload behind it is not fed them.
+    c.send_raw(b"STOR folder\r\nSTOR d\r\n");
+    let _ = data.write_all(&blocks(b"not for d"));
+    assert_eq!(c.reply().code, 550);
+    assert_eq!(c.reply().code, 425);
+    assert!(!srv.join("d").exists());
+    let mut rest = Vec::new();
+    data.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let closed = data.read_to_end(&mut rest);
+    assert!(closed.is_err() || rest.is_empty(), "closed: {closed:?}");
+    // Stream mode again: a connection per file, closed at its end.
+    c.expect("MODE S", 200);
+    let data = c.epsv();
+    c.expect("RETR a", 150);
+    assert_eq!(read_all(data), b"one");
+    assert_eq!(c.reply().code, 226);
+}

@@ -400,7 +400,10 @@ impl Driver {
             Job::Receive(upload) => {
                 // Many uploads at once: each thread wakes for 64 KiB, not
                 // for every segment (a trickle is still read as it comes).
-                let lowat = std::env::var("DIALBACK_LOWAT").ok().and_then(|v| v.parse().ok()).unwrap_or(256 << 10);
+                let lowat = std::env::var("DIALBACK_LOWAT")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(256 << 10);
                 let _ = data::receive_low_water(&stream, lowat);
                 data::receive_file(&mut stream, upload.file(), u64::MAX, pace, abort, count)
             }
