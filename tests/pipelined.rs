@@ -195,6 +195,39 @@ fn block_mode_uploads_go_on_past_a_refusal_and_land_whole() {
     }
 }
 
+/// A tree of small files and big ones (over the 1 MiB block mode takes),
+/// down and up over one session, in both modes: the small go in block mode,
+/// then the big in stream mode, a connection each: one change of mode each
+/// way, and every file whole.
+#[test]
+fn small_files_go_in_block_mode_and_big_ones_in_stream_mode() {
+    for mode in [&["-v"][..], &["-v", "--passive"][..]] {
+        let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+        make_batch(&srv.join("t"));
+        for (i, name) in ["d0/big1.bin", "d1/big2.bin", "big3.bin"]
+            .iter()
+            .enumerate()
+        {
+            fs::write(
+                srv.join("t").join(name),
+                pattern((3 << 19) + i, 90 + i as u64),
+            )
+            .unwrap();
+        }
+        let server = Server::start(srv.path(), &["--max-per-ip", "1"]);
+        let run = server.client(cli.path(), mode, "GET -r t\nPUT -r t back\n");
+        assert_eq!(run.code(), 0, "{run:?}");
+        assert_eq!(tree_of(&srv.join("t")), tree_of(&cli.join("t")));
+        assert_eq!(tree_of(&srv.join("t")), tree_of(&srv.join("back")));
+        let lines = dialogue(&run);
+        let count = |what: &str| lines.iter().filter(|l| **l == what).count();
+        assert_eq!((count("> MODE B"), count("> MODE S")), (2, 2), "{lines:?}");
+        // 45 small files over one connection each way, 3 big over their
+        // own, and the MLSD that finds no `back` after TREE found none.
+        assert_eq!(channels(&lines), 2 * (1 + 3) + 1, "{lines:?}");
+    }
+}
+
 /// A server that lets an address have 3 sessions turns the extra ones a
 /// mirror opens away (421); the mirror goes on with those it has, and every
 /// file arrives.

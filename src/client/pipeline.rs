@@ -389,17 +389,19 @@ impl Client {
         }
     }
 
-    /// Runs jobs `0..count`, made by `make`, over this session and up to
-    /// `SESSIONS - 1` of `crew`'s (hired as needed), each taking every n-th
-    /// job. Works with fewer (or this one alone) when the server turns extra
-    /// sessions away. Events arrive here, on this thread.
+    /// Runs the jobs `make` makes of the indices in `order`, over this
+    /// session and up to `SESSIONS - 1` of `crew`'s (hired as needed), each
+    /// taking every n-th. Works with fewer (or this one alone) when the server
+    /// turns extra sessions away. Events, which name the jobs by their
+    /// indices, arrive here, on this thread.
     pub fn spread(
         &mut self,
         crew: &mut Crew,
-        count: usize,
+        order: &[usize],
         make: &(dyn Fn(usize) -> Result<Job> + Sync),
         events: &mut dyn FnMut(Event),
     ) -> Result<()> {
+        let count = order.len();
         let helpers = SESSIONS.min(count.div_ceil(JOBS_PER_SESSION)).max(1) - 1;
         if crew.others.len() < helpers && !crew.full {
             crew.hire(self, helpers)?;
@@ -415,12 +417,16 @@ impl Client {
                 .map(|(w, client)| {
                     let tx = tx.clone();
                     scope.spawn(move || {
-                        let jobs = (w..count).step_by(n).map(make);
+                        let jobs = (w..count).step_by(n).map(|k| make(order[k]));
                         client.pipeline(jobs, &mut |event| {
                             // The receiver lives until every worker is done.
                             let _ = tx.send(match event {
-                                Event::Progress(k, bytes) => Event::Progress(w + k * n, bytes),
-                                Event::Finished(k, result) => Event::Finished(w + k * n, result),
+                                Event::Progress(k, bytes) => {
+                                    Event::Progress(order[w + k * n], bytes)
+                                }
+                                Event::Finished(k, result) => {
+                                    Event::Finished(order[w + k * n], result)
+                                }
                                 note => note,
                             });
                         })
@@ -853,6 +859,16 @@ fn send_blocks(
     Ok(n)
 }
 
+/// The order in which to spread files of these `sizes`: those small enough
+/// for block mode first, then the bigger ones, each kind as it came, so that
+/// a session changes mode (and data connection) once, not at every big file.
+pub fn small_first(sizes: impl Iterator<Item = u64>) -> Vec<usize> {
+    let mut order: Vec<(bool, usize)> =
+        sizes.enumerate().map(|(i, s)| (s > BLOCK_MAX, i)).collect();
+    order.sort();
+    order.into_iter().map(|(_, i)| i).collect()
+}
+
 /// A transfer's own commands, after its channel command: REST (to resume a
 /// partial file) and RETR, ALLO and STOR (ALLO is answered at once
 /// everywhere, so STOR goes with it), or the listing command.
@@ -869,4 +885,15 @@ fn transfer_commands(job: &mut Job) -> Result<Vec<Command>> {
         Job::List(cmd) => vec![cmd.clone()],
         Job::Ask(..) => Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_files_go_first_each_kind_in_its_own_order() {
+        let sizes = [5, 2 << 20, 7, BLOCK_MAX, 3 << 20, 0, BLOCK_MAX + 1];
+        assert_eq!(small_first(sizes.into_iter()), [0, 2, 3, 5, 1, 4, 6]);
+    }
 }

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::pipeline::{Crew, Done, Event, Job};
+use super::pipeline::{small_first, Crew, Done, Event, Job};
 use super::{local_refusal, Client, Transfer};
 use crate::digest::Algorithm;
 use crate::fsys::at::{Dir, Links, Mode};
@@ -385,7 +385,8 @@ impl Client {
             // Each listing is read into the tree as it arrives, so no more
             // than the sessions' listings in flight are held at once.
             let (mut next, mut failure) = (Vec::new(), None);
-            self.spread(crew, level.len(), &make, &mut |event| match event {
+            let order: Vec<usize> = (0..level.len()).collect();
+            self.spread(crew, &order, &make, &mut |event| match event {
                 Event::Finished(i, Ok(Done::Listed(text))) if failure.is_none() => {
                     let read =
                         add_listing(&mut tree, &mut next, &level[i], &text, mlsd, MAX_ENTRIES);
@@ -504,29 +505,25 @@ impl Client {
         };
         let bytes = plan.copy.iter().map(|p| source.files[p].size).sum();
         progress(Progress::Planned(plan.copy.len(), bytes));
-        self.spread(
-            &mut crew,
-            plan.copy.len(),
-            &make,
-            &mut |event| match event {
-                Event::Progress(i, n) => progress(Progress::Moving(&plan.copy[i], n)),
-                Event::Note(line) => progress(Progress::Note(&line)),
-                Event::Finished(i, result) => {
-                    let path = &plan.copy[i];
-                    let result = result.and_then(|done| match done {
-                        Done::Got(mut sink, transfer) => {
-                            if let Some(t) = source.files[path].time {
-                                sink.file().set_modified(system_time(t))?;
-                            }
-                            sink.commit()?;
-                            Ok(transfer)
+        let order = small_first(plan.copy.iter().map(|p| source.files[p].size));
+        self.spread(&mut crew, &order, &make, &mut |event| match event {
+            Event::Progress(i, n) => progress(Progress::Moving(&plan.copy[i], n)),
+            Event::Note(line) => progress(Progress::Note(&line)),
+            Event::Finished(i, result) => {
+                let path = &plan.copy[i];
+                let result = result.and_then(|done| match done {
+                    Done::Got(mut sink, transfer) => {
+                        if let Some(t) = source.files[path].time {
+                            sink.file().set_modified(system_time(t))?;
                         }
-                        _ => Err(Error::Protocol("a download ended without its file".into())),
-                    });
-                    summary.count(path, result, progress);
-                }
-            },
-        )?;
+                        sink.commit()?;
+                        Ok(transfer)
+                    }
+                    _ => Err(Error::Protocol("a download ended without its file".into())),
+                });
+                summary.count(path, result, progress);
+            }
+        })?;
         for (paths, folder) in [(&plan.remove_files, false), (&plan.remove_folders, true)] {
             for path in paths {
                 let removed = holder(&top, path).and_then(|(dir, name)| dir.remove(&name, folder));
@@ -556,7 +553,8 @@ impl Client {
             Ok(Job::Get { remote, sink, size })
         };
         let mut notes = Vec::new();
-        let spread = self.spread(&mut crew, files.len(), &make, &mut |event| match event {
+        let order = small_first(files.iter().map(|f| f.size));
+        let spread = self.spread(&mut crew, &order, &make, &mut |event| match event {
             Event::Finished(i, result) => {
                 let result = result.and_then(|done| match done {
                     Done::Got(sink, transfer) => Ok(sink.commit().map(|()| transfer)?),
@@ -644,22 +642,18 @@ impl Client {
         };
         let bytes = plan.copy.iter().map(|p| source.files[p].size).sum();
         progress(Progress::Planned(plan.copy.len(), bytes));
-        self.spread(
-            &mut crew,
-            plan.copy.len(),
-            &make,
-            &mut |event| match event {
-                Event::Progress(i, n) => progress(Progress::Moving(&plan.copy[i], n)),
-                Event::Note(line) => progress(Progress::Note(&line)),
-                Event::Finished(i, result) => {
-                    let result = result.and_then(|done| match done {
-                        Done::Sent(t) => Ok(t),
-                        _ => Err(Error::Protocol("an upload ended without its reply".into())),
-                    });
-                    summary.count(&plan.copy[i], result, progress);
-                }
-            },
-        )?;
+        let order = small_first(plan.copy.iter().map(|p| source.files[p].size));
+        self.spread(&mut crew, &order, &make, &mut |event| match event {
+            Event::Progress(i, n) => progress(Progress::Moving(&plan.copy[i], n)),
+            Event::Note(line) => progress(Progress::Note(&line)),
+            Event::Finished(i, result) => {
+                let result = result.and_then(|done| match done {
+                    Done::Sent(t) => Ok(t),
+                    _ => Err(Error::Protocol("an upload ended without its reply".into())),
+                });
+                summary.count(&plan.copy[i], result, progress);
+            }
+        })?;
         let removals: Vec<(&String, Command)> = (plan.remove_files.iter())
             .map(|p| (p, Command::Dele(remote_path(remote, p))))
             .chain(
