@@ -16,7 +16,11 @@
 //! strictly in order, transfers included (`Client::in_order`: ours and
 //! vsftpd), gets each transfer's commands in one write and up to `AHEAD`
 //! transfers before the first ends, so in active mode it goes from one
-//! dial-back straight to the next: one round trip per download.
+//! dial-back straight to the next: one round trip per download. Ours does
+//! block mode too (`MODE B`): a session's files of up to `BLOCK_MAX` go over
+//! one data connection, which the first opens and the rest follow on, an
+//! upload's blocks right behind its STOR, so that no file waits for a
+//! connection or a reply at all.
 //!
 //! So that one session's file work overlaps another's waits, big batches are
 //! spread over up to 16 sessions, opened at once (`spread`), as
