@@ -398,13 +398,10 @@ impl Driver {
                 moved.and_then(|n| ended.map(|_| n))
             }
             Job::Receive(upload) => {
-                // Many uploads at once: each thread wakes for 64 KiB, not
-                // for every segment (a trickle is still read as it comes).
-                let lowat = std::env::var("DIALBACK_LOWAT")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(256 << 10);
-                let _ = data::receive_low_water(&stream, lowat);
+                // Many uploads at once: each thread wakes for 256 KiB, not
+                // for every segment (a trickle is still read, at the
+                // socket's timeout at worst, and its end at once).
+                let _ = data::receive_low_water(&stream, 256 << 10);
                 data::receive_file(&mut stream, upload.file(), u64::MAX, pace, abort, count)
             }
             Job::List {
