@@ -19,21 +19,12 @@ const OPEN: u64 = u64::MAX;
 /// `end` once nobody wants the checksum any more.
 const ABANDONED: u64 = u64::MAX - 1;
 
-/// How far the file must have grown past what was read before the reading
-/// thread is woken (unless the file is whole): a wake-up, and the system
-/// calls on both sides, for every few MiB, not for every piece the
-/// transfer moves (a 1 GiB download moved in 64 KiB pieces woke it 16,384
-/// times, each for a short read).
-const STEP: u64 = 8 << 20;
-
 #[derive(Default)]
 struct Marks {
     /// How many bytes from the start are there to read.
     ready: AtomicU64,
     /// The file's final length, `OPEN` or `ABANDONED`.
     end: AtomicU64,
-    /// The length at which the reading thread, waiting, wants waking.
-    wanted: AtomicU64,
 }
 
 /// The checksum of a file, computed in a thread while the file is written
@@ -61,7 +52,6 @@ impl Follower {
         let marks = Arc::new(Marks {
             ready: AtomicU64::new(ready),
             end: AtomicU64::new(OPEN),
-            wanted: AtomicU64::new(0),
         });
         let seen = Arc::clone(&marks);
         let thread = thread::Builder::new()
@@ -79,10 +69,7 @@ impl Follower {
 
     /// The first `len` bytes are there to read.
     pub fn grew(&self, len: u64) {
-        self.marks.ready.fetch_max(len, Ordering::SeqCst);
-        if len < self.marks.wanted.load(Ordering::SeqCst) {
-            return;
-        }
+        self.marks.ready.fetch_max(len, Ordering::Release);
         if let Some(t) = &self.thread {
             t.thread().unpark();
         }
@@ -135,11 +122,7 @@ fn follow(file: &File, algorithm: Algorithm, marks: &Marks) -> io::Result<String
             return Err(io::Error::other("abandoned"));
         }
         let ready = match end {
-            // While the file grows, read in steps (see `STEP`).
-            OPEN => match marks.ready.load(Ordering::SeqCst) {
-                ready if ready >= at + STEP => ready,
-                _ => at,
-            },
+            OPEN => marks.ready.load(Ordering::Acquire),
             end => end,
         };
         if at < ready {
@@ -161,12 +144,8 @@ fn follow(file: &File, algorithm: Algorithm, marks: &Marks) -> io::Result<String
         } else if end != OPEN {
             return Ok(digest.hex());
         } else {
-            // Woken by `grew` once a step is there, or by `finish`; the
-            // timeout only guards a lost wake.
-            marks.wanted.store(at + STEP, Ordering::SeqCst);
-            if marks.ready.load(Ordering::SeqCst) < at + STEP {
-                thread::park_timeout(Duration::from_millis(20));
-            }
+            // Woken by `grew` or `finish`; the timeout only guards a lost wake.
+            thread::park_timeout(Duration::from_millis(20));
         }
     }
 }
