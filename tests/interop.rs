@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{names, pattern, Peer, Server, TempDir};
+use common::{names, pattern, Server, TempDir};
 
 /// Runs a peer program to completion (killed after 60 s) and returns its output,
 /// failing the test if it is not installed.
@@ -247,33 +247,6 @@ fn lftp_gets_puts_lists_and_mirrors_with_our_server() {
     }
 }
 
-/// pyftpdlib serving `root` on a free port; killed on drop.
-struct PyServer;
-
-impl PyServer {
-    fn start(root: &Path) -> Peer {
-        PyServer::start_with(root, &[])
-    }
-
-    fn start_with(root: &Path, extra: &[&str]) -> Peer {
-        let port = common::free_port();
-        let mut cmd = Command::new("python3");
-        cmd.args([
-            "-m",
-            "pyftpdlib",
-            "-p",
-            &port.to_string(),
-            "-i",
-            "127.0.0.1",
-            "-w",
-            "-d",
-        ])
-        .arg(root)
-        .args(extra);
-        Peer::start(cmd, port, "pyftpdlib")
-    }
-}
-
 #[test]
 #[ignore = "needs pyftpdlib: run with --include-ignored after .ci/install-peers"]
 fn our_client_works_with_pyftpdlib() {
@@ -281,7 +254,7 @@ fn our_client_works_with_pyftpdlib() {
     let whole = pattern(4 << 20, 21);
     fs::write(srv.join("remote.bin"), &whole).unwrap();
     fs::write(cli.join("local.bin"), pattern(1 << 20, 22)).unwrap();
-    let py = PyServer::start(srv.path());
+    let py = common::pyftpdlib(srv.path(), &[]);
     let port = py.1.to_string();
     for mode in [&[][..], &["--passive"][..]] {
         let _ = fs::remove_file(cli.join("remote.bin"));
@@ -324,7 +297,7 @@ fn our_client_works_with_pyftpdlib() {
 fn our_client_logs_in_with_a_name_and_the_password_from_the_environment() {
     let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
     fs::write(srv.join("private.txt"), b"for alice").unwrap();
-    let py = PyServer::start_with(srv.path(), &["-u", "alice", "-P", "s3cret"]);
+    let py = common::pyftpdlib(srv.path(), &["-u", "alice", "-P", "s3cret"]);
     let port = py.1.to_string();
     let login = |password: &str| {
         Command::new(env!("CARGO_BIN_EXE_client"))
@@ -564,7 +537,7 @@ fn our_client_mirrors_trees_with_pyftpdlib() {
             fs::write(tree.join(name), pattern(f * 331, (d * 30 + f) as u64)).unwrap();
         }
     }
-    let py = PyServer::start(srv.path());
+    let py = common::pyftpdlib(srv.path(), &[]);
     let port = py.1.to_string();
     let dir = cli.path().to_str().unwrap();
     // Passive mode only: pyftpdlib 2.2 loses track of active-mode sessions

@@ -246,16 +246,8 @@ fn a_mirror_from_pyftpdlib_is_whole_and_names_its_one_failure() {
     fs::write(&outside, b"outside the root").unwrap();
     fs::remove_file(srv.join("t").join(&failed)).unwrap();
     std::os::unix::fs::symlink(&outside, srv.join("t").join(&failed)).unwrap();
-    let port = free_port();
-    let mut cmd = Command::new("python3");
-    cmd.args(["-m", "pyftpdlib", "-i", "127.0.0.1", "-w", "-p"])
-        .arg(port.to_string())
-        .arg("-d")
-        .arg(srv.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let _py = Peer::start(cmd, port, "pyftpdlib");
-    let port = port.to_string();
+    let py = common::pyftpdlib(srv.path(), &[]);
+    let port = py.1.to_string();
     let args = [
         "127.0.0.1",
         &port,

@@ -86,6 +86,19 @@ impl Peer {
     }
 }
 
+/// pyftpdlib serving `root` read-write on a free port of 127.0.0.1,
+/// anonymously unless `extra` names a user; stopped on drop.
+pub fn pyftpdlib(root: &Path, extra: &[&str]) -> Peer {
+    let port = free_port();
+    let mut cmd = Command::new("python3");
+    cmd.args(["-m", "pyftpdlib", "-i", "127.0.0.1", "-w", "-p"])
+        .arg(port.to_string())
+        .arg("-d")
+        .arg(root)
+        .args(extra);
+    Peer::start(cmd, port, "pyftpdlib")
+}
+
 impl Drop for Peer {
     fn drop(&mut self) {
         let _ = self.0.kill();
