@@ -19,8 +19,9 @@ struct PollFd {
     revents: i16,
 }
 
-/// `poll` events: data to read; the other end hung up; an error.
+/// `poll` events: data to read; room to write; the other end hung up; an error.
 const POLLIN: i16 = 1;
+const POLLOUT: i16 = 4;
 const POLLERR: i16 = 8;
 const POLLHUP: i16 = 16;
 
@@ -122,6 +123,17 @@ pub fn ready(fd: BorrowedFd) -> bool {
     unsafe { poll(&mut one, 1, 0) == 1 && one.revents & POLLIN != 0 }
 }
 
+/// Whether `fd` has room for a write now (a short one goes without waiting).
+pub fn writable(fd: BorrowedFd) -> bool {
+    let mut one = PollFd {
+        fd: fd.as_raw_fd(),
+        events: POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, and a zero timeout.
+    unsafe { poll(&mut one, 1, 0) == 1 && one.revents & POLLOUT != 0 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +155,7 @@ mod tests {
         );
         assert!(started.elapsed() >= Duration::from_millis(30));
         assert!(!ready(far.as_fd()));
+        assert!(writable(far.as_fd()), "an idle connection has room");
         near.write_all(b"ABOR\r\n").unwrap();
         assert_eq!(
             wait(Some(far.as_fd()), &alarm, None).unwrap(),

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::lock;
 use crate::protocol::Reply;
-use crate::wait::{wait_any, Alarm};
+use crate::wait::{wait_any, writable, Alarm};
 
 /// How long a line too short to tell (fewer than 4 bytes, no LF) is left
 /// before it is looked at again.
@@ -178,13 +178,20 @@ fn look(w: &mut Watched) {
         // The byte is there (peeked): taking it does not wait.
         w.owe_lf = (&*w.ctrl).read_exact(&mut buf[..1]).is_err();
     } else if let Some((say, len)) = w.status.as_ref().zip(stat_line(waiting)) {
+        // Taken only if its answer can go at once: one client that reads
+        // nothing must not hold up every watch, so with no room to write,
+        // the STAT waits its turn as any other line does, and is answered
+        // after the work; none goes unanswered.
+        if !writable(w.ctrl.as_fd()) {
+            w.parked = true;
+            return;
+        }
         w.owe_lf = buf[len - 1] == b'\r';
         let reply = say(w.moved.load(Ordering::Relaxed)).to_string();
-        // The line is there (peeked): taking it does not wait. The reply
-        // must not either, or one client that reads nothing would hold up
-        // every watch: one that does not fit now ends this one's STATs.
+        // The line is there (peeked): taking it does not wait, nor does a
+        // short reply where there is room.
         let taken = (&*w.ctrl).read_exact(&mut buf[..len]).is_ok();
-        if !(taken && answer(&w.ctrl, reply.as_bytes())) {
+        if !(taken && (&*w.ctrl).write_all(reply.as_bytes()).is_ok()) {
             w.parked = true;
         }
     } else if n < 4 && !waiting.contains(&b'\n') {
@@ -194,15 +201,6 @@ fn look(w: &mut Watched) {
         // Another command, which waits for the work to end.
         w.parked = true;
     }
-}
-
-/// Writes `reply` on `ctrl` without waiting; whether it all went.
-fn answer(ctrl: &TcpStream, reply: &[u8]) -> bool {
-    if ctrl.set_nonblocking(true).is_err() {
-        return false;
-    }
-    let sent = (&*ctrl).write(reply);
-    ctrl.set_nonblocking(false).is_ok() && sent.is_ok_and(|n| n == reply.len())
 }
 
 /// Whether the bytes waiting on the control connection ask to abort: Telnet's
