@@ -114,24 +114,23 @@ pub fn wait_any(
 
 /// Whether `fd` has something to read now, without waiting.
 pub fn ready(fd: BorrowedFd) -> bool {
-    let mut one = PollFd {
-        fd: fd.as_raw_fd(),
-        events: POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, and a zero timeout.
-    unsafe { poll(&mut one, 1, 0) == 1 && one.revents & POLLIN != 0 }
+    now(fd, POLLIN)
 }
 
 /// Whether `fd` has room for a write now (a short one goes without waiting).
 pub fn writable(fd: BorrowedFd) -> bool {
+    now(fd, POLLOUT)
+}
+
+/// Whether `fd` is ready for `event` now, without waiting.
+fn now(fd: BorrowedFd, event: i16) -> bool {
     let mut one = PollFd {
         fd: fd.as_raw_fd(),
-        events: POLLOUT,
+        events: event,
         revents: 0,
     };
     // SAFETY: one valid pollfd, and a zero timeout.
-    unsafe { poll(&mut one, 1, 0) == 1 && one.revents & POLLOUT != 0 }
+    unsafe { poll(&mut one, 1, 0) == 1 && one.revents & event != 0 }
 }
 
 #[cfg(test)]
