@@ -30,14 +30,12 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::Read;
 use std::net::TcpListener;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
 use super::{interrupted, reported_bytes, Channel, Client, Flow, Side, Transfer};
-use crate::data::block::{BlockReader, BlockWriter};
 use crate::data::{self, CopyError, Pace};
 use crate::fsys::TempFile;
 use crate::protocol::{parse_epsv_reply, parse_pasv_reply, Command, Reply};
@@ -71,9 +69,6 @@ const MAX_LISTING: u64 = 64 << 20;
 /// that a file costs no connection of its own. Bigger ones go in stream
 /// mode, each on a connection of its own, which moves them zero-copy.
 const BLOCK_MAX: u64 = 1 << 20;
-
-/// The buffer of a copy in block mode: one block.
-const BLOCK_CHUNK: usize = 64 << 10;
 
 /// One unit of work in a batch.
 pub enum Job {
@@ -538,7 +533,7 @@ impl Client {
             return Err(CopyError::Write(std::io::ErrorKind::NotConnected.into()));
         };
         let pace = Pace::new(self.options.limit_rate.clone());
-        let written = send_blocks(file, stream, &pace, &self.options.cancel, progress);
+        let written = data::send_blocks(file, stream, &pace, &self.options.cancel, progress);
         if written.is_err() {
             self.kept = None;
         }
@@ -695,14 +690,13 @@ impl Client {
     fn carry(
         &mut self,
         index: usize,
-        job: Job,
+        mut job: Job,
         offset: u64,
         stream: Option<std::net::TcpStream>,
         framed: bool,
         wrote: Option<std::result::Result<u64, CopyError>>,
         events: &mut dyn FnMut(Event),
     ) -> Result<Landing> {
-        let mut job = job;
         let started = Instant::now();
         let mut text = Vec::new();
         let progress = &mut |n| events(Event::Progress(index, n));
@@ -784,31 +778,30 @@ impl Client {
         wrote: Option<std::result::Result<u64, CopyError>>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<(u64, Reply)> {
-        let (moved, side) = match (job, wrote, stream) {
-            (Job::Put { .. }, Some(wrote), _) => (wrote, Side::Write),
-            (job, None, Some(stream)) => {
+        let side = match job {
+            Job::Get { .. } => Side::Read,
+            _ => Side::Write,
+        };
+        let (moved, keep) = match (wrote, stream) {
+            (Some(wrote), _) => (wrote, self.kept.take()),
+            (None, Some(stream)) => {
                 let most = match job {
                     Job::Get { size, .. } => *size - offset,
                     _ => u64::MAX,
                 };
                 let moved = self.block_data(&stream, job, offset, progress);
-                let stopped = self.stop_if_asked(&moved)?;
                 // In step only where the file's end-of-file block was read
-                // (or sent); else closed here, before the reply is read.
-                let keep = matches!(moved, Ok(n) if n <= most).then_some(stream);
-                let done = self.finished();
-                self.after_stop(stopped)?;
-                if done.is_ok() {
-                    self.kept = keep;
-                }
-                let bytes = moved.map_err(|e| interrupted(e, Side::Read))?;
-                return Ok((bytes, done?));
+                // (or sent).
+                let in_step = matches!(moved, Ok(n) if n <= most);
+                (moved, in_step.then_some(stream))
             }
-            _ => return Err(Error::Protocol("no data connection".into())),
+            (None, None) => return Err(Error::Protocol("no data connection".into())),
         };
+        let stopped = self.stop_if_asked(&moved)?;
         let done = self.finished();
-        if done.is_err() {
-            self.kept = None;
+        self.after_stop(stopped)?;
+        if done.is_ok() {
+            self.kept = keep;
         }
         let bytes = moved.map_err(|e| interrupted(e, side))?;
         Ok((bytes, done?))
@@ -829,38 +822,16 @@ impl Client {
         let cancel = self.options.cancel.clone();
         let pace = Pace::new(self.options.limit_rate.clone());
         match job {
-            Job::Put { file, .. } => send_blocks(file, stream, &pace, &cancel, progress),
+            Job::Put { file, .. } => data::send_blocks(file, stream, &pace, &cancel, progress),
             Job::Get { sink, size, .. } => {
-                let want = *size - offset;
-                let mut input = BlockReader::new(stream).take(want + 1);
-                data::copy_in(
-                    &mut input,
-                    sink.file(),
-                    BLOCK_CHUNK,
-                    &pace,
-                    &cancel,
-                    progress,
-                )
+                let limit = *size - offset + 1;
+                data::receive_blocks(stream, sink.file(), limit, &pace, &cancel, progress)
             }
             _ => Err(CopyError::Read(std::io::Error::other(
                 "only files go in block mode",
             ))),
         }
     }
-}
-
-/// Sends `file` from its position to its end as blocks on `stream`.
-fn send_blocks(
-    file: &mut File,
-    stream: &std::net::TcpStream,
-    pace: &Pace,
-    cancel: &crate::cancel::Cancel,
-    progress: &mut dyn FnMut(u64),
-) -> std::result::Result<u64, CopyError> {
-    let mut out = BlockWriter::new(stream);
-    let n = data::copy_in(file, &mut out, BLOCK_CHUNK, pace, cancel, progress)?;
-    out.finish().map_err(CopyError::Write)?;
-    Ok(n)
 }
 
 /// The order in which to spread files of these `sizes`: those small enough

@@ -181,6 +181,40 @@ pub fn receive_file(
     }
 }
 
+/// The buffer of a copy in block mode: one block (most files sent that way
+/// are small).
+const BLOCK_CHUNK: usize = 64 << 10;
+
+/// Sends `input` to its end as one file's blocks on `out` (block mode),
+/// the last with the end-of-file flag.
+pub fn send_blocks(
+    input: &mut impl Read,
+    out: &TcpStream,
+    pace: &Pace,
+    cancel: &Cancel,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, CopyError> {
+    let mut blocks = block::BlockWriter::new(out);
+    let n = copy_in(input, &mut blocks, BLOCK_CHUNK, pace, cancel, progress)?;
+    blocks.finish().map_err(CopyError::Write)?;
+    Ok(n)
+}
+
+/// Receives one file's blocks from `input` into `out`, to its end-of-file
+/// block or to `limit` bytes, whichever comes first (as `receive_file`);
+/// the next file's blocks stay where they are.
+pub fn receive_blocks(
+    input: &TcpStream,
+    out: &mut (impl Write + ?Sized),
+    limit: u64,
+    pace: &Pace,
+    cancel: &Cancel,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, CopyError> {
+    let mut blocks = block::BlockReader::new(input).take(limit);
+    copy_in(&mut blocks, out, BLOCK_CHUNK, pace, cancel, progress)
+}
+
 /// Copies `input` to its end into `out` through one large buffer; `progress`
 /// gets the running total after each chunk. A stalled peer fails the read or
 /// write after the socket's timeout.

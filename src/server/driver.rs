@@ -25,7 +25,7 @@ use super::session::{self, Advertise, Job, Plan, Session, Step};
 use super::watch::Watch;
 use super::{lock, log, Config, Stops};
 use crate::data::ascii::{ToLocal, ToNetwork};
-use crate::data::block::{BlockReader, BlockWriter};
+use crate::data::block::BlockWriter;
 use crate::data::{self, CopyError, Limit, Pace};
 use crate::error::describe_io;
 use crate::protocol::{self, Command, Line, Reply, MAX_LINE};
@@ -578,39 +578,31 @@ fn blocks(
     abort: &crate::cancel::Cancel,
     count: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyError> {
-    // Most files sent this way are small: a buffer of one block each.
-    const CHUNK: usize = 64 << 10;
-    let (mut input, mut output) = (BlockReader::new(stream), BlockWriter::new(stream));
-    let moved = match job {
+    match job {
         Job::Send {
             file, ascii: true, ..
-        } => data::copy_in(
-            &mut ToNetwork::new(file),
-            &mut output,
-            CHUNK,
-            pace,
-            abort,
-            count,
-        ),
-        Job::Send { file, .. } => data::copy_in(file, &mut output, CHUNK, pace, abort, count),
+        } => data::send_blocks(&mut ToNetwork::new(file), stream, pace, abort, count),
+        Job::Send { file, .. } => data::send_blocks(file, stream, pace, abort, count),
         Job::Receive(upload) if upload.ascii => {
             let mut text = ToLocal::new(upload.file());
-            let moved = data::copy_in(&mut input, &mut text, CHUNK, pace, abort, count);
+            let moved = data::receive_blocks(stream, &mut text, u64::MAX, pace, abort, count);
             let ended = text.finish().map_err(CopyError::Write);
-            return moved.and_then(|n| ended.map(|_| n));
+            moved.and_then(|n| ended.map(|_| n))
         }
         Job::Receive(upload) => {
-            return data::copy_in(&mut input, upload.file(), CHUNK, pace, abort, count)
+            data::receive_blocks(stream, upload.file(), u64::MAX, pace, abort, count)
         }
         Job::List {
             entries,
             format,
             prefix,
-        } => listings::write(entries, *format, prefix, &mut output).map_err(CopyError::Write),
-    };
-    let n = moved?;
-    output.finish().map_err(CopyError::Write)?;
-    Ok(n)
+        } => {
+            let mut output = BlockWriter::new(stream);
+            let n = listings::write(entries, *format, prefix, &mut output);
+            n.and_then(|n| output.finish().map(|()| n))
+                .map_err(CopyError::Write)
+        }
+    }
 }
 
 /// Whether a control line ended the session.
