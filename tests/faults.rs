@@ -308,6 +308,21 @@ fn mirrors_and_batches_go_passive_when_active_data_connections_fail() {
     }
 }
 
+/// A server that never answers EPRT (pyftpdlib 2.2 at times, its dial-back
+/// made): a mirror and a batch wait 10 s for the reply, not the stall
+/// timeout's 60, then go again in passive mode on a new session, say so in
+/// one line, and get every file.
+#[test]
+fn mirrors_and_batches_go_passive_when_an_eprt_is_never_answered() {
+    let said = "the server could not connect back (a firewall or NAT?): going on in passive mode; connected again";
+    let started = std::time::Instant::now();
+    for run in every_file_whole_from(Lie::MuteEprt) {
+        assert_eq!(run.stdout.matches(said).count(), 1, "{run:?}");
+    }
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(40), "{took:?}");
+}
+
 #[test]
 fn the_client_gives_up_on_broken_servers_within_its_timeouts() {
     // Each against its own fake server, side by side: every wait is a timeout.

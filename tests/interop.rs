@@ -539,33 +539,45 @@ fn our_client_mirrors_trees_with_pyftpdlib() {
     }
     let py = common::pyftpdlib(srv.path(), &[]);
     let port = py.1.to_string();
-    let dir = cli.path().to_str().unwrap();
-    // Passive mode only: pyftpdlib 2.2 loses track of active-mode sessions
-    // that transfer at the same moment (two of our clients, each with one
-    // session, saw replies out of order or none at all), and GET -r uses
-    // several sessions.
-    let args = ["127.0.0.1", &port, "--dir", dir, "--passive"];
-    // The second runs compare by content where they can: pyftpdlib has no
-    // HASH, which each run says once, and size and time decide.
-    let script =
-        "GET -r tree\nGET -r --checksum tree\nPUT -r tree back\nPUT -r --checksum tree back\n";
-    let run = common::client(&args, script);
-    assert_eq!(run.code(), 0, "{run:?}");
-    let said = "the server has no HASH: --checksum compares sizes and times";
-    assert_eq!(run.stdout.matches(said).count(), 2, "{}", run.stdout);
-    assert_eq!(common::tree_of(&tree), common::tree_of(&cli.join("tree")));
-    assert_eq!(common::tree_of(&tree), common::tree_of(&srv.join("back")));
-    let summaries: Vec<&str> = (run.stdout.lines())
-        .filter(|l| l.contains(" unchanged"))
-        .collect();
-    assert_eq!(summaries.len(), 4, "{}", run.stdout);
-    assert!(
-        summaries[1].contains(": 0 files, ") && summaries[3].contains(": 0 files, "),
-        "{summaries:?}"
-    );
-    println!(
-        "our client vs pyftpdlib, passive: GET -r and PUT -r of 90 files, second runs move nothing"
-    );
+    for mode in ["passive", "active"] {
+        let here = cli.sub(mode);
+        let back = format!("back-{mode}");
+        // In active mode with several sessions at once, pyftpdlib 2.2 at
+        // times loses a socket (an EPRT whose dial-back connected is never
+        // answered, or a session's next command is never read): the client
+        // knows it by its greeting, and its batches in active mode keep to
+        // one session.
+        let mut args = vec!["127.0.0.1", &port, "--dir", here.to_str().unwrap()];
+        args.extend((mode == "passive").then_some("--passive"));
+        // The second runs compare by content where they can: pyftpdlib has
+        // no HASH, which each run says once, and size and time decide.
+        let script = format!(
+            "GET -r tree\nGET -r --checksum tree\nPUT -r tree {back}\nPUT -r --checksum tree {back}\n"
+        );
+        let started = std::time::Instant::now();
+        let run = common::client(&args, &script);
+        assert_eq!(run.code(), 0, "{mode}: {run:?}");
+        let said = "the server has no HASH: --checksum compares sizes and times";
+        assert_eq!(run.stdout.matches(said).count(), 2, "{}", run.stdout);
+        assert_eq!(common::tree_of(&tree), common::tree_of(&here.join("tree")));
+        assert_eq!(common::tree_of(&tree), common::tree_of(&srv.join(&back)));
+        let went = "going on in passive mode";
+        let fell_back = run.stdout.matches(went).count() + run.stderr.matches(went).count();
+        assert_eq!(fell_back, 0, "{run:?}");
+        // A run that went again in passive mode says its summary once.
+        let summaries: Vec<&str> = (run.stdout.lines())
+            .filter(|l| l.contains(" unchanged"))
+            .collect();
+        assert_eq!(summaries.len(), 4, "{}", run.stdout);
+        assert!(
+            summaries[1].contains(": 0 files, ") && summaries[3].contains(": 0 files, "),
+            "{summaries:?}"
+        );
+        println!(
+            "our client vs pyftpdlib, {mode}: GET -r and PUT -r of 90 files, second runs move nothing, {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
 }
 
 #[test]

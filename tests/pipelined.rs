@@ -231,8 +231,8 @@ fn small_files_go_in_block_mode_and_big_ones_in_stream_mode() {
 /// pyftpdlib (which answers out of order, so it gets each transfer step by
 /// step, and over several sessions) in passive mode: a GET -r of 45 files
 /// with one in the middle it refuses (a symlink out of its root), named, and
-/// the rest whole. Active mode with several sessions at once loses pyftpdlib
-/// 2.2 its place (see `interop.rs`).
+/// the rest whole. Active mode, where pyftpdlib 2.2 loses dial-backs and
+/// the client goes passive, is in `interop.rs`.
 #[test]
 #[ignore = "needs pyftpdlib: run with --include-ignored after .ci/install-peers"]
 fn a_mirror_from_pyftpdlib_is_whole_and_names_its_one_failure() {

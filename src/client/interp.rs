@@ -554,13 +554,13 @@ impl Interpreter {
         let lost = self.connection.as_ref().is_some_and(|(c, _)| c.is_broken());
         let why = match done {
             Err(Error::Stopped | Error::Kept(_)) => return false,
-            Err(e) if mirror && (lost || e.is_lost_connection()) => {
-                format!("{e}: a connection was lost")
-            }
             Err(Error::NoDialBack(_)) => {
                 self.options.passive = true;
                 "the server could not connect back (a firewall or NAT?): going on in passive mode"
                     .to_string()
+            }
+            Err(e) if mirror && (lost || e.is_lost_connection()) => {
+                format!("{e}: a connection was lost")
             }
             Err(Error::Remote(reply)) if reply.code == 421 && self.connection.is_some() => {
                 format!(

@@ -141,6 +141,12 @@ pub struct Client {
     block: bool,
     /// In block mode, the data connection the last transfer left open.
     kept: Option<TcpStream>,
+    /// Whether the server's active mode works for one session at a time
+    /// only (pyftpdlib 2.2, by its greeting), so that batches in active mode
+    /// keep to this session. With several, its event loop at times loses a
+    /// socket: a dial-back that connected is never answered, or another
+    /// session's next command is never read.
+    active_alone: bool,
 }
 
 /// Resolves `to` (a host and port, or an address) and connects to its first
@@ -222,6 +228,14 @@ impl Read for Stoppable {
 /// How long the first dial-back of a session may take: past it, a firewall
 /// or NAT is taken to be in the way, and the caller goes on passively.
 pub const FIRST_DIAL_BACK: Duration = Duration::from_secs(5);
+
+/// How long a batch waits for the reply to its EPRT or PORT. Some servers
+/// answer only once they have dialed back, and pyftpdlib 2.2, with several
+/// sessions at once, at times loses track of a dial-back that connected
+/// and never answers (its own timeout, 30 s later, closes the session):
+/// past this, the batch stops with `NoDialBack`, and the command goes
+/// again in passive mode on a new session, as lftp recovers by its timeout.
+pub const DIAL_BACK_REPLY: Duration = Duration::from_secs(10);
 
 /// The checksum of `file` from its start, in hex.
 pub fn digest_of(file: &mut File, algorithm: Algorithm) -> Result<String> {
@@ -341,6 +355,7 @@ impl Client {
             blocks: false,
             block: false,
             kept: None,
+            active_alone: false,
         };
         client.greet()?;
         Ok(client)
@@ -361,6 +376,7 @@ impl Client {
         }
         self.in_order = takes_commands_in_order(&greeting.text());
         self.blocks = greeting.text().starts_with("dialback ready");
+        self.active_alone = greeting.text().starts_with("pyftpdlib");
         Ok(())
     }
 
@@ -537,7 +553,13 @@ impl Client {
     }
 
     fn reply(&mut self) -> Result<Reply> {
-        self.input.get_mut().until = Instant::now() + self.options.stall_timeout;
+        self.reply_within(self.options.stall_timeout)
+    }
+
+    /// `reply`, for a reply that must come within `limit`: past it, the
+    /// dialogue is out of step for good.
+    fn reply_within(&mut self, limit: Duration) -> Result<Reply> {
+        self.input.get_mut().until = Instant::now() + limit;
         let reply = Reply::read(&mut self.input);
         self.broken |= reply.as_ref().map_or(true, |r| r.code == 421);
         if reply.is_err() && self.options.cancel.is_stopped() {
@@ -690,14 +712,30 @@ impl Client {
     /// Tells the server to dial `listener` next: EPRT, or PORT if it does not know EPRT.
     fn announce(&mut self, listener: &TcpListener) -> Result<()> {
         let cmd = self.port_command(listener)?;
-        let reply = self.command(&cmd)?;
+        self.send(&cmd)?;
+        let reply = self.port_reply()?;
         match reply.code {
             200 => return Ok(()),
             500 | 502 if matches!(cmd, Command::Eprt(a) if a.is_ipv4()) => self.extended = false,
             _ => return Err(Error::Remote(reply)),
         }
-        let cmd = self.port_command(listener)?;
-        self.expect(&cmd, &[200]).map(|_| ())
+        self.send(&self.port_command(listener)?)?;
+        match self.port_reply()? {
+            reply if reply.code == 200 => Ok(()),
+            reply => Err(Error::Remote(reply)),
+        }
+    }
+
+    /// The reply to an EPRT or PORT, within `DIAL_BACK_REPLY`; past it,
+    /// `NoDialBack` (the dialogue is out of step).
+    fn port_reply(&mut self) -> Result<Reply> {
+        use io::ErrorKind::{TimedOut, WouldBlock};
+        let limit = DIAL_BACK_REPLY.min(self.options.stall_timeout);
+        self.reply_within(limit).map_err(|e| match e {
+            // A socket's read timeout says WouldBlock.
+            Error::Io(e) if matches!(e.kind(), WouldBlock | TimedOut) => Error::NoDialBack(limit),
+            e => e,
+        })
     }
 
     fn dial_passive(&mut self) -> Result<TcpStream> {

@@ -183,7 +183,9 @@ impl Drop for Crew {
     /// Says goodbye on every session, then reads the answers: one round
     /// trip for all of them, not one each.
     fn drop(&mut self) {
-        // The work is done; a failed goodbye changes nothing.
+        // The work is done; a failed goodbye changes nothing. A session out
+        // of step (its reply never came) is just closed.
+        self.others.retain(|other| !other.is_broken());
         for other in &mut self.others {
             let _ = other.send(&Command::Quit);
         }
@@ -401,7 +403,10 @@ impl Client {
         events: &mut dyn FnMut(Event),
     ) -> Result<()> {
         let count = order.len();
-        let helpers = SESSIONS.min(count.div_ceil(JOBS_PER_SESSION)).max(1) - 1;
+        let helpers = match self.active_alone && !self.options.passive {
+            true => 0,
+            false => SESSIONS.min(count.div_ceil(JOBS_PER_SESSION)).max(1) - 1,
+        };
         if crew.others.len() < helpers && !crew.full {
             crew.hire(self, helpers)?;
         }
@@ -554,7 +559,10 @@ impl Client {
             framed,
             ..
         } = flight;
-        let reply = self.reply()?;
+        let reply = match &listener {
+            Some(_) => self.port_reply()?,
+            None => self.reply()?,
+        };
         if self.broken {
             return Err(Error::Remote(reply));
         }

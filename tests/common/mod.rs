@@ -530,6 +530,9 @@ pub enum Lie {
     /// check); FEAT offers SHA-256 (its own) and CRC32, but OPTS HASH will not
     /// switch.
     WrongHash,
+    /// As `FlakyData` without the 425s, but never answers EPRT or PORT (as
+    /// pyftpdlib at times, its dial-back made): only passive works.
+    MuteEprt,
 }
 
 /// How many bytes `Lie::Flood` got into the data connection.
@@ -554,250 +557,262 @@ pub fn black_hole() -> (u16, TcpListener, Vec<TcpStream>) {
     panic!("the listen queue never filled");
 }
 
-/// A one-session FTP server that misbehaves as told; returns its port.
+/// A one-session FTP server that misbehaves as told (two sessions for
+/// `MuteEprt`, which sends the client away to come back); returns its port.
 pub fn fake_server(lie: Lie) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     thread::spawn(move || {
-        let (ctrl, _) = listener.accept().unwrap();
-        // Replies go out at once, as a real server's do (no 40 ms waits for ACKs).
-        let _ = ctrl.set_nodelay(true);
-        let mut out = ctrl.try_clone().unwrap();
-        match lie {
-            Lie::Silent => return thread::sleep(Duration::from_secs(30)),
-            Lie::Garbage => {
-                let _ = out.write_all(b"hello there\r\n");
-                return thread::sleep(Duration::from_secs(30));
-            }
-            Lie::NeverReady => {
-                while out.write_all(b"120 not ready yet\r\n").is_ok() {
-                    thread::sleep(Duration::from_millis(50));
-                }
-                return;
-            }
-            Lie::Endless => {
-                let _ = out.write_all(b"220-welcome\r\n");
-                while out.write_all(b"220-and more\r\n").is_ok() {}
-                return;
-            }
-            Lie::Drip => {
-                let _ = out.write_all(b"220 ");
-                while out.write_all(b"x").is_ok() {
-                    thread::sleep(Duration::from_millis(100));
-                }
-                return;
-            }
-            _ => {}
-        }
-        out.write_all(b"220 fake\r\n").unwrap();
-        let mut dial: Option<SocketAddr> = None;
-        let mut passive: Option<TcpListener> = None;
-        let mut _black_holes = Vec::new();
-        let mut retrs = 0;
-        for line in BufReader::new(ctrl).lines() {
-            let Ok(line) = line else { return };
-            let cmd: Ftp = match line.parse() {
-                Ok(c) => c,
-                Err(reply) => {
-                    let _ = out.write_all(reply.to_string().as_bytes());
-                    continue;
-                }
-            };
-            let refused = match (&lie, &cmd) {
-                (Lie::FlakyData, Ftp::Retr(_)) => {
-                    retrs += 1;
-                    retrs % 2 == 1
-                }
-                (Lie::NoActiveData, Ftp::Retr(_)) => dial.is_some(),
-                _ => false,
-            };
-            let flaky = matches!(lie, Lie::FlakyData | Lie::NoActiveData | Lie::WrongHash);
-            let reply: &[u8] = match cmd {
-                _ if refused => {
-                    (dial, passive) = (None, None);
-                    b"425 Cannot open the data connection\r\n"
-                }
-                Ftp::Epsv(_) if flaky => {
-                    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-                    let port = l.local_addr().unwrap().port();
-                    passive = Some(l);
-                    let reply = format!("229 Entering Extended Passive Mode (|||{port}|)\r\n");
-                    out.write_all(reply.as_bytes()).unwrap();
-                    continue;
-                }
-                Ftp::List(_) | Ftp::Nlst(_) if flaky => {
-                    let mut data = match (dial.take(), passive.take()) {
-                        (Some(addr), _) => TcpStream::connect(addr).unwrap(),
-                        (None, Some(l)) => l.accept().unwrap().0,
-                        (None, None) => panic!("a listing before PORT or PASV"),
-                    };
-                    out.write_all(b"150 here it comes\r\n").unwrap();
-                    for name in ["a.txt", "b.txt", "c.txt"] {
-                        let line = match cmd {
-                            Ftp::Nlst(_) => format!("{name}\r\n"),
-                            _ => format!("-rw-r--r-- 1 ftp ftp 500 Jan 1 2025 {name}\r\n"),
-                        };
-                        data.write_all(line.as_bytes()).unwrap();
-                    }
-                    drop(data);
-                    b"226 done\r\n"
-                }
-                Ftp::Feat if matches!(lie, Lie::WrongHash) => {
-                    b"211-Features:\r\n HASH SHA-256*;CRC32\r\n211 End\r\n"
-                }
-                Ftp::Opts(_) if matches!(lie, Lie::WrongHash) => b"501 not that one\r\n",
-                Ftp::Hash(_) if matches!(lie, Lie::WrongHash) => {
-                    b"213 SHA-256 0-500 0000000000000000000000000000000000000000000000000000000000000000 x\r\n"
-                }
-                Ftp::Hash(_) => b"502 no such thing here\r\n",
-                Ftp::User(_) => b"331 ok\r\n",
-                Ftp::Pass(_) => b"230 ok\r\n",
-                Ftp::Size(_) if flaky || matches!(lie, Lie::NoNlst) => b"213 500\r\n",
-                Ftp::Size(_) => b"213 1000\r\n",
-                Ftp::Nlst(_) if matches!(lie, Lie::NoNlst) => b"502 NLST is not here\r\n",
-                Ftp::Pwd
-                    if flaky
-                        || matches!(lie, Lie::OddListing | Lie::Bottomless | Lie::SplitsList) =>
-                {
-                    b"257 \"/\"\r\n"
-                }
-                Ftp::Cwd(_)
-                    if flaky
-                        || matches!(lie, Lie::OddListing | Lie::Bottomless | Lie::SplitsList) =>
-                {
-                    b"250 ok\r\n"
-                }
-                Ftp::List(ref arg) if matches!(lie, Lie::SplitsList) => {
-                    let mut data = TcpStream::connect(dial.take().expect("EPRT first")).unwrap();
-                    out.write_all(b"150 here it comes\r\n").unwrap();
-                    if arg.as_deref().is_none_or(|a| !a.contains(' ')) {
-                        let _ = data.write_all(b"-rw-r--r-- 1 ftp ftp 5 Jan 1 2025 inside.txt\r\n");
-                    }
-                    drop(data);
-                    b"226 done\r\n"
-                }
-                Ftp::Eprt(_) | Ftp::Epsv(_) if matches!(lie, Lie::OldSchool) => b"502 what?\r\n",
-                Ftp::Port(a) | Ftp::Eprt(a) => {
-                    dial = Some(a);
-                    b"200 ok\r\n"
-                }
-                Ftp::Epsv(_) if matches!(lie, Lie::DeadPassive) => {
-                    let hole = black_hole();
-                    let reply = format!("229 Entering Extended Passive Mode (|||{}|)\r\n", hole.0);
-                    _black_holes.push(hole);
-                    out.write_all(reply.as_bytes()).unwrap();
-                    continue;
-                }
-                Ftp::Pasv => {
-                    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-                    let [p1, p2] = l.local_addr().unwrap().port().to_be_bytes();
-                    passive = Some(l);
-                    let reply = format!("227 Entering Passive Mode (127,0,0,1,{p1},{p2})\r\n");
-                    out.write_all(reply.as_bytes()).unwrap();
-                    continue;
-                }
-                // A slow listing too, for Ctrl-C during LIST.
-                Ftp::List(_) if matches!(lie, Lie::OddListing) => {
-                    let mut data = TcpStream::connect(dial.take().expect("EPRT first")).unwrap();
-                    out.write_all(b"150 here it comes\r\n").unwrap();
-                    data.write_all(b"-rw-r--r-- 1 ftp ftp 5 Jan 1 2025 keep.txt\r\n")
-                        .unwrap();
-                    data.write_all(b"+i8388621.29609,m824255902,/,\tpub\r\n")
-                        .unwrap();
-                    drop(data);
-                    b"226 done\r\n"
-                }
-                Ftp::List(_) if matches!(lie, Lie::NoNlst) => {
-                    let mut data = TcpStream::connect(dial.take().expect("EPRT first")).unwrap();
-                    out.write_all(b"150 here it comes\r\n").unwrap();
-                    let _ = data.write_all(
-                        b"-rw-r--r-- 1 ftp ftp 500 Jan 1 2025 a.txt\r\n\
-                          -rw-r--r-- 1 ftp ftp 9 Jan 1 2025 b.log\r\n\
-                          drwxr-xr-x 1 ftp ftp 0 Jan 1 2025 c.txt.d\r\n",
-                    );
-                    drop(data);
-                    b"226 done\r\n"
-                }
-                Ftp::List(_) if matches!(lie, Lie::Bottomless) => {
-                    let mut data = TcpStream::connect(dial.take().expect("EPRT first")).unwrap();
-                    out.write_all(b"150 here it comes\r\n").unwrap();
-                    let mut text = b"drwxr-xr-x 1 ftp ftp 0 Jan 1 2025 again\r\n".to_vec();
-                    for i in 0..100 {
-                        text.extend(format!("-rw-r--r-- 1 ftp ftp 5 Jan 1 2025 f{i}\r\n").bytes());
-                    }
-                    let _ = data.write_all(&text);
-                    drop(data);
-                    b"226 done\r\n"
-                }
-                Ftp::Retr(_) | Ftp::List(_)
-                    if matches!(cmd, Ftp::Retr(_)) || matches!(lie, Lie::Trickle) =>
-                {
-                    let mut data = match (dial.take(), passive.take()) {
-                        (Some(addr), _) => TcpStream::connect(addr).unwrap(),
-                        (None, Some(l)) => l.accept().unwrap().0,
-                        (None, None) => panic!("RETR before PORT or PASV"),
-                    };
-                    out.write_all(b"150 here it comes\r\n").unwrap();
-                    if let Lie::Flood = lie {
-                        let block = vec![7u8; 1 << 20];
-                        for _ in 0..200 {
-                            if data.write_all(&block).is_err() {
-                                break;
-                            }
-                            FLOOD_SENT.fetch_add(1 << 20, Ordering::SeqCst);
-                        }
-                        drop(data);
-                        let _ = out.write_all(b"226 done\r\n");
-                        continue;
-                    }
-                    let n = match lie {
-                        Lie::TooLong => 2000,
-                        Lie::OldSchool | Lie::Slow | Lie::Trickle => 1000,
-                        _ => 500,
-                    };
-                    let bytes = pattern(n, 9);
-                    if let Lie::Slow | Lie::Trickle = lie {
-                        let pause = match lie {
-                            Lie::Slow => Duration::from_millis(15),
-                            _ => Duration::from_millis(200),
-                        };
-                        let sent = bytes.chunks(10).all(|piece| {
-                            thread::sleep(pause);
-                            data.write_all(piece).is_ok()
-                        });
-                        if !sent {
-                            // The client gave up on the transfer (Ctrl-C).
-                            let _ = out.write_all(b"426 transfer aborted\r\n");
-                            continue;
-                        }
-                    } else {
-                        data.write_all(&bytes).unwrap();
-                    }
-                    if let Lie::HoldsData = lie {
-                        // The data connection stays open and silent: only the
-                        // client's own stall timeout can end its wait.
-                        thread::sleep(Duration::from_secs(30));
-                        drop(data);
-                        return;
-                    }
-                    drop(data);
-                    match lie {
-                        Lie::DieMidway => return,
-                        _ => b"226 done\r\n",
-                    }
-                }
-                Ftp::Cwd(_) if matches!(lie, Lie::Deaf) => {
-                    return thread::sleep(Duration::from_secs(90));
-                }
-                Ftp::Quit => b"221 bye\r\n",
-                _ => b"200 ok\r\n",
-            };
-            if out.write_all(reply).is_err() {
-                return;
-            }
+        let sessions = if let Lie::MuteEprt = lie { 2 } else { 1 };
+        for ctrl in listener.incoming().take(sessions) {
+            fake_session(ctrl.unwrap(), lie);
         }
     });
     port
+}
+
+/// One session of `fake_server`.
+fn fake_session(ctrl: TcpStream, lie: Lie) {
+    // Replies go out at once, as a real server's do (no 40 ms waits for ACKs).
+    let _ = ctrl.set_nodelay(true);
+    let mut out = ctrl.try_clone().unwrap();
+    match lie {
+        Lie::Silent => return thread::sleep(Duration::from_secs(30)),
+        Lie::Garbage => {
+            let _ = out.write_all(b"hello there\r\n");
+            return thread::sleep(Duration::from_secs(30));
+        }
+        Lie::NeverReady => {
+            while out.write_all(b"120 not ready yet\r\n").is_ok() {
+                thread::sleep(Duration::from_millis(50));
+            }
+            return;
+        }
+        Lie::Endless => {
+            let _ = out.write_all(b"220-welcome\r\n");
+            while out.write_all(b"220-and more\r\n").is_ok() {}
+            return;
+        }
+        Lie::Drip => {
+            let _ = out.write_all(b"220 ");
+            while out.write_all(b"x").is_ok() {
+                thread::sleep(Duration::from_millis(100));
+            }
+            return;
+        }
+        _ => {}
+    }
+    out.write_all(b"220 fake\r\n").unwrap();
+    let mut dial: Option<SocketAddr> = None;
+    let mut passive: Option<TcpListener> = None;
+    let mut _black_holes = Vec::new();
+    let mut retrs = 0;
+    for line in BufReader::new(ctrl).lines() {
+        let Ok(line) = line else { return };
+        let cmd: Ftp = match line.parse() {
+            Ok(c) => c,
+            Err(reply) => {
+                let _ = out.write_all(reply.to_string().as_bytes());
+                continue;
+            }
+        };
+        let refused = match (&lie, &cmd) {
+            (Lie::FlakyData, Ftp::Retr(_)) => {
+                retrs += 1;
+                retrs % 2 == 1
+            }
+            (Lie::NoActiveData, Ftp::Retr(_)) => dial.is_some(),
+            _ => false,
+        };
+        let flaky = matches!(
+            lie,
+            Lie::FlakyData | Lie::NoActiveData | Lie::WrongHash | Lie::MuteEprt
+        );
+        let reply: &[u8] = match cmd {
+            _ if refused => {
+                (dial, passive) = (None, None);
+                b"425 Cannot open the data connection\r\n"
+            }
+            Ftp::Epsv(_) if flaky => {
+                let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                let port = l.local_addr().unwrap().port();
+                passive = Some(l);
+                let reply = format!("229 Entering Extended Passive Mode (|||{port}|)\r\n");
+                out.write_all(reply.as_bytes()).unwrap();
+                continue;
+            }
+            Ftp::List(_) | Ftp::Nlst(_) if flaky => {
+                let mut data = match (dial.take(), passive.take()) {
+                    (Some(addr), _) => TcpStream::connect(addr).unwrap(),
+                    (None, Some(l)) => l.accept().unwrap().0,
+                    (None, None) => panic!("a listing before PORT or PASV"),
+                };
+                out.write_all(b"150 here it comes\r\n").unwrap();
+                for name in ["a.txt", "b.txt", "c.txt"] {
+                    let line = match cmd {
+                        Ftp::Nlst(_) => format!("{name}\r\n"),
+                        _ => format!("-rw-r--r-- 1 ftp ftp 500 Jan 1 2025 {name}\r\n"),
+                    };
+                    data.write_all(line.as_bytes()).unwrap();
+                }
+                drop(data);
+                b"226 done\r\n"
+            }
+            Ftp::Feat if matches!(lie, Lie::WrongHash) => {
+                b"211-Features:\r\n HASH SHA-256*;CRC32\r\n211 End\r\n"
+            }
+            Ftp::Opts(_) if matches!(lie, Lie::WrongHash) => b"501 not that one\r\n",
+            Ftp::Hash(_) if matches!(lie, Lie::WrongHash) => {
+                b"213 SHA-256 0-500 0000000000000000000000000000000000000000000000000000000000000000 x\r\n"
+            }
+            Ftp::Hash(_) => b"502 no such thing here\r\n",
+            Ftp::User(_) => b"331 ok\r\n",
+            Ftp::Pass(_) => b"230 ok\r\n",
+            Ftp::Size(_) if flaky || matches!(lie, Lie::NoNlst) => b"213 500\r\n",
+            Ftp::Size(_) => b"213 1000\r\n",
+            Ftp::Nlst(_) if matches!(lie, Lie::NoNlst) => b"502 NLST is not here\r\n",
+            Ftp::Pwd
+                if flaky
+                    || matches!(lie, Lie::OddListing | Lie::Bottomless | Lie::SplitsList) =>
+            {
+                b"257 \"/\"\r\n"
+            }
+            Ftp::Cwd(_)
+                if flaky
+                    || matches!(lie, Lie::OddListing | Lie::Bottomless | Lie::SplitsList) =>
+            {
+                b"250 ok\r\n"
+            }
+            Ftp::List(ref arg) if matches!(lie, Lie::SplitsList) => {
+                let mut data = TcpStream::connect(dial.take().expect("EPRT first")).unwrap();
+                out.write_all(b"150 here it comes\r\n").unwrap();
+                if arg.as_deref().is_none_or(|a| !a.contains(' ')) {
+                    let _ = data.write_all(b"-rw-r--r-- 1 ftp ftp 5 Jan 1 2025 inside.txt\r\n");
+                }
+                drop(data);
+                b"226 done\r\n"
+            }
+            Ftp::Eprt(_) | Ftp::Epsv(_) if matches!(lie, Lie::OldSchool) => b"502 what?\r\n",
+            Ftp::Eprt(_) | Ftp::Port(_) if matches!(lie, Lie::MuteEprt) => continue,
+            Ftp::Port(a) | Ftp::Eprt(a) => {
+                dial = Some(a);
+                b"200 ok\r\n"
+            }
+            Ftp::Epsv(_) if matches!(lie, Lie::DeadPassive) => {
+                let hole = black_hole();
+                let reply = format!("229 Entering Extended Passive Mode (|||{}|)\r\n", hole.0);
+                _black_holes.push(hole);
+                out.write_all(reply.as_bytes()).unwrap();
+                continue;
+            }
+            Ftp::Pasv => {
+                let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                let [p1, p2] = l.local_addr().unwrap().port().to_be_bytes();
+                passive = Some(l);
+                let reply = format!("227 Entering Passive Mode (127,0,0,1,{p1},{p2})\r\n");
+                out.write_all(reply.as_bytes()).unwrap();
+                continue;
+            }
+            // A slow listing too, for Ctrl-C during LIST.
+            Ftp::List(_) if matches!(lie, Lie::OddListing) => {
+                let mut data = TcpStream::connect(dial.take().expect("EPRT first")).unwrap();
+                out.write_all(b"150 here it comes\r\n").unwrap();
+                data.write_all(b"-rw-r--r-- 1 ftp ftp 5 Jan 1 2025 keep.txt\r\n")
+                    .unwrap();
+                data.write_all(b"+i8388621.29609,m824255902,/,\tpub\r\n")
+                    .unwrap();
+                drop(data);
+                b"226 done\r\n"
+            }
+            Ftp::List(_) if matches!(lie, Lie::NoNlst) => {
+                let mut data = TcpStream::connect(dial.take().expect("EPRT first")).unwrap();
+                out.write_all(b"150 here it comes\r\n").unwrap();
+                let _ = data.write_all(
+                    b"-rw-r--r-- 1 ftp ftp 500 Jan 1 2025 a.txt\r\n\
+                      -rw-r--r-- 1 ftp ftp 9 Jan 1 2025 b.log\r\n\
+                      drwxr-xr-x 1 ftp ftp 0 Jan 1 2025 c.txt.d\r\n",
+                );
+                drop(data);
+                b"226 done\r\n"
+            }
+            Ftp::List(_) if matches!(lie, Lie::Bottomless) => {
+                let mut data = TcpStream::connect(dial.take().expect("EPRT first")).unwrap();
+                out.write_all(b"150 here it comes\r\n").unwrap();
+                let mut text = b"drwxr-xr-x 1 ftp ftp 0 Jan 1 2025 again\r\n".to_vec();
+                for i in 0..100 {
+                    text.extend(format!("-rw-r--r-- 1 ftp ftp 5 Jan 1 2025 f{i}\r\n").bytes());
+                }
+                let _ = data.write_all(&text);
+                drop(data);
+                b"226 done\r\n"
+            }
+            Ftp::Retr(_) | Ftp::List(_)
+                if matches!(cmd, Ftp::Retr(_)) || matches!(lie, Lie::Trickle) =>
+            {
+                let mut data = match (dial.take(), passive.take()) {
+                    (Some(addr), _) => TcpStream::connect(addr).unwrap(),
+                    (None, Some(l)) => l.accept().unwrap().0,
+                    (None, None) => panic!("RETR before PORT or PASV"),
+                };
+                out.write_all(b"150 here it comes\r\n").unwrap();
+                if let Lie::Flood = lie {
+                    let block = vec![7u8; 1 << 20];
+                    for _ in 0..200 {
+                        if data.write_all(&block).is_err() {
+                            break;
+                        }
+                        FLOOD_SENT.fetch_add(1 << 20, Ordering::SeqCst);
+                    }
+                    drop(data);
+                    let _ = out.write_all(b"226 done\r\n");
+                    continue;
+                }
+                let n = match lie {
+                    Lie::TooLong => 2000,
+                    Lie::OldSchool | Lie::Slow | Lie::Trickle => 1000,
+                    _ => 500,
+                };
+                let bytes = pattern(n, 9);
+                if let Lie::Slow | Lie::Trickle = lie {
+                    let pause = match lie {
+                        Lie::Slow => Duration::from_millis(15),
+                        _ => Duration::from_millis(200),
+                    };
+                    let sent = bytes.chunks(10).all(|piece| {
+                        thread::sleep(pause);
+                        data.write_all(piece).is_ok()
+                    });
+                    if !sent {
+                        // The client gave up on the transfer (Ctrl-C).
+                        let _ = out.write_all(b"426 transfer aborted\r\n");
+                        continue;
+                    }
+                } else {
+                    data.write_all(&bytes).unwrap();
+                }
+                if let Lie::HoldsData = lie {
+                    // The data connection stays open and silent: only the
+                    // client's own stall timeout can end its wait.
+                    thread::sleep(Duration::from_secs(30));
+                    drop(data);
+                    return;
+                }
+                drop(data);
+                match lie {
+                    Lie::DieMidway => return,
+                    _ => b"226 done\r\n",
+                }
+            }
+            Ftp::Cwd(_) if matches!(lie, Lie::Deaf) => {
+                return thread::sleep(Duration::from_secs(90));
+            }
+            Ftp::Quit => b"221 bye\r\n",
+            _ => b"200 ok\r\n",
+        };
+        if out.write_all(reply).is_err() {
+            return;
+        }
+    }
 }
 
 /// A program run on a pseudo-terminal (util-linux `script`) with TERM=xterm
