@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::checksums::{Ahead, Checksum, Turn};
 use super::listings;
 use super::proxy::{self, Origin};
-use super::session::{self, Advertise, Job, Plan, Session, Step};
+use super::session::{Advertise, Job, Plan, Session, Step};
 use super::watch::Watch;
 use super::{lock, log, Config, Stops};
 use crate::data::ascii::{ToLocal, ToNetwork};
@@ -116,7 +116,7 @@ impl Driver {
                 until: Instant::now(),
             },
         );
-        self.send(&session::greeting())?;
+        // The greeting went already (`Server::seat`).
         // When the connection started waiting for a login: it gets the login
         // timeout from then in all, whatever it sends meanwhile (a NOOP a
         // second must not hold a seat for ever). REIN starts it again.

@@ -402,6 +402,11 @@ impl Server {
             data,
             drained: Arc::clone(&self.0.drained),
         };
+        // The greeting goes from here, at once: the client reads it and
+        // sends its USER while the session's thread starts, which takes
+        // about as long as a reply's round trip on loopback. A connection
+        // already gone is the session's to find.
+        let _ = (&*ctrl).write_all(session::greeting().to_string().as_bytes());
         // Not under the table's lock: a closure that cannot start is dropped
         // inside `spawn`, and its `Leave` takes the row out.
         let (session, leave) = (Arc::clone(&ctrl), Leave(self.clone(), id));
