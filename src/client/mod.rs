@@ -229,12 +229,13 @@ impl Read for Stoppable {
 /// or NAT is taken to be in the way, and the caller goes on passively.
 pub const FIRST_DIAL_BACK: Duration = Duration::from_secs(5);
 
-/// How long a batch waits for the reply to its EPRT or PORT. Some servers
-/// answer only once they have dialed back, and pyftpdlib 2.2, with several
-/// sessions at once, at times loses track of a dial-back that connected
-/// and never answers (its own timeout, 30 s later, closes the session):
-/// past this, the batch stops with `NoDialBack`, and the command goes
-/// again in passive mode on a new session, as lftp recovers by its timeout.
+/// How long the client waits for the reply to an EPRT or PORT, not the
+/// whole stall timeout. Some servers answer only once they have dialed back
+/// (a firewall in the way then costs them their connect timeout), and
+/// pyftpdlib 2.2, with several sessions at once, at times never answers a
+/// dial-back that connected (its own timeout closes the session 30 s
+/// later). Past this, the command stops with `NoDialBack`, and goes again
+/// in passive mode on a new session, as lftp recovers by its timeout.
 pub const DIAL_BACK_REPLY: Duration = Duration::from_secs(10);
 
 /// The checksum of `file` from its start, in hex.
