@@ -405,7 +405,8 @@ impl Server {
         // The greeting goes from here, at once: the client reads it and
         // sends its USER while the session's thread starts, which takes
         // about as long as a reply's round trip on loopback. A connection
-        // already gone is the session's to find.
+        // already gone is the session's to find. The write cannot block:
+        // 21 bytes into a new connection's empty send buffer.
         let _ = (&*ctrl).write_all(session::greeting().to_string().as_bytes());
         // Not under the table's lock: a closure that cannot start is dropped
         // inside `spawn`, and its `Leave` takes the row out.
