@@ -309,9 +309,9 @@ fn mirrors_and_batches_go_passive_when_active_data_connections_fail() {
 }
 
 /// A server that never answers EPRT (pyftpdlib 2.2 at times, its dial-back
-/// made): a mirror and a batch wait 10 s for the reply, not the stall
-/// timeout's 60, then go again in passive mode on a new session, say so in
-/// one line, and get every file.
+/// made): a mirror, a batch and a single GET wait 10 s for the reply, not
+/// the stall timeout's 60, then go again in passive mode on a new session,
+/// say so in one line, and get every file.
 #[test]
 fn mirrors_and_batches_go_passive_when_an_eprt_is_never_answered() {
     let said = "the server could not connect back (a firewall or NAT?): going on in passive mode; connected again";
@@ -319,8 +319,16 @@ fn mirrors_and_batches_go_passive_when_an_eprt_is_never_answered() {
     for run in every_file_whole_from(Lie::MuteEprt) {
         assert_eq!(run.stdout.matches(said).count(), 1, "{run:?}");
     }
+    // A single GET, whose EPRT goes step by step, outside any batch.
+    let cli = TempDir::new("cli");
+    let port = fake_server(Lie::MuteEprt).to_string();
+    let args = ["127.0.0.1", &port, "--dir", cli.path().to_str().unwrap()];
+    let run = common::client(&args, "GET a.txt\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(run.stdout.matches(said).count(), 1, "{run:?}");
+    assert_eq!(std::fs::read(cli.join("a.txt")).unwrap(), pattern(500, 9));
     let took = started.elapsed();
-    assert!(took < std::time::Duration::from_secs(40), "{took:?}");
+    assert!(took < std::time::Duration::from_secs(60), "{took:?}");
 }
 
 #[test]
