@@ -140,6 +140,28 @@ fn the_client_shows_checksums_and_verifies_transfers_with_our_server() {
     assert_eq!(fs::read(srv.join("up.bin")).unwrap(), pattern(700_000, 9));
 }
 
+/// A resumed download is checked whole: the part that was there before is
+/// read from the file, the rest as it arrives, so a damaged first part is
+/// caught too.
+#[test]
+fn a_resumed_download_is_verified_whole_with_what_was_there_before() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    let whole = pattern(3_000_000, 4);
+    fs::write(srv.join("data.bin"), &whole).unwrap();
+    let server = Server::start(srv.path(), &[]);
+    fs::write(cli.join("data.bin"), &whole[..1_200_000]).unwrap();
+    let run = server.client(cli.path(), &["--verify"], "GET -c data.bin\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(fs::read(cli.join("data.bin")).unwrap() == whole);
+
+    let mut damaged = whole[..1_200_000].to_vec();
+    damaged[1000] ^= 1;
+    fs::write(cli.join("data.bin"), &damaged).unwrap();
+    let run = server.client(cli.path(), &["--verify"], "GET -c data.bin\n");
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(run.stderr.contains("checksums differ"), "{}", run.stderr);
+}
+
 /// `--verify` against a server whose checksum is not the file's: the GET
 /// fails, naming both checksums, and nothing is kept. Against a server
 /// without HASH it says so once and goes on with size checks.

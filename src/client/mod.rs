@@ -18,7 +18,7 @@ pub mod units;
 pub mod words;
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, PipeWriter, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
 use crate::data::ascii::{ToLocal, ToNetwork};
-use crate::data::{self, CopyError, Limit, Pace};
-use crate::digest::{Algorithm, Follower};
+use crate::data::{self, CopyError, Follower, Limit, Pace};
+use crate::digest::Algorithm;
 use crate::fsys::{at, open_plain, Refusal, TempFile};
 use crate::protocol::{
     parse_epsv_reply, parse_pasv_reply, read_line, Command, Line, Reply, MAX_LINE,
@@ -922,8 +922,8 @@ impl Client {
         let cancel = &self.options.cancel.clone();
         let pace = &Pace::new(self.options.limit_rate.clone());
         let (moved, side) = match flow {
-            Flow::Receive(file, limit) => (
-                data::receive_file(&mut stream, file, limit, pace, cancel, progress),
+            Flow::Receive(file, limit, tap) => (
+                data::receive_file(&mut stream, file, limit, tap, pace, cancel, progress),
                 Side::Read,
             ),
             Flow::Send(file) => (
@@ -1038,21 +1038,18 @@ impl Client {
         if offset > 0 {
             self.expect(&Command::Rest(offset), &[350])?;
         }
-        // With --verify the file is read for its checksum as it arrives.
+        // With --verify what arrives is checksummed on the way (and the part
+        // a resumed download has, first).
         let follower = match self.verify_algorithm()? {
-            Some(a) => Some(Follower::start(sink.file().try_clone()?, a, offset)?),
+            Some(a) => Some(Follower::start(sink.file().try_clone()?, a, offset, true)?),
             None => None,
         };
         let stream = self.start(&Command::Retr(remote.to_string()), channel)?;
         // One byte past the announced size is enough to know the server lies.
         let limit = size.map_or(u64::MAX, |total| total - offset + 1);
-        let flow = Flow::Receive(sink.file(), limit);
-        let moved = &mut |n| {
-            if let Some(f) = &follower {
-                f.grew(offset + n);
-            }
-            progress(offset + n, size)
-        };
+        let tap = follower.as_ref().and_then(Follower::tap);
+        let flow = Flow::Receive(sink.file(), limit, tap);
+        let moved = &mut |n| progress(offset + n, size);
         let (bytes, done) = match self.flow(stream, flow, moved) {
             // Stopped (Ctrl-C): what arrived stays as the resumable partial
             // file, as lftp keeps it; GET -c goes on from its end.
@@ -1212,7 +1209,7 @@ impl Client {
         let size = meta.len();
         // With --verify the file is read for its checksum while it is sent.
         let follower = match self.verify_algorithm()? {
-            Some(a) => Some(Follower::start(file.try_clone()?, a, size)?),
+            Some(a) => Some(Follower::start(file.try_clone()?, a, size, false)?),
             None => None,
         };
         let channel = self.open_channel()?;
@@ -1358,8 +1355,9 @@ fn local_refusal(path: &Path, r: Refusal) -> Error {
 
 /// What moves on a data connection, for [`Client::flow`].
 enum Flow<'a> {
-    /// Into the file at its position, at most this many bytes.
-    Receive(&'a mut File, u64),
+    /// Into the file at its position, at most this many bytes, and into
+    /// the tap if there is one.
+    Receive(&'a mut File, u64, Option<&'a PipeWriter>),
     /// The file from its position to its end.
     Send(&'a mut File),
     /// Text (a listing) into a writer, at most this many bytes.

@@ -713,7 +713,9 @@ impl Client {
             false => {
                 let stream = stream.ok_or(Error::Protocol("no data connection".into()))?;
                 let flow = match &mut job {
-                    Job::Get { sink, size, .. } => Flow::Receive(sink.file(), *size - offset + 1),
+                    Job::Get { sink, size, .. } => {
+                        Flow::Receive(sink.file(), *size - offset + 1, None)
+                    }
                     Job::Put { file, .. } => Flow::Send(file),
                     Job::List(_) => Flow::Text(&mut text, MAX_LISTING + 1),
                     Job::Ask(..) => unreachable!("answered above"),

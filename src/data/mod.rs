@@ -6,7 +6,7 @@
 //! as a 1 MiB buffer, which is as fast as `sendfile` for sending.)
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, PipeWriter, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -15,10 +15,12 @@ use crate::cancel::Cancel;
 
 pub mod ascii;
 pub mod block;
+mod follow;
 mod pace;
 mod sockopt;
 mod zerocopy;
 
+pub use follow::Follower;
 pub use pace::{parse_rate, Limit, Pace};
 pub use sockopt::{close_received, end_sending, receive_low_water, urgent_inline};
 
@@ -159,25 +161,51 @@ fn paced<'a>(
 /// Receives `input` into `file` at its position, to its end or to `limit`
 /// bytes, whichever comes first (a receiver that knows the size asks for one
 /// byte more, to see a sender that lies without taking in what it sends):
-/// zero-copy where the kernel can, through the buffer otherwise.
+/// zero-copy where the kernel can, through the buffer otherwise. Every byte
+/// goes into `tap` too, if there is one (a [`Follower`]'s).
 pub fn receive_file(
     input: &mut TcpStream,
     file: &mut File,
     limit: u64,
+    tap: Option<&PipeWriter>,
     pace: &Pace,
     cancel: &Cancel,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyError> {
     let chunk = pace.chunk(zerocopy::CHUNK);
     let mut paced = paced(pace, cancel, progress);
-    let outcome = zerocopy::receive_file(input, file, limit, chunk, cancel, &mut paced);
+    let outcome = zerocopy::receive_file(input, file, limit, chunk, tap, cancel, &mut paced);
     drop(paced);
     match outcome {
         Outcome::Done(result) => result,
         Outcome::Unsupported { moved } => {
             let mut rest = input.take(limit - moved);
-            copy(&mut rest, file, pace, cancel, &mut |n| progress(moved + n)).map(|n| moved + n)
+            let mut out = Tapped { file, tap };
+            copy(&mut rest, &mut out, pace, cancel, &mut |n| {
+                progress(moved + n)
+            })
+            .map(|n| moved + n)
         }
+    }
+}
+
+/// A file whose every byte written goes into a tap too.
+struct Tapped<'a> {
+    file: &'a mut File,
+    tap: Option<&'a PipeWriter>,
+}
+
+impl Write for Tapped<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        if let Some(mut tap) = self.tap {
+            tap.write_all(&buf[..n])?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
     }
 }
 

@@ -5,12 +5,9 @@
 
 mod clmul;
 mod crc32;
-mod follow;
 mod md5;
 mod sha1;
 mod sha512;
-
-pub use follow::Follower;
 
 use crate::sha256::Sha256;
 

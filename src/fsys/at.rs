@@ -134,7 +134,8 @@ pub enum Mode {
     Look,
     Read,
     Write,
-    /// Writing at the end, whatever the position.
+    /// Writing at the end, whatever the position; reading too (a resumed
+    /// download's `--verify` reads the part that was there).
     Append,
     /// Reading its entries.
     List,
@@ -150,7 +151,7 @@ impl Mode {
             Mode::Look => sys::O_PATH | sys::O_CLOEXEC,
             Mode::Read => open | sys::O_RDONLY,
             Mode::Write => open | sys::O_WRONLY,
-            Mode::Append => open | sys::O_WRONLY | sys::O_APPEND,
+            Mode::Append => open | sys::O_RDWR | sys::O_APPEND,
             Mode::List => open | sys::O_RDONLY | sys::O_DIRECTORY,
         }
     }

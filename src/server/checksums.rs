@@ -26,7 +26,8 @@ use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::session::{reply, Session, Step};
-use crate::digest::{self, Algorithm, Follower};
+use crate::data::Follower;
+use crate::digest::{self, Algorithm};
 use crate::error::describe_io;
 use crate::protocol::Reply;
 
@@ -248,12 +249,31 @@ pub struct Ahead {
 }
 
 impl Ahead {
-    /// Starts reading `file` from its start, as far as `ready` bytes for
-    /// now; `None` if no checksum turn is free at once, or the file cannot
-    /// be opened again.
-    pub fn start(file: &File, algorithm: Algorithm, ready: u64, peer: IpAddr) -> Option<Ahead> {
+    /// Starts reading a download's whole `file` for its checksum; `None` if
+    /// no checksum turn is free at once, or the file cannot be opened again.
+    pub fn download(file: &File, algorithm: Algorithm, peer: IpAddr) -> Option<Ahead> {
+        let len = file.metadata().ok()?.len();
+        let mut ahead = Ahead::start(file, algorithm, len, false, peer)?;
+        ahead.whole(file, len);
+        Some(ahead)
+    }
+
+    /// Starts taking in an upload's bytes for its checksum, as the transfer
+    /// writes them into [`Ahead::tap`]; `None` as for `download`.
+    pub fn upload(file: &File, algorithm: Algorithm, peer: IpAddr) -> Option<Ahead> {
+        Ahead::start(file, algorithm, 0, true, peer)
+    }
+
+    fn start(
+        file: &File,
+        algorithm: Algorithm,
+        len: u64,
+        tapped: bool,
+        peer: IpAddr,
+    ) -> Option<Ahead> {
         let turn = Turn::take(peer, Duration::ZERO)?;
-        let follower = Follower::holding(file.try_clone().ok()?, algorithm, ready, turn).ok()?;
+        let file = file.try_clone().ok()?;
+        let follower = Follower::holding(file, algorithm, len, tapped, turn).ok()?;
         Some(Ahead {
             follower,
             algorithm,
@@ -272,14 +292,13 @@ impl Ahead {
         remembered().sums.contains_key(&key)
     }
 
-    /// The transfer got as far as `len` bytes.
-    pub fn grew(&self, len: u64) {
-        self.follower.grew(len);
+    /// Where an upload's receiver puts every byte it writes.
+    pub fn tap(&self) -> Option<&std::io::PipeWriter> {
+        self.follower.tap()
     }
 
     /// The file is whole: `len` bytes, and `file` as it now is.
     pub fn whole(&mut self, file: &File, len: u64) {
-        self.follower.ends_at(len);
         self.whole = Identity::of(file).ok().map(|i| (i, len));
     }
 

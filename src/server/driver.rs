@@ -351,25 +351,19 @@ impl Driver {
         let mut ahead = self.session.checksum_ahead().and_then(|a| match &mut job {
             Job::Send {
                 file, ascii: false, ..
-            } if !Ahead::known(file, a) => {
-                let mut ahead = Ahead::start(file, a, 0, peer)?;
-                let len = file.metadata().ok()?.len();
-                ahead.whole(file, len);
-                Some(ahead)
+            } if !Ahead::known(file, a) => Ahead::download(file, a, peer),
+            // What a binary upload in stream mode writes into the file, it
+            // tees into the checksum's tap. Others are read when asked.
+            Job::Receive(upload) if upload.is_new_file() && !upload.ascii && !block => {
+                Ahead::upload(upload.file(), a, peer)
             }
-            Job::Receive(upload) if upload.is_new_file() => Ahead::start(upload.file(), a, 0, peer),
             _ => None,
         });
         let written = match &mut job {
             Job::Receive(upload) if ahead.is_some() => upload.file().try_clone().ok(),
             _ => None,
         };
-        let count = &mut |n| {
-            counted.store(n, Ordering::Relaxed);
-            if let (Some(a), Some(_)) = (&ahead, &written) {
-                a.grew(n);
-            }
-        };
+        let count = &mut |n| counted.store(n, Ordering::Relaxed);
         if abort.is_stopped() {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
@@ -402,7 +396,16 @@ impl Driver {
                 // for every segment (a trickle is still read, at the
                 // socket's timeout at worst, and its end at once).
                 let _ = data::receive_low_water(&stream, 256 << 10);
-                data::receive_file(&mut stream, upload.file(), u64::MAX, pace, abort, count)
+                let tap = ahead.as_ref().and_then(Ahead::tap);
+                data::receive_file(
+                    &mut stream,
+                    upload.file(),
+                    u64::MAX,
+                    tap,
+                    pace,
+                    abort,
+                    count,
+                )
             }
             Job::List {
                 entries,
