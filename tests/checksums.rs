@@ -488,20 +488,32 @@ fn our_client_verifies_and_compares_by_checksum_with_proftpd() {
     println!("our client vs proftpd mod_digest: HASH, GET and PUT --verify, GET -r --checksum");
 }
 
-/// A checksum read beside a download holds its place among the checksums
-/// running only while it reads: two checking sessions that download and
-/// then sit idle leave the places free for anyone's HASH.
+/// A checksum read beside a download or upload holds its place among the
+/// checksums running only while it reads: checking sessions that download
+/// or upload and then sit idle leave the places free for anyone's HASH.
 #[test]
 fn an_idle_checking_session_holds_no_checksum_place() {
     let srv = TempDir::new("srv");
     fs::write(srv.join("small.bin"), pattern(100_000, 3)).unwrap();
     fs::write(srv.join("other.bin"), pattern(200_000, 4)).unwrap();
     let server = Server::start(srv.path(), &["--stall-timeout", "1"]);
-    let idle: Vec<common::Ctrl> = (0..2)
-        .map(|_| {
+    let idle: Vec<common::Ctrl> = ["download", "upload", "upload"]
+        .iter()
+        .enumerate()
+        .map(|(i, way)| {
             let mut c = server.login();
             c.expect("OPTS HASH CRC32", 200);
-            assert_eq!(retr(&mut c, "small.bin"), pattern(100_000, 3));
+            match *way {
+                "download" => assert_eq!(retr(&mut c, "small.bin"), pattern(100_000, 3)),
+                _ => {
+                    use std::io::Write;
+                    let mut data = c.epsv();
+                    c.expect(&format!("STOR up{i}.bin"), 150);
+                    data.write_all(&pattern(300_000, 5)).unwrap();
+                    drop(data);
+                    assert_eq!(c.reply().code, 226);
+                }
+            }
             c
         })
         .collect();

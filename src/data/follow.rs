@@ -83,12 +83,18 @@ impl Follower {
         self.tap.as_ref()
     }
 
+    /// Nothing more comes into the tap: the reading ends there, and ends its
+    /// thread (and gives back what it holds), without waiting for `finish`.
+    pub fn ended(&mut self) {
+        drop(self.tap.take());
+    }
+
     /// The checksum of the file, once read, in hex: it must have come to
     /// `len` bytes in all. `None` if `stopped` says so first (an ABOR,
     /// Ctrl-C), which stops the reading too.
     pub fn finish(mut self, len: u64, stopped: &dyn Fn() -> bool) -> io::Result<Option<String>> {
         // The tap's end is the end of what there is to read.
-        drop(self.tap.take());
+        self.ended();
         loop {
             if stopped() {
                 return Ok(None);

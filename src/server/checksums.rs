@@ -297,8 +297,10 @@ impl Ahead {
         self.follower.tap()
     }
 
-    /// The file is whole: `len` bytes, and `file` as it now is.
+    /// The file is whole: `len` bytes, and `file` as it now is. The
+    /// reading of an upload ends there, not at the HASH that may not come.
     pub fn whole(&mut self, file: &File, len: u64) {
+        self.follower.ended();
         self.whole = Identity::of(file).ok().map(|i| (i, len));
     }
 
