@@ -1038,11 +1038,14 @@ impl Client {
         if offset > 0 {
             self.expect(&Command::Rest(offset), &[350])?;
         }
-        // With --verify what arrives is checksummed on the way (and the part
-        // a resumed download has, first).
-        let follower = match self.verify_algorithm()? {
-            Some(a) => Some(Follower::start(sink.file().try_clone()?, a, offset, true)?),
-            None => None,
+        // With --verify what arrives is checksummed on its way into the file.
+        // Not a resumed download's first part: reading it could take longer
+        // than the server waits for the transfer to go on, so the whole file
+        // is read afterwards.
+        let algorithm = self.verify_algorithm()?;
+        let follower = match algorithm {
+            Some(a) if offset == 0 => Some(Follower::tapped(a, ())?),
+            _ => None,
         };
         let stream = self.start(&Command::Retr(remote.to_string()), channel)?;
         // One byte past the announced size is enough to know the server lies.
@@ -1079,7 +1082,11 @@ impl Client {
                 )));
             }
         }
-        if let Some(follower) = follower {
+        if let Some(a) = algorithm {
+            let follower = match follower {
+                Some(f) => f,
+                None => Follower::reading(sink.file().try_clone()?, a, offset + bytes, ())?,
+            };
             // A mismatch drops the temporary file: nothing under `dest`.
             self.verify(remote, follower, offset + bytes)?;
         }
@@ -1209,7 +1216,7 @@ impl Client {
         let size = meta.len();
         // With --verify the file is read for its checksum while it is sent.
         let follower = match self.verify_algorithm()? {
-            Some(a) => Some(Follower::start(file.try_clone()?, a, size, false)?),
+            Some(a) => Some(Follower::reading(file.try_clone()?, a, size, ())?),
             None => None,
         };
         let channel = self.open_channel()?;

@@ -2,16 +2,14 @@
 //! checking a file costs the transfer little more than its own time instead
 //! of a second reading of the whole file afterwards.
 //!
-//! The thread reads what the file holds already (with `read_at`, so the
-//! transfer's own file position never moves): all of a file being sent, or
-//! the part a resumed download has. A receiver also hands it every byte it
-//! writes, through a pipe (`tap`): a zero-copy receiver `tee(2)`s into it
-//! what it splices into the file, without a copy. Reading the file back as
-//! it was written, as this did before, cost the receiving side about twice
-//! the CPU for the same checksum: on tmpfs the reader and the writer fought
-//! over the page cache's locks, and every page read was moved to the active
-//! list (a verified 1 GiB GET on loopback, client CPU 1.21-1.23 s against
-//! 1.09-1.12 s, medians of 5 and 8 interleaved runs).
+//! A file being sent is read as it is (with `read_at`, so the transfer's own
+//! file position never moves). A file being received is not read back: the
+//! receiver hands the thread every byte it writes, through a pipe (`tap`),
+//! and a zero-copy receiver `tee(2)`s into it what it splices into the
+//! file, without a copy. Reading the file back as it was written, as this
+//! did before, cost the receiving side about twice the CPU for the same
+//! checksum: on tmpfs the reader and the writer fought over the page
+//! cache's locks, and every page read was moved to the active list.
 
 use std::fs::File;
 use std::io::{self, PipeReader, PipeWriter, Read};
@@ -37,36 +35,47 @@ pub struct Follower {
     thread: Option<JoinHandle<io::Result<(String, u64)>>>,
 }
 
-impl Follower {
-    /// Starts reading the first `len` bytes of `file`, and then, if
-    /// `tapped`, what is written into [`Follower::tap`] until `finish`.
-    pub fn start(file: File, algorithm: Algorithm, len: u64, tapped: bool) -> io::Result<Follower> {
-        Follower::holding(file, algorithm, len, tapped, ())
-    }
+/// What the thread reads.
+enum Source {
+    /// A file's first so many bytes.
+    File(File, u64),
+    /// A pipe, to its end.
+    Tap(PipeReader),
+}
 
-    /// `start`, with `held` kept for as long as the reading runs (a place
-    /// among the checksums running), not for as long as the answer waits.
-    pub fn holding(
+impl Follower {
+    /// Starts reading the first `len` bytes of `file`, with `held` kept for
+    /// as long as the reading runs (a place among the checksums running),
+    /// not for as long as the answer waits.
+    pub fn reading(
         file: File,
         algorithm: Algorithm,
         len: u64,
-        tapped: bool,
         held: impl Send + 'static,
     ) -> io::Result<Follower> {
-        let (pipe, tap) = match tapped {
-            true => {
-                let (read, write) = io::pipe()?;
-                zerocopy::widen(&write);
-                (Some(read), Some(write))
-            }
-            false => (None, None),
-        };
+        Follower::start(Source::File(file, len), None, algorithm, held)
+    }
+
+    /// Starts taking in what is written into [`Follower::tap`], until
+    /// `ended` or `finish`; `held` as for `reading`.
+    pub fn tapped(algorithm: Algorithm, held: impl Send + 'static) -> io::Result<Follower> {
+        let (read, write) = io::pipe()?;
+        zerocopy::widen(&write);
+        Follower::start(Source::Tap(read), Some(write), algorithm, held)
+    }
+
+    fn start(
+        source: Source,
+        tap: Option<PipeWriter>,
+        algorithm: Algorithm,
+        held: impl Send + 'static,
+    ) -> io::Result<Follower> {
         let abandoned = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&abandoned);
         let thread = thread::Builder::new()
             .name("checksum".into())
             .spawn(move || {
-                let done = follow(&file, len, pipe, algorithm, &stop);
+                let done = follow(source, algorithm, &stop);
                 drop(held);
                 done
             })?;
@@ -78,7 +87,7 @@ impl Follower {
     }
 
     /// Where a receiver writes (or tees) every byte it writes into the file;
-    /// `None` unless started `tapped`.
+    /// `None` unless started `tapped`, or once `ended`.
     pub fn tap(&self) -> Option<&PipeWriter> {
         self.tap.as_ref()
     }
@@ -126,43 +135,42 @@ impl Drop for Follower {
     }
 }
 
-/// Reads `file`'s first `len` bytes and then `pipe` to its end through
-/// `algorithm`: the checksum and how many bytes it took in.
+/// Reads `source` through `algorithm`: the checksum and how many bytes it
+/// took in.
 fn follow(
-    file: &File,
-    len: u64,
-    pipe: Option<PipeReader>,
+    source: Source,
     algorithm: Algorithm,
     abandoned: &AtomicBool,
 ) -> io::Result<(String, u64)> {
     let mut digest = algorithm.start();
     let mut buf = vec![0u8; BUFFER];
     let mut at = 0u64;
-    let mut failed = None;
-    while at < len && failed.is_none() {
-        if abandoned.load(Ordering::Acquire) {
-            return Err(io::Error::other("abandoned"));
-        }
-        let want = buf
-            .len()
-            .min(usize::try_from(len - at).unwrap_or(usize::MAX));
-        match file.read_at(&mut buf[..want], at) {
-            Ok(0) => {
-                let e = io::Error::new(io::ErrorKind::UnexpectedEof, "the file got shorter");
-                failed = Some(e);
+    match source {
+        Source::File(file, len) => {
+            while at < len {
+                if abandoned.load(Ordering::Acquire) {
+                    return Err(io::Error::other("abandoned"));
+                }
+                let want = buf
+                    .len()
+                    .min(usize::try_from(len - at).unwrap_or(usize::MAX));
+                match file.read_at(&mut buf[..want], at) {
+                    Ok(0) => {
+                        let e = io::ErrorKind::UnexpectedEof;
+                        return Err(io::Error::new(e, "the file got shorter"));
+                    }
+                    Ok(n) => {
+                        digest.update(&buf[..n]);
+                        at += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
             }
-            Ok(n) => {
-                digest.update(&buf[..n]);
-                at += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => failed = Some(e),
         }
-    }
-    // The tap is read to its end even after a failure, so that the
-    // transfer writing into it never waits for room that does not come.
-    if let Some(mut pipe) = pipe {
-        loop {
+        // Read as long as anyone writes (never waits for room: the writer
+        // waits for this).
+        Source::Tap(mut pipe) => loop {
             match pipe.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
@@ -172,12 +180,9 @@ fn follow(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
-        }
+        },
     }
-    match failed {
-        Some(e) => Err(e),
-        None => Ok((digest.hex(), at)),
-    }
+    Ok((digest.hex(), at))
 }
 
 #[cfg(test)]
@@ -185,14 +190,6 @@ mod tests {
     use super::*;
     use crate::digest::hex_of;
     use std::io::Write;
-
-    fn temp(name: &str, data: &[u8]) -> (std::path::PathBuf, File) {
-        let path =
-            std::env::temp_dir().join(format!("dialback-follow-{}-{name}", std::process::id()));
-        std::fs::write(&path, data).unwrap();
-        let file = File::open(&path).unwrap();
-        (path, file)
-    }
 
     fn data() -> Vec<u8> {
         (0..3_000_000u32)
@@ -203,68 +200,70 @@ mod tests {
     #[test]
     fn a_file_read_beside_its_transfer_has_the_checksum_of_the_whole() {
         let data = data();
-        let (path, file) = temp("whole", &data);
+        let path = std::env::temp_dir().join(format!("dialback-follow-{}", std::process::id()));
+        std::fs::write(&path, &data).unwrap();
+        let file = File::open(&path).unwrap();
         for algorithm in [Algorithm::Sha256, Algorithm::Crc32] {
-            let follower = Follower::start(file.try_clone().unwrap(), algorithm, 3_000_000, false);
+            let follower = Follower::reading(file.try_clone().unwrap(), algorithm, 3_000_000, ());
             let hex = follower.unwrap().finish(3_000_000, &|| false).unwrap();
             assert_eq!(hex.unwrap(), hex_of(algorithm, &data), "{algorithm:?}");
         }
         // A file that ends short of what was promised is an error, not a hang.
-        let short = Follower::start(file.try_clone().unwrap(), Algorithm::Md5, 3_000_010, false);
+        let short = Follower::reading(file.try_clone().unwrap(), Algorithm::Md5, 3_000_010, ());
         let e = short.unwrap().finish(3_000_010, &|| false).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
         std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
-    fn a_resumed_download_is_read_from_the_file_and_then_from_its_tap() {
+    fn what_comes_through_the_tap_has_the_checksum_of_the_whole() {
         let data = data();
-        let (path, file) = temp("tapped", &data[..1_000_000]);
         for algorithm in [Algorithm::Sha256, Algorithm::Crc32] {
-            let follower = Follower::start(file.try_clone().unwrap(), algorithm, 1_000_000, true);
-            let follower = follower.unwrap();
+            let follower = Follower::tapped(algorithm, ()).unwrap();
             // More than the pipe holds: the writer waits for the reader.
-            for piece in data[1_000_000..].chunks(700_001) {
+            for piece in data.chunks(700_001) {
                 follower.tap().unwrap().write_all(piece).unwrap();
             }
             let hex = follower.finish(3_000_000, &|| false).unwrap();
             assert_eq!(hex.unwrap(), hex_of(algorithm, &data), "{algorithm:?}");
         }
         // Fewer bytes than the transfer says it moved: an error.
-        let follower = Follower::start(file.try_clone().unwrap(), Algorithm::Md5, 0, true).unwrap();
+        let follower = Follower::tapped(Algorithm::Md5, ()).unwrap();
         follower.tap().unwrap().write_all(&data[..10]).unwrap();
         assert!(follower.finish(11, &|| false).is_err());
         // A wait that is told to stop stops.
-        let slow = Follower::start(file.try_clone().unwrap(), Algorithm::Md5, 0, true).unwrap();
+        let slow = Follower::tapped(Algorithm::Md5, ()).unwrap();
         assert_eq!(slow.finish(0, &|| true).unwrap(), None);
-        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// Waits until `held` is held by nobody else: the thread ended.
+    fn released(held: &Arc<()>) {
+        let began = std::time::Instant::now();
+        while Arc::strong_count(held) > 1 {
+            assert!(
+                began.elapsed() < Duration::from_secs(10),
+                "the thread goes on"
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
     }
 
     #[test]
-    fn a_follower_dropped_unfinished_ends_its_thread() {
-        let data = data();
-        let (path, file) = temp("dropped", &data);
-        for tapped in [false, true] {
-            // What the thread holds is dropped when it ends.
-            let held = Arc::new(());
-            let file = file.try_clone().unwrap();
-            let follower = Follower::holding(file, Algorithm::Sha512, 3_000_000, tapped, {
-                Arc::clone(&held)
-            });
-            let follower = follower.unwrap();
-            if let Some(mut tap) = follower.tap() {
-                tap.write_all(b"more").unwrap();
-            }
-            drop(follower);
-            let began = std::time::Instant::now();
-            while Arc::strong_count(&held) > 1 {
-                assert!(
-                    began.elapsed() < Duration::from_secs(10),
-                    "the thread goes on"
-                );
-                thread::sleep(Duration::from_millis(1));
-            }
-        }
-        std::fs::remove_file(&path).unwrap();
+    fn a_follower_ended_or_dropped_unfinished_ends_its_thread() {
+        let held = Arc::new(());
+        let mut follower = Follower::tapped(Algorithm::Sha512, Arc::clone(&held)).unwrap();
+        follower.tap().unwrap().write_all(b"more").unwrap();
+        follower.ended();
+        released(&held);
+        assert_eq!(
+            follower.finish(4, &|| false).unwrap().map(|h| h.len()),
+            Some(128)
+        );
+
+        drop(Follower::tapped(Algorithm::Sha512, Arc::clone(&held)).unwrap());
+        released(&held);
+        let zeros = File::open("/dev/zero").unwrap();
+        drop(Follower::reading(zeros, Algorithm::Sha512, u64::MAX, Arc::clone(&held)).unwrap());
+        released(&held);
     }
 }

@@ -253,33 +253,28 @@ impl Ahead {
     /// no checksum turn is free at once, or the file cannot be opened again.
     pub fn download(file: &File, algorithm: Algorithm, peer: IpAddr) -> Option<Ahead> {
         let len = file.metadata().ok()?.len();
-        let mut ahead = Ahead::start(file, algorithm, len, false, peer)?;
+        let turn = Turn::take(peer, Duration::ZERO)?;
+        let follower = Follower::reading(file.try_clone().ok()?, algorithm, len, turn).ok()?;
+        let mut ahead = Ahead::new(follower, algorithm);
         ahead.whole(file, len);
         Some(ahead)
     }
 
     /// Starts taking in an upload's bytes for its checksum, as the transfer
-    /// writes them into [`Ahead::tap`]; `None` as for `download`.
-    pub fn upload(file: &File, algorithm: Algorithm, peer: IpAddr) -> Option<Ahead> {
-        Ahead::start(file, algorithm, 0, true, peer)
+    /// writes them into [`Ahead::tap`]; `None` if no checksum turn is free.
+    pub fn upload(algorithm: Algorithm, peer: IpAddr) -> Option<Ahead> {
+        let turn = Turn::take(peer, Duration::ZERO)?;
+        let follower = Follower::tapped(algorithm, turn).ok()?;
+        Some(Ahead::new(follower, algorithm))
     }
 
-    fn start(
-        file: &File,
-        algorithm: Algorithm,
-        len: u64,
-        tapped: bool,
-        peer: IpAddr,
-    ) -> Option<Ahead> {
-        let turn = Turn::take(peer, Duration::ZERO)?;
-        let file = file.try_clone().ok()?;
-        let follower = Follower::holding(file, algorithm, len, tapped, turn).ok()?;
-        Some(Ahead {
+    fn new(follower: Follower, algorithm: Algorithm) -> Ahead {
+        Ahead {
             follower,
             algorithm,
             whole: None,
             begun: SystemTime::now(),
-        })
+        }
     }
 
     /// Whether the whole of `file` (a download) has a remembered checksum

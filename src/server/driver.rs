@@ -355,7 +355,7 @@ impl Driver {
             // What a binary upload in stream mode writes into the file, it
             // tees into the checksum's tap. Others are read when asked.
             Job::Receive(upload) if upload.is_new_file() && !upload.ascii && !block => {
-                Ahead::upload(upload.file(), a, peer)
+                Ahead::upload(a, peer)
             }
             _ => None,
         });
