@@ -441,9 +441,10 @@ fn main() {
     );
 
     // 2b. Verified transfers (issue 27): --verify against the same command
-    // without it, taking turns. The client reads the file for its checksum
-    // while the bytes move, and so does the server for a client that chose an
-    // algorithm, so the check costs little more than the transfer.
+    // without it, taking turns. Both sides compute the checksum while the
+    // bytes move, for a client that chose an algorithm: the sender reads its
+    // file for it, the receiver takes what it writes through a tap (tee), so
+    // the check costs little more than the transfer.
     let cli_ref = &cli;
     let verified = |script: &'static str| {
         Box::new(move || {
@@ -469,7 +470,7 @@ fn main() {
     );
     paired_row(
         &mut table,
-        "GET 1 file --verify (CRC-32), read for it on both sides, vs without",
+        "GET 1 file --verify (CRC-32), checksummed on both sides, vs without",
         &vget,
         1.3,
     );
@@ -491,7 +492,7 @@ fn main() {
     );
     paired_row(
         &mut table,
-        "PUT 1 file --verify (CRC-32), read for it on both sides, vs without",
+        "PUT 1 file --verify (CRC-32), checksummed on both sides, vs without",
         &vput,
         1.3,
     );
