@@ -58,38 +58,28 @@ const BY_128: [u64; 2] = fold_by(128);
 /// CRC after those pieces, and how many bytes were folded; `None` if the CPU
 /// lacks the instructions or `data` is shorter than 64 bytes.
 pub fn fold(state: u32, data: &[u8]) -> Option<([u8; 16], usize)> {
+    let used = data.len() & !15;
     #[cfg(target_arch = "x86_64")]
-    if data.len() >= 256
-        && std::arch::is_x86_feature_detected!("vpclmulqdq")
-        && std::arch::is_x86_feature_detected!("avx512f")
     {
-        let used = data.len() & !15;
-        // SAFETY: the features the function is compiled for are present,
-        // and it reads only `data[..used]`, whose length is a multiple of 16
-        // and at least 256.
-        let rest = unsafe { fold_wide(state, &data[..used]) };
-        return Some((rest, used));
+        use std::arch::is_x86_feature_detected as has;
+        let rest = if used >= 256 && has!("vpclmulqdq") && has!("avx512f") {
+            // SAFETY: the features the function is compiled for are present,
+            // and it reads only `data[..used]`, whose length is a multiple of
+            // 16 and at least 256.
+            unsafe { fold_wide(state, &data[..used]) }
+        } else if used >= 64 && has!("pclmulqdq") && has!("sse4.1") {
+            // SAFETY: as above, at least 64.
+            unsafe { fold_pclmul(state, &data[..used]) }
+        } else {
+            return None;
+        };
+        Some((rest, used))
     }
-    fold_narrow(state, data)
-}
-
-/// `fold` on 128-bit registers only (PCLMULQDQ), for any data of 64 bytes
-/// or more.
-fn fold_narrow(state: u32, data: &[u8]) -> Option<([u8; 16], usize)> {
-    #[cfg(target_arch = "x86_64")]
-    if data.len() >= 64
-        && std::arch::is_x86_feature_detected!("pclmulqdq")
-        && std::arch::is_x86_feature_detected!("sse4.1")
+    #[cfg(not(target_arch = "x86_64"))]
     {
-        let used = data.len() & !15;
-        // SAFETY: the features the function is compiled for are present,
-        // and it reads only `data[..used]`, whose length is a multiple of 16
-        // and at least 64.
-        let rest = unsafe { fold_pclmul(state, &data[..used]) };
-        return Some((rest, used));
+        let _ = (state, used);
+        None
     }
-    let _ = (state, data);
-    None
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -112,12 +102,27 @@ unsafe fn fold_pclmul(state: u32, data: &[u8]) -> [u8; 16] {
         }
         at += 64;
     }
+    lanes(x, data, at)
+}
+
+/// Folds four 128-bit values, each 128 bits further on in the message than
+/// the one before, into one, and then the 16-byte pieces of `data` from
+/// `at` on into it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "pclmulqdq,sse2,sse4.1")]
+unsafe fn lanes(x: [__m128i; 4], data: &[u8], mut at: usize) -> [u8; 16] {
+    let by = |k: [u64; 2]| _mm_set_epi64x(k[1] as i64, k[0] as i64);
+    let step = |x: __m128i, k: __m128i, next: __m128i| {
+        let high = _mm_clmulepi64_si128(x, k, 0x00);
+        let low = _mm_clmulepi64_si128(x, k, 0x11);
+        _mm_xor_si128(_mm_xor_si128(high, low), next)
+    };
     let mut one = step(x[0], by(BY_384), x[3]);
     one = step(x[1], by(BY_256), one);
     one = step(x[2], by(BY_128), one);
     let k128 = by(BY_128);
     while at + 16 <= data.len() {
-        one = step(one, k128, load(at));
+        one = step(one, k128, _mm_loadu_si128(data.as_ptr().add(at).cast()));
         at += 16;
     }
     let mut out = [0u8; 16];
@@ -159,28 +164,12 @@ unsafe fn fold_wide(state: u32, data: &[u8]) -> [u8; 16] {
         one = step(one, k512, load(at));
         at += 64;
     }
-    // The four lanes, each 128 bits further on than the one before.
-    let lanes = [
+    // Its four lanes, each 128 bits further on than the one before.
+    let x = [
         _mm512_extracti32x4_epi32(one, 0),
         _mm512_extracti32x4_epi32(one, 1),
         _mm512_extracti32x4_epi32(one, 2),
         _mm512_extracti32x4_epi32(one, 3),
     ];
-    let by = |k: [u64; 2]| _mm_set_epi64x(k[1] as i64, k[0] as i64);
-    let step = |x: __m128i, k: __m128i, next: __m128i| {
-        let high = _mm_clmulepi64_si128(x, k, 0x00);
-        let low = _mm_clmulepi64_si128(x, k, 0x11);
-        _mm_xor_si128(_mm_xor_si128(high, low), next)
-    };
-    let mut last = step(lanes[0], by(BY_384), lanes[3]);
-    last = step(lanes[1], by(BY_256), last);
-    last = step(lanes[2], by(BY_128), last);
-    let k128 = by(BY_128);
-    while at + 16 <= data.len() {
-        last = step(last, k128, _mm_loadu_si128(data.as_ptr().add(at).cast()));
-        at += 16;
-    }
-    let mut out = [0u8; 16];
-    _mm_storeu_si128(out.as_mut_ptr().cast(), last);
-    out
+    lanes(x, data, at)
 }
