@@ -1,6 +1,6 @@
 //! CRC-32 as zip, PNG and Ethernet compute it (reflected polynomial
 //! 0xEDB88320, initial and final value all ones), eight bytes at a time
-//! with eight tables ("slicing by 8"), and 64 at a time on the CPU's
+//! with eight tables ("slicing by 8"), and 64 or 256 at a time on the CPU's
 //! carry-less multiply where it has one (`clmul`).
 
 use super::clmul;
