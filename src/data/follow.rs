@@ -15,8 +15,9 @@ use std::fs::File;
 use std::io::{self, PipeReader, PipeWriter, Read};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::Duration;
 
 use super::zerocopy;
@@ -32,7 +33,8 @@ pub struct Follower {
     tap: Option<PipeWriter>,
     /// Set when nobody wants the checksum any more.
     abandoned: Arc<AtomicBool>,
-    thread: Option<JoinHandle<io::Result<(String, u64)>>>,
+    /// The checksum and how many bytes it took in, once read.
+    done: Receiver<io::Result<(String, u64)>>,
 }
 
 /// What the thread reads.
@@ -72,17 +74,19 @@ impl Follower {
     ) -> io::Result<Follower> {
         let abandoned = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&abandoned);
-        let thread = thread::Builder::new()
+        let (answer, done) = mpsc::sync_channel(1);
+        thread::Builder::new()
             .name("checksum".into())
             .spawn(move || {
-                let done = follow(source, algorithm, &stop);
+                let result = follow(source, algorithm, &stop);
                 drop(held);
-                done
+                // Nobody waits for an abandoned one.
+                let _ = answer.send(result);
             })?;
         Ok(Follower {
             tap,
             abandoned,
-            thread: Some(thread),
+            done,
         })
     }
 
@@ -104,19 +108,19 @@ impl Follower {
     pub fn finish(mut self, len: u64, stopped: &dyn Fn() -> bool) -> io::Result<Option<String>> {
         // The tap's end is the end of what there is to read.
         self.ended();
-        loop {
+        let done = loop {
             if stopped() {
                 return Ok(None);
             }
-            if self.thread.as_ref().is_some_and(|t| t.is_finished()) {
-                break;
+            match self.done.recv_timeout(Duration::from_millis(5)) {
+                Ok(done) => break done,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    break Err(io::Error::other("the checksum thread failed"))
+                }
             }
-            thread::sleep(Duration::from_millis(5));
-        }
-        let thread = self.thread.take().expect("finished once");
-        let done = thread.join();
-        let (hex, read) =
-            done.unwrap_or_else(|_| Err(io::Error::other("the checksum thread failed")))?;
+        };
+        let (hex, read) = done?;
         match read == len {
             true => Ok(Some(hex)),
             false => Err(io::Error::new(
