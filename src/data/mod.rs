@@ -332,6 +332,46 @@ mod tests {
         assert_eq!(ok.peer_addr().unwrap().ip(), addr.ip());
     }
 
+    /// A file opened to append takes no splice (EINVAL), so the bytes go
+    /// the ordinary way: the file and the tap must still get every one.
+    #[test]
+    fn a_file_that_takes_no_splice_gets_every_byte_and_so_does_the_tap() {
+        let bytes: Vec<u8> = (0..3 * BUFFER + 5).map(|i| (i * 13 % 253) as u8).collect();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut tx = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let mut rx = listener.accept().unwrap().0;
+        let sent = bytes.clone();
+        let sender = thread::spawn(move || tx.write_all(&sent).unwrap());
+        let path = std::env::temp_dir().join(format!("dialback-append-{}", std::process::id()));
+        let mut file = File::options().append(true).create_new(true).open(&path);
+        let mut file = file.as_mut().unwrap();
+        let (mut tapped, tap) = io::pipe().unwrap();
+        let reader = thread::spawn(move || {
+            let mut all = Vec::new();
+            tapped.read_to_end(&mut all).unwrap();
+            all
+        });
+        let (free, none) = (Pace::default(), Cancel::new());
+        let n = receive_file(
+            &mut rx,
+            &mut file,
+            u64::MAX,
+            Some(&tap),
+            &free,
+            &none,
+            &mut |_| {},
+        );
+        drop(tap);
+        sender.join().unwrap();
+        assert_eq!(n.unwrap(), bytes.len() as u64);
+        assert!(
+            std::fs::read(&path).unwrap() == bytes,
+            "the file got other bytes"
+        );
+        assert!(reader.join().unwrap() == bytes, "the tap got other bytes");
+        std::fs::remove_file(&path).unwrap();
+    }
+
     #[test]
     fn mapped_addresses_are_plain_ipv4() {
         let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
