@@ -343,8 +343,11 @@ mod tests {
         let sent = bytes.clone();
         let sender = thread::spawn(move || tx.write_all(&sent).unwrap());
         let path = std::env::temp_dir().join(format!("dialback-append-{}", std::process::id()));
-        let mut file = File::options().append(true).create_new(true).open(&path);
-        let mut file = file.as_mut().unwrap();
+        let mut file = File::options()
+            .append(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
         let (mut tapped, tap) = io::pipe().unwrap();
         let reader = thread::spawn(move || {
             let mut all = Vec::new();
