@@ -162,6 +162,30 @@ fn a_resumed_download_is_verified_whole_with_what_was_there_before() {
     assert!(run.stderr.contains("checksums differ"), "{}", run.stderr);
 }
 
+/// `GET -r --checksum` and `HASH remote algorithm` choose other algorithms
+/// for the session's HASH; a verified GET after them still checks in its
+/// own (it failed with "HASH answered" before).
+#[test]
+fn verify_keeps_its_algorithm_after_other_commands_choose_theirs() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::create_dir(srv.join("d")).unwrap();
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        fs::write(srv.join("d").join(name), pattern(5000, i as u64)).unwrap();
+    }
+    let server = Server::start(srv.path(), &[]);
+    let script = "GET d/a first\nGET -r --checksum d\nGET -r --checksum d\nGET d/b second\n\
+                  HASH d/c md5\nGET d/c third\n";
+    let run = server.client(cli.path(), &["--verify"], script);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("3 unchanged"), "{}", run.stdout);
+    for (i, name) in ["first", "second", "third"].iter().enumerate() {
+        assert!(
+            fs::read(cli.join(name)).unwrap() == pattern(5000, i as u64),
+            "{name}"
+        );
+    }
+}
+
 /// `--verify` against a server whose checksum is not the file's: the GET
 /// fails, naming both checksums, and nothing is kept. Against a server
 /// without HASH it says so once and goes on with size checks.

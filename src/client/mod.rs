@@ -129,6 +129,10 @@ pub struct Client {
     said_no_hash: bool,
     /// The algorithm `--verify` chose with OPTS HASH, once chosen.
     verify_with: Option<Algorithm>,
+    /// The algorithm the session's HASH answers in, once one was chosen
+    /// with OPTS HASH (`--verify`, `--checksum` and `HASH remote algorithm`
+    /// each choose theirs).
+    hash_in: Option<Algorithm>,
     /// Whether the server is known to act on commands strictly in the order
     /// sent, a transfer's included (ours, by its greeting), so that the next
     /// transfers may be asked for before one ends.
@@ -352,6 +356,7 @@ impl Client {
             notes: Vec::new(),
             said_no_hash: false,
             verify_with: None,
+            hash_in: None,
             in_order: false,
             blocks: false,
             block: false,
@@ -1108,7 +1113,7 @@ impl Client {
         algorithm: Option<Algorithm>,
     ) -> Result<Option<(Algorithm, String)>> {
         if let Some(a) = algorithm {
-            let reply = self.command(&Command::Opts(format!("HASH {}", a.name())))?;
+            let reply = self.choose_hash(a)?;
             match reply.code {
                 200 => {}
                 500 | 502 if !self.has_hash()? => return Ok(None),
@@ -1172,8 +1177,15 @@ impl Client {
     /// once per connection with OPTS HASH; `None` if the server has no HASH.
     /// `None` too without `--verify`.
     fn verify_algorithm(&mut self) -> Result<Option<Algorithm>> {
-        if !self.options.verify || self.verify_with.is_some() {
-            return Ok(self.verify_with.filter(|_| self.options.verify));
+        if !self.options.verify {
+            return Ok(None);
+        }
+        if let Some(a) = self.verify_with {
+            // Another command may have chosen another algorithm since.
+            if self.hash_in.is_some_and(|now| now != a) {
+                self.choose_hash(a)?;
+            }
+            return Ok(Some(a));
         }
         let offered = self.offered_hashes()?;
         let fastest = [
@@ -1193,13 +1205,23 @@ impl Client {
             return Ok(None);
         };
         // A server that will not switch keeps its own, which HASH then uses.
-        let chosen = self.command(&Command::Opts(format!("HASH {}", algorithm.name())))?;
+        let chosen = self.choose_hash(algorithm)?;
         if chosen.code != 200 {
             let own = offered.iter().find(|(_, own)| *own).map(|(a, _)| *a);
             algorithm = own.ok_or(Error::Remote(chosen))?;
         }
         self.verify_with = Some(algorithm);
         Ok(self.verify_with)
+    }
+
+    /// Asks the server's HASH to answer in `algorithm` (OPTS HASH), and
+    /// remembers it if the server agrees.
+    fn choose_hash(&mut self, algorithm: Algorithm) -> Result<Reply> {
+        let reply = self.command(&Command::Opts(format!("HASH {}", algorithm.name())))?;
+        if reply.code == 200 {
+            self.hash_in = Some(algorithm);
+        }
+        Ok(reply)
     }
 
     /// Uploads the file `local` as `remote`, announcing its size with ALLO first

@@ -733,7 +733,7 @@ impl Client {
         let offered = self.offered_hashes()?;
         if offered.iter().any(|(a, _)| *a == Algorithm::Sha256) {
             // One that will not switch keeps its own, which its replies name.
-            self.command(&Command::Opts(format!("HASH {}", Algorithm::Sha256.name())))?;
+            self.choose_hash(Algorithm::Sha256)?;
         }
         Ok(!offered.is_empty())
     }
