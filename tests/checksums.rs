@@ -162,6 +162,46 @@ fn a_resumed_download_is_verified_whole_with_what_was_there_before() {
     assert!(run.stderr.contains("checksums differ"), "{}", run.stderr);
 }
 
+/// `--verify` checks every file of a mirror, both ways: the server's HASH of
+/// each, asked for in one pipelined batch, against the file here. Against a
+/// server whose checksums are wrong, every file fails by name and none is
+/// kept.
+#[test]
+fn verify_checks_every_file_of_a_mirror_and_keeps_none_that_differs() {
+    let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
+    fs::create_dir(srv.join("d")).unwrap();
+    fs::create_dir(cli.join("up")).unwrap();
+    for i in 0..5u64 {
+        fs::write(srv.join(&format!("d/f{i}")), pattern(7000, i)).unwrap();
+        fs::write(cli.join(&format!("up/u{i}")), pattern(9000, 10 + i)).unwrap();
+    }
+    let server = Server::start(srv.path(), &[]);
+    let run = server.client(cli.path(), &["--verify", "-v"], "GET -r d\nPUT -r up\n");
+    assert_eq!(run.code(), 0, "{run:?}");
+    let said = run.stdout.clone() + &run.stderr;
+    for i in 0..5u64 {
+        assert!(said.contains(&format!("> HASH d/f{i}")), "{said}");
+        assert!(said.contains(&format!("> HASH up/u{i}")), "{said}");
+        assert!(fs::read(cli.join(&format!("d/f{i}"))).unwrap() == pattern(7000, i));
+        assert!(fs::read(srv.join(&format!("up/u{i}"))).unwrap() == pattern(9000, 10 + i));
+    }
+
+    let mirror = cli.join("mirror");
+    let port = fake_server(Lie::WrongHash).to_string();
+    let dir = mirror.to_str().unwrap();
+    let run = common::client(
+        &["127.0.0.1", &port, "--verify"],
+        &format!("GET -r / {dir}\n"),
+    );
+    assert_eq!(run.code(), 1, "{run:?}");
+    let said = run.stdout.clone() + &run.stderr;
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        let line = format!("{name}: the SHA-256 checksums differ");
+        assert!(said.contains(&line), "{said}");
+    }
+    assert_eq!(names(&mirror), Vec::<String>::new(), "nothing kept");
+}
+
 /// `GET -r --checksum` and `HASH remote algorithm` choose other algorithms
 /// for the session's HASH; a verified GET after them still checks in its
 /// own (it failed with "HASH answered" before).

@@ -251,6 +251,25 @@ pub fn digest_of(file: &mut File, algorithm: Algorithm) -> Result<String> {
     Ok(hex.unwrap_or_default())
 }
 
+/// Whether the server's HASH `reply` for `remote` gives `ours`, the
+/// checksum in `algorithm` of what came or went: a mismatch is an error
+/// that says both (the caller keeps nothing of the file).
+fn agree(remote: &str, algorithm: Algorithm, ours: &str, reply: Reply) -> Result<()> {
+    let text = reply.text();
+    let theirs = match (reply.code, hash_reply(&reply)) {
+        (213, Some((a, hex))) if a == algorithm => hex,
+        (213, _) => return Err(Error::Protocol(format!("HASH answered {text:?}"))),
+        _ => return Err(Error::Remote(reply)),
+    };
+    match ours == theirs {
+        true => Ok(()),
+        false => Err(Error::Protocol(format!(
+            "{remote}: the {} checksums differ (here {ours}, there {theirs}); nothing was kept",
+            algorithm.name()
+        ))),
+    }
+}
+
 /// The algorithm and checksum in a HASH reply (`213 SHA-256 0-5 hex
 /// name`), the checksum in lowercase. The answer is the reply's last line:
 /// proftpd's first says `Computing SHA-1 digest`.
@@ -1144,19 +1163,10 @@ impl Client {
         let ours = follower.finish(len, &|| cancel.is_stopped())?;
         let ours = ours.ok_or(Error::Stopped)?;
         let reply = self.command(&Command::Hash(remote.to_string()))?;
-        let text = reply.text();
-        let theirs = match (reply.code, hash_reply(&reply)) {
-            (213, Some((a, hex))) if Some(a) == self.verify_with => hex,
-            (213, _) => return Err(Error::Protocol(format!("HASH answered {text:?}"))),
-            _ => return Err(Error::Remote(reply)),
-        };
-        match ours == theirs {
-            true => Ok(()),
-            false => Err(Error::Protocol(format!(
-                "{remote}: the {} checksums differ (here {ours}, there {theirs}); nothing was kept",
-                self.verify_with.map_or("", Algorithm::name)
-            ))),
-        }
+        let algorithm = self
+            .verify_with
+            .ok_or(Error::Protocol("no checksum chosen".into()))?;
+        agree(remote, algorithm, &ours, reply)
     }
 
     /// The checksums the server's FEAT offers (its HASH line), each with

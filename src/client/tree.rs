@@ -165,6 +165,11 @@ const MAX_DEPTH: usize = 100;
 /// The most entries a remote tree may have: its paths are held in memory.
 const MAX_ENTRIES: usize = 1_000_000;
 
+/// How many files `--verify` checks at once in a mirror: its HASHes go in
+/// one pipelined batch, and the downloads wait for them uncommitted, an open
+/// file each, well inside the usual limit of 1,024.
+const CHECKED: usize = 256;
+
 /// Reads the listing `text` of `folder` into `tree`, and its folders into
 /// `next`. A listing we cannot read fails the whole tree: taken for empty, it
 /// would make a mirror delete what it lacks.
@@ -506,24 +511,46 @@ impl Client {
         let bytes = plan.copy.iter().map(|p| source.files[p].size).sum();
         progress(Progress::Planned(plan.copy.len(), bytes));
         let order = small_first(plan.copy.iter().map(|p| source.files[p].size));
-        self.spread(&mut crew, &order, &make, &mut |event| match event {
-            Event::Progress(i, n) => progress(Progress::Moving(&plan.copy[i], n)),
-            Event::Note(line) => progress(Progress::Note(&line)),
-            Event::Finished(i, result) => {
-                let path = &plan.copy[i];
-                let result = result.and_then(|done| match done {
-                    Done::Got(mut sink, transfer) => {
-                        if let Some(t) = source.files[path].time {
-                            sink.file().set_modified(system_time(t))?;
+        // With --verify a part's files wait, uncommitted, for its checks.
+        let check = self.verify_algorithm()?;
+        for part in order.chunks(part_size(check, order.len())) {
+            let mut landed = Vec::new();
+            self.spread(&mut crew, part, &make, &mut |event| match event {
+                Event::Progress(i, n) => progress(Progress::Moving(&plan.copy[i], n)),
+                Event::Note(line) => progress(Progress::Note(&line)),
+                Event::Finished(i, result) => {
+                    let path = &plan.copy[i];
+                    let result = result.and_then(|done| match done {
+                        Done::Got(mut sink, transfer) => {
+                            if let Some(t) = source.files[path].time {
+                                sink.file().set_modified(system_time(t))?;
+                            }
+                            Ok((sink, transfer))
                         }
-                        sink.commit()?;
-                        Ok(transfer)
+                        _ => Err(Error::Protocol("a download ended without its file".into())),
+                    });
+                    match (result, check) {
+                        (Ok(got), Some(_)) => landed.push((i, got)),
+                        (result, _) => {
+                            let done =
+                                result.and_then(|(sink, t)| Ok(sink.commit().map(|()| t)?));
+                            summary.count(path, done, progress);
+                        }
                     }
-                    _ => Err(Error::Protocol("a download ended without its file".into())),
-                });
-                summary.count(path, result, progress);
+                }
+            })?;
+            if let Some(algorithm) = check {
+                let remotes: Vec<String> = (landed.iter())
+                    .map(|(i, _)| remote_path(remote, &plan.copy[*i]))
+                    .collect();
+                let ours = &mut |k: usize| super::digest_of(landed[k].1 .0.file(), algorithm);
+                let checks = self.check_all(algorithm, &remotes, ours)?;
+                for ((i, (sink, transfer)), checked) in landed.into_iter().zip(checks) {
+                    let done = checked.and_then(|()| Ok(sink.commit().map(|()| transfer)?));
+                    summary.count(&plan.copy[i], done, progress);
+                }
             }
-        })?;
+        }
         for (paths, folder) in [(&plan.remove_files, false), (&plan.remove_folders, true)] {
             for path in paths {
                 let removed = holder(&top, path).and_then(|(dir, name)| dir.remove(&name, folder));
@@ -643,17 +670,39 @@ impl Client {
         let bytes = plan.copy.iter().map(|p| source.files[p].size).sum();
         progress(Progress::Planned(plan.copy.len(), bytes));
         let order = small_first(plan.copy.iter().map(|p| source.files[p].size));
-        self.spread(&mut crew, &order, &make, &mut |event| match event {
-            Event::Progress(i, n) => progress(Progress::Moving(&plan.copy[i], n)),
-            Event::Note(line) => progress(Progress::Note(&line)),
-            Event::Finished(i, result) => {
-                let result = result.and_then(|done| match done {
-                    Done::Sent(t) => Ok(t),
-                    _ => Err(Error::Protocol("an upload ended without its reply".into())),
-                });
-                summary.count(&plan.copy[i], result, progress);
+        // With --verify a part's uploads are checked once it is over.
+        let check = self.verify_algorithm()?;
+        for part in order.chunks(part_size(check, order.len())) {
+            let mut sent = Vec::new();
+            self.spread(&mut crew, part, &make, &mut |event| match event {
+                Event::Progress(i, n) => progress(Progress::Moving(&plan.copy[i], n)),
+                Event::Note(line) => progress(Progress::Note(&line)),
+                Event::Finished(i, result) => {
+                    let result = result.and_then(|done| match done {
+                        Done::Sent(t) => Ok(t),
+                        _ => Err(Error::Protocol("an upload ended without its reply".into())),
+                    });
+                    match (result, check) {
+                        (Ok(t), Some(_)) => sent.push((i, t)),
+                        (result, _) => summary.count(&plan.copy[i], result, progress),
+                    }
+                }
+            })?;
+            if let Some(algorithm) = check {
+                let remotes: Vec<String> = (sent.iter())
+                    .map(|(i, _)| remote_path(remote, &plan.copy[*i]))
+                    .collect();
+                let ours = &mut |k: usize| ours(&plan.copy[sent[k].0], algorithm);
+                let checks = self.check_all(algorithm, &remotes, ours)?;
+                for (((i, transfer), checked), at) in sent.into_iter().zip(checks).zip(&remotes) {
+                    // What arrived is not what was sent: it goes.
+                    if checked.is_err() {
+                        let _ = self.delete(at);
+                    }
+                    summary.count(&plan.copy[i], checked.map(|()| transfer), progress);
+                }
             }
-        })?;
+        }
         let removals: Vec<(&String, Command)> = (plan.remove_files.iter())
             .map(|p| (p, Command::Dele(remote_path(remote, p))))
             .chain(
@@ -727,6 +776,32 @@ impl Client {
         Ok(())
     }
 
+    /// `--verify` for a batch's files, once they came or went: the server's
+    /// HASH of each of `remotes`, asked for in one pipelined batch on this
+    /// session, against `ours` of the same file; for each, whether they
+    /// agree.
+    fn check_all(
+        &mut self,
+        algorithm: Algorithm,
+        remotes: &[String],
+        ours: &mut dyn FnMut(usize) -> Result<String>,
+    ) -> Result<Vec<Result<()>>> {
+        let mut replies: Vec<Option<Result<Done>>> = remotes.iter().map(|_| None).collect();
+        let ask = |r: &String| Ok(Job::Ask(Command::Hash(r.clone()), &[213]));
+        self.pipeline(remotes.iter().map(ask), &mut |event| {
+            if let Event::Finished(k, result) = event {
+                replies[k] = Some(result);
+            }
+        })?;
+        let checked = (replies.into_iter().enumerate()).map(|(k, reply)| {
+            match reply.unwrap_or_else(|| Err(Error::Protocol("HASH got no reply".into())))? {
+                Done::Answered(reply) => super::agree(&remotes[k], algorithm, &ours(k)?, reply),
+                _ => Err(Error::Protocol("HASH got no reply".into())),
+            }
+        });
+        Ok(checked.collect())
+    }
+
     /// Whether the server has HASH; if so this session's HASH answers in
     /// SHA-256 where the server offers it (else its own choice).
     fn content_hash(&mut self) -> Result<bool> {
@@ -736,6 +811,16 @@ impl Client {
             self.choose_hash(Algorithm::Sha256)?;
         }
         Ok(!offered.is_empty())
+    }
+}
+
+/// How many files of a mirror go in one part: all, unless `--verify`
+/// checks them (`check`), when each part's downloads wait uncommitted, an
+/// open file each, for the part's checks.
+fn part_size(check: Option<Algorithm>, all: usize) -> usize {
+    match check {
+        Some(_) => CHECKED,
+        None => all.max(1),
     }
 }
 
