@@ -162,10 +162,10 @@ fn a_resumed_download_is_verified_whole_with_what_was_there_before() {
     assert!(run.stderr.contains("checksums differ"), "{}", run.stderr);
 }
 
-/// `--verify` checks every file of a mirror, both ways: the server's HASH of
-/// each, asked for in one pipelined batch, against the file here. Against a
-/// server whose checksums are wrong, every file fails by name and none is
-/// kept.
+/// `--verify` checks every file of a mirror, both ways, and of an MGET: the
+/// server's HASH of each, asked for in one pipelined batch, against the file
+/// here. Against a server whose checksums are wrong, every file fails by
+/// name and none is kept.
 #[test]
 fn verify_checks_every_file_of_a_mirror_and_keeps_none_that_differs() {
     let (srv, cli) = (TempDir::new("srv"), TempDir::new("cli"));
@@ -186,20 +186,40 @@ fn verify_checks_every_file_of_a_mirror_and_keeps_none_that_differs() {
         assert!(fs::read(srv.join(&format!("up/u{i}"))).unwrap() == pattern(9000, 10 + i));
     }
 
-    let mirror = cli.join("mirror");
-    let port = fake_server(Lie::WrongHash).to_string();
-    let dir = mirror.to_str().unwrap();
-    let run = common::client(
-        &["127.0.0.1", &port, "--verify"],
-        &format!("GET -r / {dir}\n"),
-    );
-    assert_eq!(run.code(), 1, "{run:?}");
+    // MGET goes the same way, pipelined: sizes from the listing, no SIZE
+    // and no HASH after each file.
+    let got = cli.join("got");
+    fs::create_dir(&got).unwrap();
+    let run = server.client(&got, &["--verify", "-v"], "CD d\nMGET f*\n");
+    assert_eq!(run.code(), 0, "{run:?}");
     let said = run.stdout.clone() + &run.stderr;
-    for name in ["a.txt", "b.txt", "c.txt"] {
-        let line = format!("{name}: the SHA-256 checksums differ");
-        assert!(said.contains(&line), "{said}");
+    assert_eq!(said.matches("> HASH ").count(), 5, "{said}");
+    assert!(!said.contains("> SIZE "), "{said}");
+    for i in 0..5u64 {
+        assert!(fs::read(got.join(format!("f{i}"))).unwrap() == pattern(7000, i));
     }
-    assert_eq!(names(&mirror), Vec::<String>::new(), "nothing kept");
+
+    for (script, dir) in [
+        ("GET -r / {dir}\n", "mirror"),
+        ("LCD {dir}\nMGET *.txt\n", "mget"),
+    ] {
+        let target = cli.join(dir);
+        fs::create_dir_all(&target).unwrap();
+        let port = fake_server(Lie::WrongHash).to_string();
+        let script = script.replace("{dir}", target.to_str().unwrap());
+        let run = common::client(&["127.0.0.1", &port, "--verify"], &script);
+        assert_eq!(run.code(), 1, "{run:?}");
+        let said = run.stdout.clone() + &run.stderr;
+        for name in ["a.txt", "b.txt", "c.txt"] {
+            let line = format!("{name}: the SHA-256 checksums differ");
+            assert!(said.contains(&line), "{script}: {said}");
+        }
+        assert_eq!(
+            names(&target),
+            Vec::<String>::new(),
+            "{script}: nothing kept"
+        );
+    }
 }
 
 /// `GET -r --checksum` and `HASH remote algorithm` choose other algorithms

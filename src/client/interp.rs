@@ -330,10 +330,8 @@ impl Interpreter {
                 });
                 summarize("sent", &remote, summary, out)?;
             }
-            // Bytes as they are, unchecked: through the mirrors' engine.
-            UserCommand::Mget(patterns) if !self.options.ascii && !self.options.verify => {
-                self.mget(&patterns, out)?
-            }
+            // Bytes as they are (checked with --verify): through the mirrors' engine.
+            UserCommand::Mget(patterns) if !self.options.ascii => self.mget(&patterns, out)?,
             UserCommand::Mget(patterns) => {
                 let mut names = Vec::new();
                 for pattern in &patterns {

@@ -540,15 +540,10 @@ impl Client {
                 }
             })?;
             if let Some(algorithm) = check {
-                let remotes: Vec<String> = (landed.iter())
-                    .map(|(i, _)| remote_path(remote, &plan.copy[*i]))
-                    .collect();
-                let ours = &mut |k: usize| super::digest_of(landed[k].1 .0.file(), algorithm);
-                let checks = self.check_all(algorithm, &remotes, ours)?;
-                for ((i, (sink, transfer)), checked) in landed.into_iter().zip(checks) {
-                    let done = checked.and_then(|()| Ok(sink.commit().map(|()| transfer)?));
-                    summary.count(&plan.copy[i], done, progress);
-                }
+                let remote_of = |i: usize| remote_path(remote, &plan.copy[i]);
+                self.commit_checked(algorithm, landed, &remote_of, &mut |i, done| {
+                    summary.count(&plan.copy[i], done, progress)
+                })?;
             }
         }
         for (paths, folder) in [(&plan.remove_files, false), (&plan.remove_folders, true)] {
@@ -581,20 +576,42 @@ impl Client {
         };
         let mut notes = Vec::new();
         let order = small_first(files.iter().map(|f| f.size));
-        let spread = self.spread(&mut crew, &order, &make, &mut |event| match event {
-            Event::Finished(i, result) => {
-                let result = result.and_then(|done| match done {
-                    Done::Got(sink, transfer) => Ok(sink.commit().map(|()| transfer)?),
-                    _ => Err(Error::Protocol("a download ended without its file".into())),
-                });
-                done(&files[i].name, result);
+        // With --verify a part's files wait, uncommitted, for its checks.
+        let check = self.verify_algorithm()?;
+        let mut run = || -> Result<()> {
+            for part in order.chunks(part_size(check, order.len())) {
+                let mut landed = Vec::new();
+                self.spread(&mut crew, part, &make, &mut |event| match event {
+                    Event::Finished(i, result) => {
+                        let result = result.and_then(|done| match done {
+                            Done::Got(sink, transfer) => Ok((sink, transfer)),
+                            _ => Err(Error::Protocol("a download ended without its file".into())),
+                        });
+                        match (result, check) {
+                            (Ok(got), Some(_)) => landed.push((i, got)),
+                            (result, _) => {
+                                let result =
+                                    result.and_then(|(s, t)| Ok(s.commit().map(|()| t)?));
+                                done(&files[i].name, result);
+                            }
+                        }
+                    }
+                    // Said with the session's own (`take_notes`).
+                    Event::Note(line) => notes.push(line),
+                    Event::Progress(..) => {}
+                })?;
+                if let Some(algorithm) = check {
+                    let remote_of = |i: usize| files[i].remote.clone();
+                    self.commit_checked(algorithm, landed, &remote_of, &mut |i, result| {
+                        done(&files[i].name, result)
+                    })?;
+                }
             }
-            // Said with the session's own (`take_notes`).
-            Event::Note(line) => notes.push(line),
-            Event::Progress(..) => {}
-        });
+            Ok(())
+        };
+        let result = run();
         self.notes.extend(notes);
-        spread
+        result
     }
 
     /// Makes the remote folder `remote` like the local folder `local`.
@@ -800,6 +817,28 @@ impl Client {
             }
         });
         Ok(checked.collect())
+    }
+
+    /// A part's downloads that `landed` (each with its index, for
+    /// `remote_of` and `finish`), checked with `check_all`: each is renamed
+    /// into place only if it agrees, and `finish` hears how each went.
+    fn commit_checked(
+        &mut self,
+        algorithm: Algorithm,
+        mut landed: Vec<(usize, (TempFile, Transfer))>,
+        remote_of: &dyn Fn(usize) -> String,
+        finish: &mut dyn FnMut(usize, Result<Transfer>),
+    ) -> Result<()> {
+        let remotes: Vec<String> = landed.iter().map(|(i, _)| remote_of(*i)).collect();
+        let ours = &mut |k: usize| super::digest_of(landed[k].1 .0.file(), algorithm);
+        let checks = self.check_all(algorithm, &remotes, ours)?;
+        for ((i, (sink, transfer)), checked) in landed.into_iter().zip(checks) {
+            finish(
+                i,
+                checked.and_then(|()| Ok(sink.commit().map(|()| transfer)?)),
+            );
+        }
+        Ok(())
     }
 
     /// Whether the server has HASH; if so this session's HASH answers in
