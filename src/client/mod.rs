@@ -1112,7 +1112,7 @@ impl Client {
                 None => Follower::reading(sink.file().try_clone()?, a, offset + bytes, ())?,
             };
             // A mismatch drops the temporary file: nothing under `dest`.
-            self.verify(remote, follower, offset + bytes)?;
+            self.verify(remote, a, follower, offset + bytes)?;
         }
         if let Sink::Temp(t) = sink {
             t.commit()?;
@@ -1158,14 +1158,17 @@ impl Client {
 
     /// Checks the checksum `follower` computed of the first `len` bytes
     /// against the server's of `remote`.
-    fn verify(&mut self, remote: &str, follower: Follower, len: u64) -> Result<()> {
+    fn verify(
+        &mut self,
+        remote: &str,
+        algorithm: Algorithm,
+        follower: Follower,
+        len: u64,
+    ) -> Result<()> {
         let cancel = self.options.cancel.clone();
         let ours = follower.finish(len, &|| cancel.is_stopped())?;
         let ours = ours.ok_or(Error::Stopped)?;
         let reply = self.command(&Command::Hash(remote.to_string()))?;
-        let algorithm = self
-            .verify_with
-            .ok_or(Error::Protocol("no checksum chosen".into()))?;
         agree(remote, algorithm, &ours, reply)
     }
 
@@ -1248,7 +1251,7 @@ impl Client {
         let size = meta.len();
         // With --verify the file is read for its checksum while it is sent.
         let follower = match self.verify_algorithm()? {
-            Some(a) => Some(Follower::reading(file.try_clone()?, a, size, ())?),
+            Some(a) => Some((a, Follower::reading(file.try_clone()?, a, size, ())?)),
             None => None,
         };
         let channel = self.open_channel()?;
@@ -1266,8 +1269,8 @@ impl Client {
                 "sent {bytes} bytes but the file has {size}; it changed while sending"
             )));
         }
-        if let Some(follower) = follower {
-            if let Err(e) = self.verify(remote, follower, size) {
+        if let Some((a, follower)) = follower {
+            if let Err(e) = self.verify(remote, a, follower, size) {
                 // What arrived is not what was sent: it goes.
                 let _ = self.delete(remote);
                 return Err(e);

@@ -47,7 +47,7 @@ use crate::{Error, Result};
 /// cost one round trip (at 32, 256 of them took 8). Some 15 KiB of commands
 /// and 26 KiB of replies, inside the smallest socket buffers Linux starts
 /// with (16 KiB to send, 128 KiB to receive).
-const WINDOW: usize = 256;
+pub(super) const WINDOW: usize = 256;
 
 /// The most sessions a spread batch uses, counting the one it starts from:
 /// as many as rclone and `lftp mirror --parallel=16` open, and the server's

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::pipeline::{small_first, Crew, Done, Event, Job};
+use super::pipeline::{small_first, Crew, Done, Event, Job, WINDOW};
 use super::{local_refusal, Client, Transfer};
 use crate::digest::Algorithm;
 use crate::fsys::at::{Dir, Links, Mode};
@@ -165,10 +165,11 @@ const MAX_DEPTH: usize = 100;
 /// The most entries a remote tree may have: its paths are held in memory.
 const MAX_ENTRIES: usize = 1_000_000;
 
-/// How many files `--verify` checks at once in a mirror: its HASHes go in
-/// one pipelined batch, and the downloads wait for them uncommitted, an open
-/// file each, well inside the usual limit of 1,024.
-const CHECKED: usize = 256;
+/// How many files `--verify` checks at once in a mirror: as many HASHes as
+/// the pipeline sends ahead, so a part's cost one round trip; the downloads
+/// wait for them uncommitted, an open file each, well inside the usual
+/// limit of 1,024.
+const CHECKED: usize = WINDOW;
 
 /// Reads the listing `text` of `folder` into `tree`, and its folders into
 /// `next`. A listing we cannot read fails the whole tree: taken for empty, it
@@ -810,11 +811,12 @@ impl Client {
                 replies[k] = Some(result);
             }
         })?;
-        let checked = (replies.into_iter().enumerate()).map(|(k, reply)| {
-            match reply.unwrap_or_else(|| Err(Error::Protocol("HASH got no reply".into())))? {
-                Done::Answered(reply) => super::agree(&remotes[k], algorithm, &ours(k)?, reply),
-                _ => Err(Error::Protocol("HASH got no reply".into())),
+        let checked = (replies.into_iter().enumerate()).map(|(k, reply)| match reply {
+            Some(Ok(Done::Answered(reply))) => {
+                super::agree(&remotes[k], algorithm, &ours(k)?, reply)
             }
+            Some(Err(e)) => Err(e),
+            _ => Err(Error::Protocol("HASH got no reply".into())),
         });
         Ok(checked.collect())
     }
